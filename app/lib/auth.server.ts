@@ -1,0 +1,104 @@
+import { redirect } from "@remix-run/node";
+import type { AccessTokens } from "./access-token.server";
+import type { SessionCookieJar } from "./session-cookie.server";
+import type { SessionRow, SessionStore } from "./sessions.server";
+import type { User, UserStore } from "./users.server";
+
+export interface SignedIn {
+  user: User;
+  session: SessionRow;
+  /** Set-Cookie to send when the cookie was re-sealed */
+  setCookie?: string;
+}
+
+export type ApiAuth =
+  | { ok: true; user: User; session: SessionRow; refreshedToken?: string; setCookie?: string }
+  | { ok: false; status: 401; error: "invalid_token" | "invalid_request"; message: string };
+
+const DAY = 24 * 60 * 60 * 1000;
+
+/** The cookie and the access token: who is asking, on pages and on the API. */
+export class Auth {
+  constructor(
+    private readonly users: UserStore,
+    private readonly sessions: SessionStore,
+    private readonly cookies: SessionCookieJar,
+    readonly tokens: AccessTokens,
+    private readonly now: () => number,
+  ) {}
+
+  async signIn(user: User, request: Request, method: string): Promise<{ session: SessionRow; setCookie: string }> {
+    const session = this.sessions.createSession(user.id, {
+      method,
+      userAgent: request.headers.get("User-Agent") ?? "",
+    });
+    const setCookie = await this.cookies.write({ uid: user.id, sid: session.sid, iat: this.now() });
+    return { session, setCookie };
+  }
+
+  /** The signed-in person behind the request's cookie, or null (missing, tampered, revoked, expired). */
+  async fromCookie(request: Request): Promise<SignedIn | null> {
+    const cookie = await this.cookies.read(request);
+    if (!cookie) return null;
+    const found = this.sessions.findActive(cookie.sid);
+    if (!found || found.uid !== cookie.uid) return null;
+    const user = this.users.getUser(found.uid);
+    if (!user) return null;
+    const session = this.sessions.touch(found);
+    // sliding expiry: re-seal a cookie older than a day
+    const setCookie =
+      this.now() - cookie.iat > DAY ? await this.cookies.write({ uid: cookie.uid, sid: cookie.sid, iat: this.now() }) : undefined;
+    return { user, session, setCookie };
+  }
+
+  async requireUser(request: Request): Promise<SignedIn> {
+    const signedIn = await this.fromCookie(request);
+    if (!signedIn) {
+      const url = new URL(request.url);
+      throw redirect(`/login?redirectTo=${encodeURIComponent(url.pathname + url.search)}`, {
+        headers: { "Set-Cookie": this.cookies.clear() },
+      });
+    }
+    return signedIn;
+  }
+
+  /** Bearer first; only an expired (but genuine) Bearer falls back to the cookie, which then mints a new one. */
+  async fromBearer(request: Request): Promise<ApiAuth> {
+    const header = request.headers.get("Authorization") ?? "";
+    const match = /^Bearer ([A-Za-z0-9_.-]+)$/.exec(header.trim());
+    if (!match) {
+      return { ok: false, status: 401, error: "invalid_request", message: "Send an access token: Authorization: Bearer <token>." };
+    }
+    const check = await this.tokens.verify(match[1]!);
+    if (check.ok) {
+      const session = this.sessions.findActive(check.claims.sid);
+      const user = session && session.uid === check.claims.uid ? this.users.getUser(session.uid) : undefined;
+      if (!session || !user) return { ok: false, status: 401, error: "invalid_token", message: "The session of this token has ended." };
+      return { ok: true, user, session };
+    }
+    if (check.reason === "expired") {
+      const signedIn = await this.fromCookie(request);
+      if (signedIn && signedIn.session.sid === check.claims.sid) {
+        const refreshedToken = await this.tokens.issue(signedIn.user.id, signedIn.session.sid);
+        return { ok: true, user: signedIn.user, session: signedIn.session, refreshedToken, setCookie: signedIn.setCookie };
+      }
+      return { ok: false, status: 401, error: "invalid_token", message: "The access token has expired; sign in again." };
+    }
+    return { ok: false, status: 401, error: "invalid_token", message: "The access token is not valid." };
+  }
+
+  signOut(session: SessionRow, scope: "this" | "everywhere"): number {
+    if (scope === "this") {
+      this.sessions.revoke(session.sid, "signed-out");
+      return 1;
+    }
+    const user = this.users.getUser(session.uid);
+    const rows = user ? this.sessions.listActive(this.users.idsOf(user)) : [session];
+    for (const row of rows) this.sessions.revoke(row.sid, "signed-out-everywhere");
+    return rows.length;
+  }
+
+  clearCookie(): string {
+    return this.cookies.clear();
+  }
+}

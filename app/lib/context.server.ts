@@ -1,0 +1,28 @@
+import type { Config } from "../../server/config";
+import type { KeyRing } from "../../server/keys";
+import type { Logger } from "../../server/log";
+import type { Table, TableOptions } from "../../cluster/index";
+
+/** What the app needs of the cluster: tables and a way to ask one node. */
+export interface ClusterPort {
+  readonly nodeId: string;
+  readonly store: { table<V>(name: string, options?: TableOptions<V>): Table<V> };
+  isReady(): boolean;
+  status(): unknown;
+  request(nodeId: string, method: string, body: unknown, timeoutMs?: number): Promise<unknown>;
+  handle(method: string, handler: (body: unknown, fromNodeId: string) => Promise<unknown>): void;
+}
+
+/** Remix load context, built once per process by server/ and handed to every loader and action. */
+export interface AppContext {
+  config: Config;
+  keys: KeyRing;
+  cluster: ClusterPort;
+  log: Logger;
+}
+
+declare module "@remix-run/node" {
+  interface AppLoadContext {
+    app: AppContext;
+  }
+}

@@ -1,0 +1,94 @@
+import { z } from "zod";
+import type { Table } from "../../cluster/index";
+import type { Logger } from "../../server/log";
+import type { ClusterPort } from "./context.server";
+import { LinkError, linkRefSchema, type LinkRef } from "./email-link.server";
+
+const useSchema = z.object({ email: z.string().max(254), usedAt: z.number().int(), usedOn: z.string().max(128) });
+const newestSchema = z.object({ issuedAt: z.number().int() });
+
+const consumeRequestSchema = linkRefSchema.extend({ email: z.string().min(3).max(254), usedOn: z.string().max(128) });
+const consumeAnswerSchema = z.object({ outcome: z.enum(["ok", "used", "superseded"]) });
+type Outcome = z.infer<typeof consumeAnswerSchema>["outcome"];
+
+export const CONSUME_METHOD = "link.consume";
+const ASK_ISSUER_TIMEOUT_MS = 3000;
+
+/**
+ * One use per link, cluster-wide. The node that issued a link is the only one that decides
+ * its use (a check and a write with no await between them), so two nodes opening the same
+ * link at once cannot both win; other nodes ask the issuer over the cluster.
+ */
+export class LinkUses {
+  private readonly uses: Table<z.infer<typeof useSchema>>;
+  private readonly newest: Table<z.infer<typeof newestSchema>>;
+
+  constructor(
+    private readonly cluster: ClusterPort,
+    private readonly ttlMs: number,
+    private readonly now: () => number,
+    private readonly log: Logger,
+  ) {
+    this.uses = cluster.store.table("linkUses", { schema: useSchema });
+    this.newest = cluster.store.table("linkNewest", { schema: newestSchema });
+    cluster.handle(CONSUME_METHOD, async (body, from) => {
+      const parsed = consumeRequestSchema.safeParse(body);
+      if (!parsed.success) throw new Error("malformed link.consume request");
+      const { email, usedOn, ...ref } = parsed.data;
+      if (ref.n !== cluster.nodeId) throw new Error(`link was not issued here (asked by ${from})`);
+      return { outcome: this.decide(email, ref, usedOn) };
+    });
+  }
+
+  async consume(email: string, ref: LinkRef): Promise<void> {
+    const outcome = ref.n === this.cluster.nodeId ? this.decide(email, ref, this.cluster.nodeId) : await this.askIssuer(email, ref);
+    if (outcome !== "ok") throw new LinkError(outcome, email);
+  }
+
+  /** This node's current view of a link, for the confirmation page; the issuer still decides on use. */
+  peek(email: string, ref: LinkRef): Outcome {
+    if (this.uses.has(`${ref.n}/${ref.i}`)) return "used";
+    const newest = this.newest.get(email);
+    return newest && newest.issuedAt >= ref.c ? "superseded" : "ok";
+  }
+
+  /** Drop records of links that can no longer be opened anyway. */
+  prune(): number {
+    const horizon = this.now() - this.ttlMs - 60 * 60 * 1000;
+    let dropped = 0;
+    for (const [id, use] of [...this.uses.scan()]) {
+      if (use.usedAt < horizon && this.isMine(id)) {
+        this.uses.delete(id);
+        dropped += 1;
+      }
+    }
+    return dropped;
+  }
+
+  private isMine(linkId: string): boolean {
+    return linkId.startsWith(`${this.cluster.nodeId}/`);
+  }
+
+  private decide(email: string, ref: LinkRef, usedOn: string): Outcome {
+    const key = `${ref.n}/${ref.i}`;
+    if (this.uses.has(key)) return "used";
+    const newest = this.newest.get(email);
+    if (newest && newest.issuedAt >= ref.c) return "superseded";
+    this.uses.set(key, { email, usedAt: this.now(), usedOn });
+    this.newest.set(email, { issuedAt: ref.c });
+    return "ok";
+  }
+
+  private async askIssuer(email: string, ref: LinkRef): Promise<Outcome> {
+    try {
+      const answer = await this.cluster.request(ref.n, CONSUME_METHOD, { ...ref, email, usedOn: this.cluster.nodeId }, ASK_ISSUER_TIMEOUT_MS);
+      return consumeAnswerSchema.parse(answer).outcome;
+    } catch (error) {
+      this.log.warn("could not reach the node that issued a sign-in link", {
+        issuer: ref.n,
+        reason: error instanceof Error ? error.message : String(error),
+      });
+      throw new LinkError("issuer-unreachable", email);
+    }
+  }
+}

@@ -1,0 +1,65 @@
+import { parse, serialize } from "cookie";
+import { sealData, unsealData } from "iron-session";
+import { z } from "zod";
+import type { KeyRing } from "../../server/keys";
+
+export const SESSION_COOKIE = "pwdless_session";
+
+const payloadSchema = z.object({
+  uid: z.string().uuid(),
+  sid: z.string().uuid(),
+  /** when this cookie was sealed (ms): the sliding re-seal decides by it */
+  iat: z.number().int(),
+});
+export type SessionCookie = z.infer<typeof payloadSchema>;
+
+export interface CookieSettings {
+  secure: boolean;
+  maxAgeSeconds: number;
+}
+
+export function passwordMap(keys: KeyRing, pick: (k: KeyRing["current"]) => string): Record<number, string> {
+  const map: Record<number, string> = {};
+  for (const k of [...keys.previous].reverse()) map[k.sealId] = pick(k);
+  map[keys.current.sealId] = pick(keys.current);
+  return map;
+}
+
+/** Seals `{uid, sid}` with iron-session's sealing (AES-256-CBC + HMAC-SHA256, constant-time MAC check). */
+export class SessionCookieJar {
+  private readonly openWith: Record<number, string>;
+  private readonly sealWith: Record<number, string>;
+
+  constructor(
+    keys: KeyRing,
+    private readonly settings: CookieSettings,
+  ) {
+    this.openWith = passwordMap(keys, (k) => k.cookie);
+    this.sealWith = { [keys.current.sealId]: keys.current.cookie };
+  }
+
+  async read(request: Request): Promise<SessionCookie | null> {
+    const raw = parse(request.headers.get("Cookie") ?? "")[SESSION_COOKIE];
+    if (!raw || raw.length > 4096) return null;
+    try {
+      const data = await unsealData<unknown>(raw, { password: this.openWith, ttl: this.settings.maxAgeSeconds });
+      const parsed = payloadSchema.safeParse(data);
+      return parsed.success ? parsed.data : null;
+    } catch {
+      return null;
+    }
+  }
+
+  async write(value: SessionCookie): Promise<string> {
+    const sealed = await sealData(value, { password: this.sealWith, ttl: this.settings.maxAgeSeconds });
+    return serialize(SESSION_COOKIE, sealed, this.options(this.settings.maxAgeSeconds));
+  }
+
+  clear(): string {
+    return serialize(SESSION_COOKIE, "", this.options(0));
+  }
+
+  private options(maxAge: number) {
+    return { httpOnly: true, sameSite: "lax" as const, secure: this.settings.secure, path: "/", maxAge };
+  }
+}

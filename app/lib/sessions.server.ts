@@ -1,0 +1,85 @@
+import { randomUUID } from "node:crypto";
+import { z } from "zod";
+import type { Table } from "../../cluster/index";
+import type { ClusterPort } from "./context.server";
+
+export const sessionSchema = z.object({
+  sid: z.string().uuid(),
+  uid: z.string().uuid(),
+  createdAt: z.number().int(),
+  lastUsedAt: z.number().int(),
+  expiresAt: z.number().int(),
+  createdOn: z.string().max(128),
+  method: z.string().max(64),
+  userAgent: z.string().max(512),
+});
+export type SessionRow = z.infer<typeof sessionSchema>;
+
+/** Revocations live apart from the session rows, so a later "last used" touch can never undo one. */
+const revocationSchema = z.object({ revokedAt: z.number().int(), reason: z.string().max(64) });
+
+const HOUR = 60 * 60 * 1000;
+const DAY = 24 * HOUR;
+
+export class SessionStore {
+  private readonly sessions: Table<SessionRow>;
+  private readonly revocations: Table<z.infer<typeof revocationSchema>>;
+
+  constructor(
+    private readonly cluster: ClusterPort,
+    private readonly ttlDays: number,
+    private readonly now: () => number,
+  ) {
+    this.sessions = cluster.store.table("sessions", { schema: sessionSchema });
+    this.revocations = cluster.store.table("revocations", { schema: revocationSchema });
+  }
+
+  createSession(uid: string, details: { method: string; userAgent: string }): SessionRow {
+    const now = this.now();
+    const row: SessionRow = {
+      sid: randomUUID(),
+      uid,
+      createdAt: now,
+      lastUsedAt: now,
+      expiresAt: now + this.ttlDays * DAY,
+      createdOn: this.cluster.nodeId,
+      method: details.method,
+      userAgent: details.userAgent.slice(0, 512),
+    };
+    this.sessions.set(row.sid, row);
+    return row;
+  }
+
+  /** The session if it exists, is not revoked and has not expired. */
+  findActive(sid: string): SessionRow | undefined {
+    const row = this.sessions.get(sid);
+    if (!row || this.revocations.has(sid) || row.expiresAt <= this.now()) return undefined;
+    return row;
+  }
+
+  isRevoked(sid: string): boolean {
+    return this.revocations.has(sid);
+  }
+
+  /** Slide the expiry and note the use; written at most hourly so reads stay cheap cluster-wide. */
+  touch(row: SessionRow): SessionRow {
+    const now = this.now();
+    if (now - row.lastUsedAt < HOUR) return row;
+    const updated = { ...row, lastUsedAt: now, expiresAt: now + this.ttlDays * DAY };
+    this.sessions.set(row.sid, updated);
+    return updated;
+  }
+
+  revoke(sid: string, reason: string): void {
+    if (!this.revocations.has(sid)) this.revocations.set(sid, { revokedAt: this.now(), reason });
+  }
+
+  /** Active sessions of any of these user ids, newest first. */
+  listActive(uids: Set<string>): SessionRow[] {
+    const rows: SessionRow[] = [];
+    for (const [, row] of this.sessions.scan()) {
+      if (uids.has(row.uid) && this.findActive(row.sid)) rows.push(row);
+    }
+    return rows.sort((a, b) => b.createdAt - a.createdAt);
+  }
+}

@@ -1,0 +1,61 @@
+const MAX_EMAIL_LENGTH = 254;
+const LOCAL_PART = /^[a-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$/;
+const DOMAIN_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+export type EmailResult = { ok: true; email: string } | { ok: false; message: string };
+
+/** Trim and lower-case an address; refuse anything that could smuggle headers or is not an address. */
+export function normaliseEmail(input: unknown): EmailResult {
+  if (typeof input !== "string" || input.trim() === "") {
+    return { ok: false, message: "Enter your email address." };
+  }
+  const email = input.trim().toLowerCase();
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f\s]/.test(email)) {
+    return { ok: false, message: "An email address cannot contain spaces or line breaks." };
+  }
+  if (email.length > MAX_EMAIL_LENGTH) {
+    return { ok: false, message: `That address is too long (at most ${MAX_EMAIL_LENGTH} characters).` };
+  }
+  const at = email.lastIndexOf("@");
+  const local = email.slice(0, at);
+  const domain = email.slice(at + 1);
+  const labels = domain.split(".");
+  const valid =
+    at > 0 &&
+    LOCAL_PART.test(local) &&
+    !local.startsWith(".") &&
+    !local.endsWith(".") &&
+    !local.includes("..") &&
+    labels.length >= 2 &&
+    labels.every((label) => DOMAIN_LABEL.test(label)) &&
+    /[a-z]/.test(labels[labels.length - 1]!);
+  if (!valid) return { ok: false, message: "That does not look like an email address, e.g. ada@example.com." };
+  return { ok: true, email };
+}
+
+/**
+ * A redirect target is kept only when it is a path on this site; anything else
+ * (other hosts, protocol-relative, backslash tricks, encoded forms of those) falls back.
+ */
+export function safeRedirect(target: unknown, appUrl: URL, fallback = "/account"): string {
+  if (typeof target !== "string" || target.length === 0 || target.length > 2048) return fallback;
+  if (!target.startsWith("/") || target.startsWith("//") || target.includes("\\")) return fallback;
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(target)) return fallback;
+  let decoded = target;
+  try {
+    decoded = decodeURIComponent(target);
+  } catch {
+    return fallback;
+  }
+  if (decoded.startsWith("//") || decoded.includes("\\")) return fallback;
+  let url: URL;
+  try {
+    url = new URL(target, appUrl);
+  } catch {
+    return fallback;
+  }
+  if (url.origin !== appUrl.origin) return fallback;
+  return `${url.pathname}${url.search}${url.hash}`;
+}

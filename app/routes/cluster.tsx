@@ -1,0 +1,70 @@
+import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import { json } from "@remix-run/node";
+import { useLoaderData, useRevalidator } from "@remix-run/react";
+import { useEffect } from "react";
+import type { ClusterStatus } from "../../cluster/types";
+import { requireClusterViewer } from "~/lib/cluster-view.server";
+
+export const meta: MetaFunction = () => [{ title: "Cluster · PwdlessGs" }];
+
+export async function loader({ request, context }: LoaderFunctionArgs) {
+  await requireClusterViewer(request, context.app, "page");
+  return json({ status: context.app.cluster.status() as ClusterStatus }, { headers: { "Cache-Control": "no-store" } });
+}
+
+export default function Cluster() {
+  const { status } = useLoaderData<typeof loader>();
+  const revalidator = useRevalidator();
+  useEffect(() => {
+    const timer = setInterval(() => revalidator.state === "idle" && revalidator.revalidate(), 2000);
+    return () => clearInterval(timer);
+  }, [revalidator]);
+  const rejected = Object.entries(status.counters.rejected)
+    .map(([reason, n]) => `${reason}: ${n}`)
+    .join(", ");
+  return (
+    <main>
+      <div className="card">
+        <h1>Cluster {status.clusterName}</h1>
+        <table>
+          <tbody>
+            <tr><th>This node</th><td className="mono">{status.nodeId}</td></tr>
+            <tr><th>Ready</th><td>{status.ready ? "yes (caught up with a peer)" : "no (alone, or not caught up yet)"}</td></tr>
+            <tr><th>Listening on</th><td className="mono">{status.addresses.join(" ")}</td></tr>
+            <tr><th>Gossip mesh</th><td>{status.meshSize} peer(s)</td></tr>
+            <tr><th>Last catch-up</th><td>{status.lastCatchUpAt ? new Date(status.lastCatchUpAt).toISOString() : "never"}</td></tr>
+            <tr><th>Messages</th><td>in {status.counters.messagesIn} · out {status.counters.messagesOut} · rejected {rejected || "0"}</td></tr>
+            <tr><th>Catch-ups</th><td>{status.counters.catchUps} ({status.counters.recordsPulled} records pulled, {status.counters.catchUpFailures} failed)</td></tr>
+            <tr><th>Replication lag</th><td>{status.replicationLagMs.samples ? `p50 ${status.replicationLagMs.p50} ms · max ${status.replicationLagMs.max} ms (last minute, ${status.replicationLagMs.samples} records)` : "no remote writes in the last minute"}</td></tr>
+          </tbody>
+        </table>
+      </div>
+      <div className="card">
+        <h2>Peers</h2>
+        <table>
+          <thead><tr><th>Peer</th><th>Address</th><th>Ping</th><th>HTTP</th></tr></thead>
+          <tbody>
+            {status.peers.map((p) => (
+              <tr key={p.id} data-testid="peer-row">
+                <td className="mono">{p.id.slice(-12)} {p.connected ? "" : "(disconnected)"}</td>
+                <td className="mono">{p.addresses[0] ?? "—"}</td>
+                <td>{p.pingMs === null ? "—" : `${p.pingMs} ms`}</td>
+                <td>{p.meta.httpUrl ? <a href={`${p.meta.httpUrl}/cluster`}>{p.meta.httpUrl}</a> : "—"}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      <div className="card">
+        <h2>Tables</h2>
+        <table>
+          <tbody>
+            {Object.entries(status.tables).map(([name, size]) => (
+              <tr key={name}><th>{name}</th><td>{size} rows</td></tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </main>
+  );
+}

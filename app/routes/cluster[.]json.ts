@@ -1,0 +1,8 @@
+import type { LoaderFunctionArgs } from "@remix-run/node";
+import { json } from "@remix-run/node";
+import { requireClusterViewer } from "~/lib/cluster-view.server";
+
+export async function loader({ request, context }: LoaderFunctionArgs) {
+  await requireClusterViewer(request, context.app, "json");
+  return json(context.app.cluster.status(), { headers: { "Cache-Control": "no-store" } });
+}

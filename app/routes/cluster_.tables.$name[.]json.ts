@@ -1,0 +1,11 @@
+import type { LoaderFunctionArgs } from "@remix-run/node";
+import { json } from "@remix-run/node";
+import { apiError } from "~/lib/http.server";
+import { DUMPABLE_TABLES, dumpTable, requireClusterViewer } from "~/lib/cluster-view.server";
+
+export async function loader({ request, params, context }: LoaderFunctionArgs) {
+  await requireClusterViewer(request, context.app, "json");
+  const rows = dumpTable(context.app, params.name ?? "");
+  if (!rows) return apiError(404, "not_found", `No such table. Tables: ${DUMPABLE_TABLES.join(", ")}.`);
+  return json({ table: params.name, rows }, { headers: { "Cache-Control": "no-store" } });
+}

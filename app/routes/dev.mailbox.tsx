@@ -1,0 +1,51 @@
+import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import { json } from "@remix-run/node";
+import { useLoaderData } from "@remix-run/react";
+import { requireOutbox } from "~/lib/mailbox.server";
+
+export const meta: MetaFunction = () => [{ title: "Development mailbox · PwdlessGs" }];
+
+export async function loader({ context }: LoaderFunctionArgs) {
+  const messages = requireOutbox(context.app).list();
+  return json({ messages }, { headers: { "Cache-Control": "no-store", "Referrer-Policy": "no-referrer" } });
+}
+
+/** Splits text into plain runs and clickable links. */
+function linkify(text: string) {
+  return text.split(/(https?:\/\/\S+)/g).map((part, i) =>
+    /^https?:\/\//.test(part) ? (
+      <a key={i} href={part} data-testid="mail-link">
+        {part}
+      </a>
+    ) : (
+      <span key={i}>{part}</span>
+    ),
+  );
+}
+
+export default function Mailbox() {
+  const { messages } = useLoaderData<typeof loader>();
+  return (
+    <main>
+      <div className="card">
+        <h1>Development mailbox</h1>
+        <p className="muted">
+          Local mode without <code>SMTP_URL</code>: the mail this node would have sent, newest first. It exists only in
+          memory and never in production. Also as JSON at <a href="/dev/mailbox.json">/dev/mailbox.json</a>.
+        </p>
+      </div>
+      {messages.length === 0 && <p className="muted">No mail yet.</p>}
+      {messages.map((m, i) => (
+        <article className="mail" key={`${m.sentAt}-${i}`} data-testid="mail">
+          <div>
+            <strong>{m.subject}</strong>
+          </div>
+          <div className="muted">
+            To {m.to} · {m.sentAt}
+          </div>
+          <pre>{linkify(m.text)}</pre>
+        </article>
+      ))}
+    </main>
+  );
+}

@@ -1,0 +1,83 @@
+import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import { json } from "@remix-run/node";
+import { Form, Link, useActionData, useLoaderData, useNavigation } from "@remix-run/react";
+import { requestLink } from "~/lib/login.server";
+import { getServices } from "~/lib/services.server";
+import { normaliseEmail, safeRedirect } from "~/lib/validation.server";
+
+export const meta: MetaFunction = () => [{ title: "Sign in · PwdlessGs" }];
+
+export async function loader({ request, context }: LoaderFunctionArgs) {
+  const services = getServices(context.app);
+  const url = new URL(request.url);
+  const signedIn = await services.auth.fromCookie(request);
+  return json(
+    {
+      redirectTo: safeRedirect(url.searchParams.get("redirectTo"), context.app.config.appUrl),
+      email: (url.searchParams.get("email") ?? "").slice(0, 254),
+      signedOut: url.searchParams.has("signedOut"),
+      signedInAs: signedIn?.user.email ?? null,
+    },
+    { headers: { "Cache-Control": "no-store" } },
+  );
+}
+
+export async function action({ request, context }: ActionFunctionArgs) {
+  const services = getServices(context.app);
+  let form: FormData;
+  try {
+    form = await request.formData();
+  } catch {
+    return json({ error: "The form could not be read. Please try again.", email: "" }, { status: 400 });
+  }
+  const result = normaliseEmail(form.get("email"));
+  if (!result.ok) {
+    const typed = typeof form.get("email") === "string" ? String(form.get("email")).slice(0, 254) : "";
+    return json({ error: result.message, email: typed }, { status: 400 });
+  }
+  const redirectTo = safeRedirect(form.get("redirectTo"), context.app.config.appUrl);
+  return requestLink(services, request, result.email, redirectTo);
+}
+
+export default function Login() {
+  const { redirectTo, email, signedOut, signedInAs } = useLoaderData<typeof loader>();
+  const failed = useActionData<typeof action>();
+  const busy = useNavigation().state === "submitting";
+  return (
+    <main>
+      {signedOut && <p className="notice">You are signed out.</p>}
+      <div className="card">
+        <h1>Sign in</h1>
+        {signedInAs && (
+          <p className="muted">
+            You are already signed in as {signedInAs}. <Link to="/account">Go to your account</Link>.
+          </p>
+        )}
+        <Form method="post" noValidate>
+          <input type="hidden" name="redirectTo" value={redirectTo} />
+          <label htmlFor="email">Email address</label>
+          <input
+            id="email"
+            name="email"
+            type="email"
+            autoComplete="email"
+            required
+            defaultValue={failed?.email ?? email}
+            aria-invalid={failed?.error ? true : undefined}
+            aria-describedby={failed?.error ? "email-error" : undefined}
+          />
+          {failed?.error && (
+            <p id="email-error" className="error" role="alert">
+              {failed.error}
+            </p>
+          )}
+          <div className="row">
+            <button type="submit" disabled={busy}>
+              {busy ? "Sending…" : "Email me a sign-in link"}
+            </button>
+          </div>
+        </Form>
+      </div>
+    </main>
+  );
+}

@@ -1,0 +1,27 @@
+import type { ActionFunctionArgs } from "@remix-run/node";
+import { redirect } from "@remix-run/node";
+import { getServices } from "~/lib/services.server";
+
+export async function loader() {
+  return redirect("/account");
+}
+
+/** Ends this session (or all of the user's with scope=everywhere) on every node, and clears the cookie. */
+export async function action({ request, context }: ActionFunctionArgs) {
+  const services = getServices(context.app);
+  const { log, cluster } = services.ctx;
+  let scope: "this" | "everywhere" = "this";
+  try {
+    scope = (await request.formData()).get("scope") === "everywhere" ? "everywhere" : "this";
+  } catch {
+    // no readable form: end just this session
+  }
+  const signedIn = await services.auth.fromCookie(request);
+  if (signedIn) {
+    const ended = services.auth.signOut(signedIn.session, scope);
+    log.info("signed out", { event: "sign-out", scope, ended, uid: signedIn.user.id, node: cluster.nodeId });
+  }
+  return redirect("/login?signedOut=1", {
+    headers: { "Set-Cookie": services.auth.clearCookie(), "Cache-Control": "no-store" },
+  });
+}

@@ -1,0 +1,33 @@
+/**
+ * The cluster library's one public door. Callers get tables and a status snapshot;
+ * libp2p types never leave this folder.
+ */
+export { ClusterStore } from "./store";
+export type {
+  ApplyResult,
+  Change,
+  ChangeListener,
+  MergeRule,
+  RecordEnvelope,
+  Schema,
+  StoreOptions,
+  Table,
+  TableOptions,
+} from "./store";
+export { compareStamps, HybridLogicalClock } from "./hlc";
+export type { Stamp, WallClock } from "./hlc";
+export { startCluster } from "./node";
+export { ClusterRequestError } from "./rpc";
+export type { RequestErrorCode } from "./rpc";
+export type {
+  Cluster,
+  ClusterConfig,
+  ClusterCounters,
+  ClusterStatus,
+  ClusterTimings,
+  DiscoveryMode,
+  Logger,
+  PeerStatus,
+  RequestHandler,
+  StartClusterOptions,
+} from "./types";

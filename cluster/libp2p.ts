@@ -1,0 +1,75 @@
+/**
+ * The libp2p node of a cluster member: TCP on the configured host, the private network's
+ * pre-shared key, noise, yamux, identify, ping and gossipsub with signed messages.
+ */
+import { isIP } from "node:net";
+import { gossipsub, type GossipSub } from "@chainsafe/libp2p-gossipsub";
+import { noise } from "@chainsafe/libp2p-noise";
+import { yamux } from "@chainsafe/libp2p-yamux";
+import { identify, type Identify } from "@libp2p/identify";
+import type { Libp2p, PrivateKey } from "@libp2p/interface";
+import { mdns } from "@libp2p/mdns";
+import { ping, type Ping } from "@libp2p/ping";
+import { preSharedKey } from "@libp2p/pnet";
+import { tcp } from "@libp2p/tcp";
+import { createLibp2p } from "libp2p";
+import { derivePreSharedKey } from "./identity";
+import type { ClusterConfig } from "./types";
+import { MAX_GOSSIP_BYTES, type WireNames } from "./wire";
+
+export type ClusterLibp2p = Libp2p<{ identify: Identify; ping: Ping; pubsub: GossipSub }>;
+
+export function listenAddress(host: string, port: number): string {
+  const family = isIP(host);
+  if (family === 0) throw new Error(`cluster host must be an IP address, got "${host}"`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid cluster port ${port}`);
+  return family === 6 ? `/ip6/${host}/tcp/${port}` : `/ip4/${host}/tcp/${port}`;
+}
+
+export interface NodeOptions {
+  config: ClusterConfig;
+  privateKey: PrivateKey;
+  names: WireNames;
+  /** gossipsub heartbeat; short suits the small clusters this serves */
+  heartbeatMs?: number;
+}
+
+/** Create (not start) the libp2p node. */
+export async function createClusterLibp2p(options: NodeOptions): Promise<ClusterLibp2p> {
+  const { config, privateKey, names } = options;
+  const node = await createLibp2p({
+    start: false,
+    privateKey,
+    addresses: { listen: [listenAddress(config.host, config.port)] },
+    transports: [tcp()],
+    connectionProtector: preSharedKey({ psk: derivePreSharedKey(config.clusterKey, config.clusterName) }),
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery: config.discovery === "mdns" ? [mdns({ interval: 10_000 })] : [],
+    connectionManager: {
+      dialTimeout: 5_000,
+      // every member of a local cluster connects from the same host
+      inboundConnectionThreshold: 100,
+      maxIncomingPendingConnections: 64,
+    },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossipsub({
+        globalSignaturePolicy: "StrictSign",
+        allowPublishToZeroTopicPeers: true,
+        emitSelf: false,
+        heartbeatInterval: options.heartbeatMs ?? 500,
+        allowedTopics: [names.recordsTopic, names.membersTopic],
+        // oversize messages still reach the validator, which rejects and counts them
+        maxInboundDataLength: 4 * MAX_GOSSIP_BYTES,
+        D: 6,
+        Dlo: 4,
+        Dhi: 12,
+        fallbackToFloodsub: false,
+      }),
+    },
+  });
+  // gossipsub's factory is typed as the generic PubSub; the service is its GossipSub class
+  return node as unknown as ClusterLibp2p;
+}

@@ -1,0 +1,544 @@
+/**
+ * A cluster member: the libp2p node, its discovery sources, live replication, catch-up and
+ * request/response, wired together around one ClusterStore.
+ */
+import type { GossipSub } from "@chainsafe/libp2p-gossipsub";
+import type { PeerId, PeerInfo, Stream } from "@libp2p/interface";
+import { peerIdFromString } from "@libp2p/peer-id";
+import { Announcements } from "./announcements";
+import { DigestCache } from "./digest";
+import { resolvePeerNames, parseDnsName, systemResolver } from "./discovery/dns";
+import { defaultRegistryDir, LocalRegistry } from "./discovery/local";
+import { parseStaticPeers, type HostPort } from "./discovery/static";
+import { CLUSTER_NAME, loadOrCreateNodeKey } from "./identity";
+import { createClusterLibp2p, type ClusterLibp2p } from "./libp2p";
+import { Members } from "./members";
+import { LagTracker, Replication } from "./replication";
+import { ClusterRequestError, DEFAULT_REQUEST_TIMEOUT_MS, RequestHandlers, sendRequest } from "./rpc";
+import { ClusterStore, DEFAULT_MAX_CLOCK_SKEW_MS } from "./store";
+import { pullSync, serveSync } from "./sync";
+import type {
+  Cluster,
+  ClusterConfig,
+  ClusterCounters,
+  ClusterStatus,
+  ClusterTimings,
+  Logger,
+  PeerStatus,
+  RequestHandler,
+  StartClusterOptions,
+} from "./types";
+import { names as wireNames, type WireNames } from "./wire";
+
+export const DEFAULT_TIMINGS: ClusterTimings = {
+  redialTickMs: 1_000,
+  redialMinBackoffMs: 1_000,
+  redialMaxBackoffMs: 30_000,
+  registryScanMs: 1_000,
+  registryHeartbeatMs: 5_000,
+  registryStaleMs: 30_000,
+  dnsPollMs: 5_000,
+  syncIntervalMs: 15_000,
+  announceIntervalMs: 5_000,
+  memberTtlMs: 60_000,
+  pingIntervalMs: 5_000,
+  tombstoneCollectMs: 10 * 60_000,
+};
+
+/** a catch-up, 100k rows included, finishes well within this */
+const SYNC_TIMEOUT_MS = 120_000;
+const INBOUND_REQUEST_TIMEOUT_MS = 60_000;
+
+function checkConfig(config: ClusterConfig): void {
+  if (!CLUSTER_NAME.test(config.clusterName)) {
+    throw new Error(`invalid cluster name "${config.clusterName}": letters, digits, . _ - (at most 64)`);
+  }
+  if (!(config.clusterKey instanceof Uint8Array) || config.clusterKey.byteLength < 32) {
+    throw new Error("clusterKey must be 32 bytes");
+  }
+  if (!["local", "none", "mdns"].includes(config.discovery)) {
+    throw new Error(`unknown cluster discovery "${String(config.discovery)}"`);
+  }
+}
+
+/** Start a cluster member: resolves once it listens; peers are found in the background. */
+export async function startCluster(
+  config: ClusterConfig,
+  log: Logger,
+  options: StartClusterOptions = {}
+): Promise<Cluster> {
+  checkConfig(config);
+  const staticPeers = parseStaticPeers(config.peers);
+  const dnsName = config.dns ? parseDnsName(config.dns, config.port) : undefined;
+  const privateKey = await loadOrCreateNodeKey(config.dataDir);
+  const names = wireNames(config.clusterName);
+  const libp2p = await createClusterLibp2p({ config, privateKey, names });
+  const nodeId = libp2p.peerId.toString();
+  const store = new ClusterStore({
+    nodeId,
+    clock: options.clock,
+    tombstoneTtlMs: options.tombstoneTtlMs,
+    maxClockSkewMs: options.maxClockSkewMs,
+  });
+  for (const [name, tableOptions] of Object.entries(options.tables ?? {})) store.table(name, tableOptions);
+  const node = new ClusterNode({
+    config,
+    log,
+    libp2p,
+    store,
+    names,
+    timings: { ...DEFAULT_TIMINGS, ...options.timings },
+    maxClockSkewMs: options.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS,
+    staticAddrs: staticPeers.addrs,
+    dnsNames: dnsName ? [...staticPeers.names, dnsName] : staticPeers.names,
+  });
+  try {
+    await node.start();
+  } catch (error) {
+    await node.stop().catch((stopError: unknown) => {
+      log.error("cluster: cleanup after a failed start failed", { error: (stopError as Error).message });
+    });
+    throw error;
+  }
+  return node;
+}
+
+interface NodeParts {
+  config: ClusterConfig;
+  log: Logger;
+  libp2p: ClusterLibp2p;
+  store: ClusterStore;
+  names: WireNames;
+  timings: ClusterTimings;
+  maxClockSkewMs: number;
+  staticAddrs: string[];
+  dnsNames: HostPort[];
+}
+
+class ClusterNode implements Cluster {
+  readonly nodeId: string;
+  readonly store: ClusterStore;
+  private readonly libp2p: ClusterLibp2p;
+  private readonly pubsub: GossipSub;
+  private readonly log: Logger;
+  private readonly timings: ClusterTimings;
+  private readonly counters: ClusterCounters = {
+    messagesIn: 0,
+    messagesOut: 0,
+    rejected: {},
+    catchUps: 0,
+    catchUpFailures: 0,
+    recordsPulled: 0,
+    tombstonesCollected: 0,
+  };
+  private readonly lag: LagTracker;
+  private readonly digests: DigestCache;
+  private readonly members: Members;
+  private readonly replication: Replication;
+  private readonly announcements: Announcements;
+  private readonly handlers: RequestHandlers;
+  private readonly registry: LocalRegistry | undefined;
+  private readonly peerIds = new Map<string, PeerId>();
+  private readonly pings = new Map<string, number>();
+  private readonly pinging = new Set<string>();
+  private readonly syncing = new Set<string>();
+  private readonly syncAgain = new Set<string>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly lifetime = new AbortController();
+  private ready = false;
+  private lastCatchUpAt: number | null = null;
+  private stopping: Promise<void> | undefined;
+
+  constructor(private readonly parts: NodeParts) {
+    const { libp2p, store, log, timings, config, names } = parts;
+    this.libp2p = libp2p;
+    this.pubsub = libp2p.services.pubsub;
+    this.store = store;
+    this.nodeId = store.nodeId;
+    this.log = log;
+    this.timings = timings;
+    this.lag = new LagTracker(() => store.clock.wallNow());
+    this.digests = new DigestCache(store);
+    this.handlers = new RequestHandlers(log);
+    this.members = new Members({
+      selfId: this.nodeId,
+      isConnected: (peerId) => this.isConnected(peerId),
+      ownAddresses: () => this.ownAddresses(),
+      dial: async (addrs, signal) => (await libp2p.dial(addrs, { signal })).remotePeer.toString(),
+      now: Date.now,
+      log,
+      minBackoffMs: timings.redialMinBackoffMs,
+      maxBackoffMs: timings.redialMaxBackoffMs,
+      memberTtlMs: timings.memberTtlMs,
+    });
+    this.replication = new Replication({
+      pubsub: this.pubsub,
+      topic: names.recordsTopic,
+      store,
+      log,
+      counters: this.counters,
+      lag: this.lag,
+      maxClockSkewMs: parts.maxClockSkewMs,
+    });
+    this.announcements = new Announcements({
+      pubsub: this.pubsub,
+      topic: names.membersTopic,
+      selfId: this.nodeId,
+      members: this.members,
+      counters: this.counters,
+      log,
+      ownAddresses: () => this.ownAddresses(),
+      meta: config.meta ?? {},
+      connectedPeers: () => this.connectedPeers(),
+    });
+    if (config.discovery === "local") {
+      this.registry = new LocalRegistry({
+        dir: config.registryDir ?? defaultRegistryDir(config.clusterName),
+        clusterName: config.clusterName,
+        peerId: this.nodeId,
+        addrs: () => this.ownAddresses(),
+        staleMs: timings.registryStaleMs,
+        now: Date.now,
+        log,
+      });
+    }
+  }
+
+  async start(): Promise<void> {
+    const { libp2p, names } = this.parts;
+    await libp2p.handle(names.syncProtocol, ({ stream }) => this.serveSync(stream), { maxInboundStreams: 16 });
+    await libp2p.handle(
+      names.rpcProtocol,
+      ({ stream, connection }) => this.serveRequest(stream, connection.remotePeer.toString()),
+      { maxInboundStreams: 256 }
+    );
+    libp2p.addEventListener("peer:connect", this.onPeerConnect);
+    libp2p.addEventListener("peer:discovery", this.onPeerDiscovery);
+    this.pubsub.addEventListener("subscription-change", this.onSubscriptionChange);
+    await libp2p.start();
+    this.replication.start();
+    this.announcements.start();
+    this.members.replaceAddresses("static", this.parts.staticAddrs);
+    const t = this.timings;
+    this.every(t.redialTickMs, () => this.members.tick());
+    this.every(t.announceIntervalMs, () => this.announcements.announce());
+    this.every(t.syncIntervalMs, () => this.periodicCatchUp());
+    this.every(t.pingIntervalMs, () => this.pingPeers());
+    this.every(t.tombstoneCollectMs, () => this.collectTombstones());
+    if (this.parts.dnsNames.length > 0) {
+      this.every(t.dnsPollMs, () => this.pollDns());
+      this.pollDns();
+    }
+    if (this.registry) {
+      await this.registry.heartbeat();
+      this.every(t.registryHeartbeatMs, () => this.registryHeartbeat());
+      this.every(t.registryScanMs, () => this.scanRegistry());
+      this.scanRegistry();
+    }
+    this.members.tick();
+    this.log.info("cluster: node started", {
+      nodeId: this.nodeId,
+      clusterName: this.parts.config.clusterName,
+      addresses: this.ownAddresses(),
+      discovery: this.parts.config.discovery,
+    });
+  }
+
+  isReady(): boolean {
+    return this.ready;
+  }
+
+  handle(method: string, handler: RequestHandler): void {
+    this.handlers.register(method, handler);
+  }
+
+  async request(
+    peerId: string,
+    method: string,
+    body: unknown,
+    timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS
+  ): Promise<unknown> {
+    if (this.stopping) throw new ClusterRequestError("unreachable", "the cluster node is stopped");
+    if (peerId === this.nodeId) return this.requestSelf(method, body, timeoutMs);
+    const protocol = this.parts.names.rpcProtocol;
+    return sendRequest(
+      (signal) => this.libp2p.dialProtocol(this.peerId(peerId), protocol, { signal }),
+      method,
+      body,
+      timeoutMs
+    );
+  }
+
+  status(): ClusterStatus {
+    const connected = new Set(this.connectedPeers());
+    const ids = new Set([...connected, ...this.members.knownPeerIds()]);
+    const peers: PeerStatus[] = [...ids].sort().map((id) => {
+      const connections = connected.has(id) ? this.libp2p.getConnections(this.peerId(id)) : [];
+      const addresses = this.members.addressesOf(id);
+      return {
+        id,
+        connected: connected.has(id),
+        addresses: addresses.length > 0 ? addresses : connections.map((c) => c.remoteAddr.toString()),
+        pingMs: this.pings.get(id) ?? connections.find((c) => c.rtt !== undefined)?.rtt ?? null,
+        meta: { ...(this.members.announced.get(id)?.meta ?? {}) },
+      };
+    });
+    return {
+      nodeId: this.nodeId,
+      clusterName: this.parts.config.clusterName,
+      ready: this.ready,
+      addresses: this.ownAddresses(),
+      meta: { ...(this.parts.config.meta ?? {}) },
+      peers,
+      meshSize: this.pubsub.getMeshPeers(this.parts.names.recordsTopic).length,
+      tables: this.store.sizes(),
+      lastCatchUpAt: this.lastCatchUpAt,
+      counters: { ...this.counters, rejected: { ...this.counters.rejected } },
+      replicationLagMs: this.lag.summary(),
+    };
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.lifetime.abort();
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers.clear();
+    this.members.stop();
+    this.libp2p.removeEventListener("peer:connect", this.onPeerConnect);
+    this.libp2p.removeEventListener("peer:discovery", this.onPeerDiscovery);
+    this.pubsub.removeEventListener("subscription-change", this.onSubscriptionChange);
+    if (this.libp2p.status === "started") {
+      this.replication.stop();
+      this.announcements.stop();
+    }
+    if (this.registry) {
+      await this.registry.remove().catch((error: unknown) => {
+        this.log.warn("cluster: cannot remove the registry entry", { error: (error as Error).message });
+      });
+    }
+    await this.libp2p.stop();
+    this.log.info("cluster: node stopped", { nodeId: this.nodeId });
+  }
+
+  // --- catch-up ---
+
+  private async catchUp(peerId: string, reason: string): Promise<void> {
+    if (this.stopping) return;
+    if (this.syncing.has(peerId)) {
+      this.syncAgain.add(peerId);
+      return;
+    }
+    this.syncing.add(peerId);
+    const started = Date.now();
+    try {
+      const signal = AbortSignal.any([this.lifetime.signal, AbortSignal.timeout(SYNC_TIMEOUT_MS)]);
+      const stream = await this.libp2p.dialProtocol(this.peerId(peerId), this.parts.names.syncProtocol, { signal });
+      const result = await pullSync(
+        stream,
+        { store: this.store, digests: this.digests, log: this.log },
+        signal,
+        () => {}
+      );
+      this.counters.catchUps += 1;
+      this.counters.recordsPulled += result.applied;
+      this.lastCatchUpAt = Date.now();
+      if (!this.ready) {
+        this.ready = true;
+        this.log.info("cluster: caught up, ready", { peer: peerId, records: result.applied, ms: Date.now() - started });
+      } else if (result.applied > 0) {
+        this.log.info("cluster: caught up", {
+          peer: peerId,
+          reason,
+          records: result.applied,
+          ms: Date.now() - started,
+        });
+      }
+    } catch (error) {
+      if (this.stopping) return;
+      this.counters.catchUpFailures += 1;
+      this.log.warn("cluster: catch-up failed", { peer: peerId, reason, error: (error as Error).message });
+    } finally {
+      this.syncing.delete(peerId);
+      if (this.syncAgain.delete(peerId) && !this.stopping) void this.catchUp(peerId, "again");
+    }
+  }
+
+  private periodicCatchUp(): void {
+    const peers = this.connectedPeers();
+    if (peers.length === 0) return;
+    void this.catchUp(peers[Math.floor(Math.random() * peers.length)], "periodic");
+  }
+
+  private async serveSync(stream: Stream): Promise<void> {
+    const signal = AbortSignal.any([this.lifetime.signal, AbortSignal.timeout(SYNC_TIMEOUT_MS)]);
+    try {
+      await serveSync(stream, { store: this.store, digests: this.digests, log: this.log }, signal);
+    } catch (error) {
+      if (!this.stopping) this.log.warn("cluster: serving a catch-up failed", { error: (error as Error).message });
+    }
+  }
+
+  private async serveRequest(stream: Stream, from: string): Promise<void> {
+    const signal = AbortSignal.any([this.lifetime.signal, AbortSignal.timeout(INBOUND_REQUEST_TIMEOUT_MS)]);
+    try {
+      await this.handlers.serve(stream, from, signal);
+    } catch (error) {
+      if (!this.stopping) this.log.warn("cluster: serving a request failed", { from, error: (error as Error).message });
+    }
+  }
+
+  private async requestSelf(method: string, body: unknown, timeoutMs: number): Promise<unknown> {
+    // the same JSON round trip a peer's request takes, so callers see the same values
+    const copy: unknown = body === undefined ? undefined : JSON.parse(JSON.stringify(body));
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new ClusterRequestError("timeout", `request ${method} timed out after ${timeoutMs} ms`)),
+        timeoutMs
+      );
+    });
+    try {
+      const response = await Promise.race([this.handlers.invoke(method, copy, this.nodeId), deadline]);
+      if (!response.ok) throw new ClusterRequestError("remote-error", response.error.message);
+      return response.body === undefined ? undefined : JSON.parse(JSON.stringify(response.body));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  // --- peers ---
+
+  private readonly onPeerConnect = (event: CustomEvent<PeerId>): void => {
+    const peerId = event.detail.toString();
+    this.members.connected(peerId);
+    this.announcements.announceSoon();
+    void this.catchUp(peerId, "connect");
+  };
+
+  private readonly onSubscriptionChange = (
+    event: CustomEvent<{ peerId: PeerId; subscriptions: Array<{ topic: string; subscribe: boolean }> }>
+  ): void => {
+    const { peerId, subscriptions } = event.detail;
+    // from now on its writes reach us by gossip; pull what it wrote before that
+    if (subscriptions.some((s) => s.subscribe && s.topic === this.parts.names.recordsTopic)) {
+      void this.catchUp(peerId.toString(), "subscribed");
+    }
+  };
+
+  private readonly onPeerDiscovery = (event: CustomEvent<PeerInfo>): void => {
+    const { id, multiaddrs } = event.detail;
+    this.members.learn(
+      "mdns",
+      id.toString(),
+      multiaddrs.map((m) => m.toString())
+    );
+  };
+
+  private connectedPeers(): string[] {
+    return this.libp2p.getPeers().map((p) => p.toString());
+  }
+
+  private isConnected(peerId: string): boolean {
+    try {
+      return this.libp2p.getConnections(this.peerId(peerId)).length > 0;
+    } catch {
+      return false;
+    }
+  }
+
+  private peerId(id: string): PeerId {
+    let peerId = this.peerIds.get(id);
+    if (!peerId) {
+      peerId = peerIdFromString(id);
+      if (this.peerIds.size > 10_000) this.peerIds.clear();
+      this.peerIds.set(id, peerId);
+    }
+    return peerId;
+  }
+
+  private ownAddresses(): string[] {
+    return this.libp2p.getMultiaddrs().map((m) => m.toString());
+  }
+
+  private pingPeers(): void {
+    for (const peerId of this.connectedPeers()) {
+      if (this.pinging.has(peerId)) continue;
+      this.pinging.add(peerId);
+      const signal = AbortSignal.any([this.lifetime.signal, AbortSignal.timeout(3_000)]);
+      this.libp2p.services.ping
+        .ping(this.peerId(peerId), { signal })
+        .then((ms) => this.pings.set(peerId, ms))
+        .catch(() => this.pings.delete(peerId))
+        .finally(() => this.pinging.delete(peerId));
+    }
+    for (const peerId of this.pings.keys()) if (!this.isConnected(peerId)) this.pings.delete(peerId);
+  }
+
+  // --- discovery ---
+
+  private registryHeartbeat(): void {
+    this.registry?.heartbeat().catch((error: unknown) => {
+      this.log.warn("cluster: registry heartbeat failed", { error: (error as Error).message });
+    });
+  }
+
+  private scanning = false;
+  private scanRegistry(): void {
+    if (!this.registry || this.scanning) return;
+    this.scanning = true;
+    this.registry
+      .scan()
+      .then((entries) => {
+        if (this.stopping) return;
+        this.members.replacePeers(
+          "local",
+          entries.map((e) => ({ peerId: e.peerId, addrs: e.addrs }))
+        );
+        this.members.tick();
+      })
+      .catch((error: unknown) => {
+        this.log.warn("cluster: registry scan failed", { error: (error as Error).message });
+      })
+      .finally(() => {
+        this.scanning = false;
+      });
+  }
+
+  private polling = false;
+  private pollDns(): void {
+    if (this.polling) return;
+    this.polling = true;
+    resolvePeerNames(this.parts.dnsNames, systemResolver, (name, error) => {
+      this.log.warn("cluster: DNS lookup failed", { name, error: error.message });
+    })
+      .then((addrs) => {
+        if (this.stopping) return;
+        this.members.replaceAddresses("dns", addrs);
+        this.members.tick();
+      })
+      .finally(() => {
+        this.polling = false;
+      });
+  }
+
+  private collectTombstones(): void {
+    const dropped = this.store.collectTombstones();
+    this.counters.tombstonesCollected += dropped;
+    if (dropped > 0) this.log.info("cluster: tombstones collected", { dropped });
+  }
+
+  private every(ms: number, task: () => void): void {
+    const timer = setInterval(() => {
+      try {
+        task();
+      } catch (error) {
+        this.log.error("cluster: background task failed", { error: (error as Error).message });
+      }
+    }, ms);
+    this.timers.add(timer);
+  }
+}

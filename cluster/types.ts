@@ -1,0 +1,116 @@
+import type { WallClock } from "./hlc";
+import type { ClusterStore, TableOptions } from "./store";
+
+export type DiscoveryMode = "local" | "none" | "mdns";
+
+export interface ClusterConfig {
+  /** nodes join only their own cluster: part of the pre-shared key, topic and protocol names */
+  clusterName: string;
+  /** 32 bytes; the private network's pre-shared key is derived from it and the cluster name */
+  clusterKey: Uint8Array;
+  /** the node key lives in `dataDir/node-key`, so a restart keeps its peer id */
+  dataDir: string;
+  /** listen host, default 127.0.0.1 */
+  host: string;
+  /** 0 = ephemeral */
+  port: number;
+  /** static peers: multiaddrs (`/ip4/127.0.0.1/tcp/5000[/p2p/…]`) or `host:port` */
+  peers: string[];
+  /** a name whose A/AAAA records are peers, polled; `name` (peers listen on `port`) or `name:port` */
+  dns?: string;
+  discovery: DiscoveryMode;
+  /** for "local": the host-local registry folder; default `os.tmpdir()/pwdless-gs-cluster/<clusterName>` */
+  registryDir?: string;
+  /** free metadata announced with the node (e.g. httpUrl), shown in peers' status */
+  meta?: Record<string, string>;
+}
+
+export interface Logger {
+  info(msg: string, fields?: object): void;
+  warn(msg: string, fields?: object): void;
+  error(msg: string, fields?: object): void;
+}
+
+/** Intervals of the node's background work; tests shorten them. */
+export interface ClusterTimings {
+  /** redial loop tick */
+  redialTickMs: number;
+  /** first and largest redial backoff */
+  redialMinBackoffMs: number;
+  redialMaxBackoffMs: number;
+  /** local registry: scan and heartbeat */
+  registryScanMs: number;
+  registryHeartbeatMs: number;
+  /** registry entries older than this are stale */
+  registryStaleMs: number;
+  dnsPollMs: number;
+  /** periodic catch-up with one random peer */
+  syncIntervalMs: number;
+  /** membership announcements */
+  announceIntervalMs: number;
+  /** gossip-learned members not seen for this long are forgotten */
+  memberTtlMs: number;
+  pingIntervalMs: number;
+  tombstoneCollectMs: number;
+}
+
+export interface StartClusterOptions {
+  clock?: WallClock;
+  /**
+   * Tables opened (with their merge rule and schema) before the node connects to anyone, so the
+   * first records from peers already merge by the right rule. A first-writer-wins table must be
+   * declared here or opened before any peer's record for it arrives.
+   */
+  tables?: Record<string, TableOptions<unknown>>;
+  tombstoneTtlMs?: number;
+  maxClockSkewMs?: number;
+  timings?: Partial<ClusterTimings>;
+}
+
+export interface PeerStatus {
+  id: string;
+  connected: boolean;
+  addresses: string[];
+  pingMs: number | null;
+  meta: Record<string, string>;
+}
+
+export interface ClusterCounters {
+  messagesIn: number;
+  messagesOut: number;
+  rejected: Record<string, number>;
+  catchUps: number;
+  catchUpFailures: number;
+  recordsPulled: number;
+  tombstonesCollected: number;
+}
+
+export interface ClusterStatus {
+  nodeId: string;
+  clusterName: string;
+  ready: boolean;
+  addresses: string[];
+  meta: Record<string, string>;
+  peers: PeerStatus[];
+  meshSize: number;
+  tables: Record<string, number>;
+  lastCatchUpAt: number | null;
+  counters: ClusterCounters;
+  /** now − record stamp for records applied from gossip over the last minute */
+  replicationLagMs: { samples: number; p50: number | null; max: number | null };
+}
+
+export type RequestHandler = (body: unknown, fromPeerId: string) => Promise<unknown>;
+
+export interface Cluster {
+  /** the libp2p peer id; also the store's node id */
+  readonly nodeId: string;
+  readonly store: ClusterStore;
+  /** true after the first successful catch-up with a peer (false while alone) */
+  isReady(): boolean;
+  status(): ClusterStatus;
+  /** request/response to one peer; rejects with a ClusterRequestError ("unreachable" | "timeout" | "remote-error") */
+  request(peerId: string, method: string, body: unknown, timeoutMs?: number): Promise<unknown>;
+  handle(method: string, handler: RequestHandler): void;
+  stop(): Promise<void>;
+}

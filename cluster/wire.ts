@@ -1,0 +1,130 @@
+/**
+ * What travels between nodes: topic and protocol names, message schemas and size limits.
+ * Everything received is parsed with these schemas before it is used.
+ */
+import { z } from "zod";
+import { MAX_KEY_LENGTH, TABLE_NAME, type RecordEnvelope } from "./store";
+
+export const WIRE_VERSION = 1;
+/** largest gossip message accepted (a batch of records, or a membership announcement) */
+export const MAX_GOSSIP_BYTES = 64 * 1024;
+/** largest frame on the sync and request streams */
+export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
+/** a sync chunk is flushed once it holds this many bytes */
+export const SYNC_CHUNK_BYTES = 256 * 1024;
+/** one record larger than this is not carried by the sync (it would not fit a frame) */
+export const MAX_SYNC_RECORD_BYTES = 1024 * 1024;
+
+export function names(clusterName: string) {
+  return {
+    recordsTopic: `/pwdless-gs/${clusterName}/records/1`,
+    membersTopic: `/pwdless-gs/${clusterName}/members/1`,
+    syncProtocol: `/pwdless-gs/${clusterName}/sync/1.0.0`,
+    rpcProtocol: `/pwdless-gs/${clusterName}/rpc/1.0.0`,
+  };
+}
+export type WireNames = ReturnType<typeof names>;
+
+export const stampSchema = z.object({
+  t: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  c: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  n: z.string().min(1).max(128),
+});
+
+type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+const MAX_JSON_DEPTH = 64;
+
+/** A JSON value no deeper than MAX_JSON_DEPTH; hand-written, as it runs for every record of a snapshot. */
+export function isJsonValue(value: unknown, depth = 0): value is Json {
+  if (value === null || typeof value === "string" || typeof value === "boolean") return true;
+  if (typeof value === "number") return Number.isFinite(value);
+  if (depth >= MAX_JSON_DEPTH || typeof value !== "object") return false;
+  if (Array.isArray(value)) return value.every((item) => isJsonValue(item, depth + 1));
+  if (Object.getPrototypeOf(value) !== Object.prototype) return false;
+  for (const key in value) {
+    if (!isJsonValue((value as Record<string, unknown>)[key], depth + 1)) return false;
+  }
+  return true;
+}
+const jsonSchema = z.custom<Json>((value) => isJsonValue(value), "not a JSON value");
+
+export const recordSchema = z.object({
+  table: z.string().regex(TABLE_NAME),
+  key: z.string().min(1).max(MAX_KEY_LENGTH),
+  /** null is a tombstone */
+  value: jsonSchema,
+  stamp: stampSchema,
+});
+
+/** What a node publishes on the records topic: a batch of its own local writes. */
+export const recordBatchSchema = z.object({
+  v: z.number().int(),
+  records: z.array(recordSchema).min(1).max(1000),
+});
+
+const addrsSchema = z.array(z.string().min(1).max(256)).max(32);
+
+/** What a node publishes on the members topic: itself and the peers it is connected to. */
+export const announcementSchema = z.object({
+  v: z.number().int(),
+  peerId: z.string().min(1).max(128),
+  addrs: addrsSchema,
+  meta: z.record(z.string().max(1024)).refine((m) => Object.keys(m).length <= 32, "too many meta keys"),
+  members: z.array(z.object({ peerId: z.string().min(1).max(128), addrs: addrsSchema })).max(256),
+});
+export type Announcement = z.infer<typeof announcementSchema>;
+
+// --- sync stream ---
+
+export const tableDigestSchema = z.object({
+  count: z.number().int().nonnegative(),
+  /** base64 of the bucket hashes */
+  buckets: z.string().max(64 * 1024),
+});
+
+export const syncRequestSchema = z.object({
+  v: z.number().int(),
+  op: z.literal("digest"),
+  tables: z.record(tableDigestSchema),
+});
+export type SyncRequest = z.infer<typeof syncRequestSchema>;
+
+export const syncResponseSchema = z.discriminatedUnion("op", [
+  z.object({ op: z.literal("records"), records: z.array(recordSchema) }),
+  z.object({
+    op: z.literal("done"),
+    differingBuckets: z.number().int().nonnegative(),
+    records: z.number().int().nonnegative(),
+  }),
+  z.object({ op: z.literal("error"), message: z.string() }),
+]);
+export type SyncResponse = z.infer<typeof syncResponseSchema>;
+
+// --- request/response stream ---
+
+export const rpcRequestSchema = z.object({
+  v: z.number().int(),
+  method: z.string().min(1).max(128),
+  body: z.unknown(),
+});
+
+export const rpcResponseSchema = z.union([
+  z.object({ ok: z.literal(true), body: z.unknown() }),
+  z.object({ ok: z.literal(false), error: z.object({ message: z.string() }) }),
+]);
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+export function encodeJson(value: unknown): Uint8Array {
+  return encoder.encode(JSON.stringify(value));
+}
+
+/** Parse bytes as JSON; throws on invalid UTF-8 or JSON. */
+export function decodeJson(bytes: Uint8Array): unknown {
+  return JSON.parse(decoder.decode(bytes));
+}
+
+export function toRecord(parsed: z.infer<typeof recordSchema>): RecordEnvelope {
+  return { table: parsed.table, key: parsed.key, value: parsed.value, stamp: parsed.stamp };
+}

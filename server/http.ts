@@ -1,0 +1,141 @@
+import { createRequestHandler, writeReadableStreamToWritable, type ServerBuild } from "@remix-run/node";
+import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from "express";
+import path from "node:path";
+import type { AppContext } from "../app/lib/context.server";
+import type { Config } from "./config";
+import type { Logger } from "./log";
+
+const wantsJson = (req: Request) =>
+  req.path.startsWith("/api/") || req.path === "/auth/refresh" || (req.get("Accept") ?? "").includes("application/json");
+
+/** A short answer in the client's language: JSON for API clients, a small page for people. */
+function refuse(req: Request, res: Response, status: number, error: string, message: string) {
+  res.status(status).set("Cache-Control", "no-store");
+  if (wantsJson(req)) {
+    res.json({ error, message });
+  } else {
+    const safe = message.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
+    res
+      .type("html")
+      .send(
+        `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${status}</title></head><body style="font-family:system-ui;max-width:640px;margin:40px auto"><h1>${safe}</h1><p><a href="/">Home</a> · <a href="/login">Sign in</a></p></body></html>`,
+      );
+  }
+}
+
+/** Cross-site form posts are refused: a browser says where a request comes from. */
+function sameOriginPosts(config: Config, log: Logger): RequestHandler {
+  const allowed = new Set(config.allowedOrigins);
+  return (req, res, next) => {
+    if (["GET", "HEAD", "OPTIONS"].includes(req.method)) return next();
+    const site = req.get("Sec-Fetch-Site");
+    const origin = req.get("Origin");
+    const crossSite = (site !== undefined && site !== "same-origin" && site !== "none") || (origin !== undefined && !allowed.has(origin));
+    if (!crossSite) return next();
+    log.warn("refused a cross-site request", { event: "refused", reason: "cross-site", path: req.path, origin, site, ip: req.ip });
+    refuse(req, res, 403, "forbidden", "This request came from another site and was refused.");
+  };
+}
+
+function securityHeaders(config: Config): RequestHandler {
+  return (_req, res, next) => {
+    res.set({
+      "X-Content-Type-Options": "nosniff",
+      "X-Frame-Options": "DENY",
+      "Referrer-Policy": "same-origin",
+      "Cross-Origin-Opener-Policy": "same-origin",
+    });
+    if (config.mode === "production") res.set("Strict-Transport-Security", "max-age=31536000; includeSubDomains");
+    next();
+  };
+}
+
+export interface HttpDeps {
+  config: Config;
+  log: Logger;
+  build: ServerBuild;
+  appContext: AppContext;
+  isReady: () => boolean;
+}
+
+export function createApp({ config, log, build, appContext, isReady }: HttpDeps): express.Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("trust proxy", false);
+  app.use(securityHeaders(config));
+
+  app.get("/healthz", (_req, res) => {
+    res.set("Cache-Control", "no-store").json({ status: "ok" });
+  });
+  app.get("/readyz", (_req, res) => {
+    const ready = isReady();
+    res.set("Cache-Control", "no-store").status(ready ? 200 : 503).json({ ready });
+  });
+
+  const client = path.resolve("build/client");
+  app.use("/assets", express.static(path.join(client, "assets"), { immutable: true, maxAge: "1y", index: false }));
+  app.use(express.static(client, { maxAge: "1h", index: false }));
+
+  app.use(sameOriginPosts(config, log));
+  // Bodies are read here, whole and bounded (413 past the limit), before Remix sees them.
+  app.use(express.raw({ type: () => true, limit: config.bodyLimitBytes }));
+
+  const handleRequest = createRequestHandler(build, "production");
+  app.all("*", async (req, res, next) => {
+    try {
+      const response = await handleRequest(toFetchRequest(req, res), { app: appContext });
+      await sendRemixResponse(res, response);
+    } catch (error) {
+      next(error);
+    }
+  });
+
+  const onError: ErrorRequestHandler = (error, req, res, _next) => {
+    const status = typeof error?.status === "number" ? error.status : 500;
+    if (status === 413) {
+      log.warn("refused an oversized body", { event: "refused", reason: "body-too-large", path: req.path, ip: req.ip });
+      return refuse(req, res, 413, "invalid_request", `The request body is larger than ${config.bodyLimitBytes / 1024} KiB.`);
+    }
+    if (status >= 400 && status < 500) {
+      return refuse(req, res, status, "invalid_request", "The request could not be read.");
+    }
+    log.error("unexpected error while handling a request", { path: req.path, method: req.method, error });
+    if (res.headersSent) return res.end();
+    refuse(req, res, 500, "server_error", "Something went wrong on our side. Please try again.");
+  };
+  app.use(onError);
+  return app;
+}
+
+/** The Fetch request Remix wants, with the body Express already read and bounded. */
+function toFetchRequest(req: Request, res: Response): globalThis.Request {
+  const url = new URL(req.originalUrl, `${req.protocol}://${req.get("host") ?? "localhost"}`);
+  const controller = new AbortController();
+  res.on("close", () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  const init: RequestInit = { method: req.method, headers: toFetchHeaders(req.headers), signal: controller.signal };
+  if (req.method !== "GET" && req.method !== "HEAD" && Buffer.isBuffer(req.body)) init.body = new Uint8Array(req.body);
+  return new globalThis.Request(url, init);
+}
+
+function toFetchHeaders(incoming: Request["headers"]): Headers {
+  const headers = new Headers();
+  for (const [key, value] of Object.entries(incoming)) {
+    if (Array.isArray(value)) for (const v of value) headers.append(key, v);
+    else if (value !== undefined) headers.set(key, value);
+  }
+  return headers;
+}
+
+async function sendRemixResponse(res: Response, response: globalThis.Response): Promise<void> {
+  res.statusMessage = response.statusText;
+  res.status(response.status);
+  for (const [key, value] of response.headers.entries()) {
+    // the app's own headers override the defaults set earlier (e.g. Referrer-Policy on link pages)
+    if (key === "set-cookie") res.append(key, value);
+    else res.setHeader(key, value);
+  }
+  if (response.body) await writeReadableStreamToWritable(response.body, res);
+  else res.end();
+}

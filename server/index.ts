@@ -1,0 +1,118 @@
+/**
+ * The life of a node, top to bottom: config → keys → cluster → app → HTTP → signals.
+ */
+import { hkdfSync } from "node:crypto";
+import type { Server } from "node:http";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import type { ServerBuild } from "@remix-run/node";
+import { startCluster } from "../cluster/index";
+import type { AppContext } from "../app/lib/context.server";
+import { ConfigError, loadConfig, type Config } from "./config";
+import { createApp } from "./http";
+import { deriveKeyRing, type KeyRing } from "./keys";
+import { createLogger } from "./log";
+
+const SHUTDOWN_GRACE_MS = 10_000;
+
+function clusterKey(config: Config, keys: KeyRing): Uint8Array {
+  if (!config.cluster.secret) return keys.current.cluster;
+  return new Uint8Array(hkdfSync("sha256", config.cluster.secret, "pwdless-gs/v1", "cluster-key", 32));
+}
+
+async function main() {
+  const boot = createLogger();
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      for (const problem of error.problems) process.stderr.write(`config: ${problem}\n`);
+      process.stderr.write("The server did not start; fix the settings above (see README, Settings).\n");
+      process.exit(1);
+    }
+    throw error;
+  }
+  const keys = deriveKeyRing(config.secretKeyBase, config.secretKeyBasePrevious);
+
+  const cluster = await startCluster(
+    {
+      clusterName: config.cluster.name,
+      clusterKey: clusterKey(config, keys),
+      dataDir: config.dataDir,
+      host: config.cluster.host,
+      port: config.cluster.port,
+      peers: config.cluster.peers,
+      dns: config.cluster.dns,
+      discovery: config.cluster.discovery,
+      registryDir: config.cluster.registryDir,
+      meta: { httpUrl: config.appUrl.origin },
+    },
+    boot,
+  );
+  const log = boot.child({ node: cluster.nodeId.slice(-8) });
+
+  const buildPath = path.resolve("build/server/index.js");
+  let build: ServerBuild;
+  try {
+    build = (await import(pathToFileURL(buildPath).href)) as ServerBuild;
+  } catch {
+    log.error("no app build found: run `npm run build` (npm start does it for you)", { buildPath });
+    await cluster.stop();
+    process.exit(1);
+  }
+  const appContext: AppContext = { config, keys, cluster, log };
+  const entry = build.entry.module as unknown as { initialise(ctx: AppContext): { stop(): void } };
+  const app = entry.initialise(appContext);
+
+  const server: Server = createApp({ config, log, build, appContext, isReady: () => cluster.isReady() }).listen(
+    config.port,
+    config.host,
+  );
+  server.keepAliveTimeout = 5_000;
+  server.on("listening", () => {
+    const address = server.address();
+    const port = typeof address === "object" && address ? address.port : config.port;
+    log.info(`listening on http://${config.host}:${port}`, {
+      mode: config.mode,
+      appUrl: config.appUrl.origin,
+      secret: config.secretSource,
+      mail: config.smtpUrl ? "smtp" : "outbox at /dev/mailbox",
+      cluster: config.cluster.name,
+      discovery: config.cluster.discovery,
+      clusterAddresses: cluster.status().addresses,
+    });
+  });
+  server.on("error", async (error) => {
+    log.error("HTTP listener failed", { error });
+    await cluster.stop();
+    process.exit(1);
+  });
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info("shutting down: no new connections, finishing requests", { signal });
+    const force = setTimeout(() => {
+      log.warn("requests still open after the grace period; closing them");
+      server.closeAllConnections();
+    }, SHUTDOWN_GRACE_MS);
+    force.unref();
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+    });
+    app.stop();
+    await cluster.stop();
+    log.info("stopped");
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+}
+
+main().catch((error) => {
+  process.stderr.write(`fatal: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,45 @@
+import { createHash, hkdfSync } from "node:crypto";
+
+/** One subkey per purpose, so a leak or misuse of one cannot forge another's credentials. */
+export interface Keys {
+  /** key id: a fingerprint of the token key, carried as the access token's `kid` */
+  kid: string;
+  /** numeric id iron seals carry, so rotated secrets are tried by id, not by guessing */
+  sealId: number;
+  cookie: string;
+  token: Uint8Array;
+  link: string;
+  linkCookie: string;
+  cluster: Uint8Array;
+}
+
+export interface KeyRing {
+  current: Keys;
+  /** from SECRET_KEY_BASE_PREVIOUS: accepted when opening and verifying, never used to issue */
+  previous: Keys[];
+}
+
+const SALT = "pwdless-gs/v1";
+
+function subkey(secret: string, purpose: string): Buffer {
+  return Buffer.from(hkdfSync("sha256", secret, SALT, purpose, 32));
+}
+
+export function deriveKeys(secret: string): Keys {
+  const token = subkey(secret, "access-token");
+  const fingerprint = createHash("sha256").update(subkey(secret, "key-id")).digest();
+  return {
+    kid: fingerprint.subarray(0, 8).toString("base64url"),
+    // iron password ids are numbers; 31 bits keeps them positive and exact
+    sealId: fingerprint.readUInt32BE(8) & 0x7fffffff,
+    cookie: subkey(secret, "session-cookie").toString("hex"),
+    token: new Uint8Array(token),
+    link: subkey(secret, "magic-link").toString("hex"),
+    linkCookie: subkey(secret, "magic-link-cookie").toString("hex"),
+    cluster: new Uint8Array(subkey(secret, "cluster-key")),
+  };
+}
+
+export function deriveKeyRing(current: string, previous: string[]): KeyRing {
+  return { current: deriveKeys(current), previous: previous.map(deriveKeys) };
+}

@@ -1,0 +1,49 @@
+import { describe, expect, it } from "vitest";
+import { SESSION_COOKIE, SessionCookieJar } from "../../app/lib/session-cookie.server";
+import { deriveKeyRing } from "../../server/keys";
+
+const value = { uid: "0b6f4f4e-3d2a-4c8e-9a51-2f5c6d7e8f90", sid: "1c7a5b5f-4e3b-4d9f-8b62-3a6d7e8f9a01", iat: 1_700_000_000_000 };
+const settings = { secure: true, maxAgeSeconds: 30 * 24 * 3600 };
+
+function requestWith(setCookie: string): Request {
+  return new Request("https://login.example.com/", { headers: { Cookie: setCookie.split(";")[0]! } });
+}
+
+describe("session cookie", () => {
+  const jar = new SessionCookieJar(deriveKeyRing("a".repeat(40), []), settings);
+
+  it("seals {uid, sid} into an HttpOnly, SameSite=Lax, Secure cookie that opens again", async () => {
+    const header = await jar.write(value);
+    expect(header.startsWith(`${SESSION_COOKIE}=`)).toBe(true);
+    expect(header).toMatch(/HttpOnly/);
+    expect(header).toMatch(/SameSite=Lax/);
+    expect(header).toMatch(/Secure/);
+    expect(header).not.toContain(value.uid);
+    expect(await jar.read(requestWith(header))).toEqual(value);
+  });
+
+  it("refuses a changed, truncated or foreign cookie", async () => {
+    const header = await jar.write(value);
+    const sealed = header.split(";")[0]!.slice(SESSION_COOKIE.length + 1);
+    const i = Math.floor(sealed.length / 2);
+    const changed = `${sealed.slice(0, i)}${sealed[i] === "a" ? "b" : "a"}${sealed.slice(i + 1)}`;
+    expect(await jar.read(requestWith(`${SESSION_COOKIE}=${changed}`))).toBeNull();
+    expect(await jar.read(requestWith(`${SESSION_COOKIE}=${sealed.slice(0, -4)}`))).toBeNull();
+    const other = new SessionCookieJar(deriveKeyRing("b".repeat(40), []), settings);
+    expect(await other.read(requestWith(header))).toBeNull();
+    expect(await jar.read(new Request("https://x/"))).toBeNull();
+  });
+
+  it("opens cookies of a previous secret and seals with the current one", async () => {
+    const old = new SessionCookieJar(deriveKeyRing("old".repeat(14), []), settings);
+    const rotated = new SessionCookieJar(deriveKeyRing("new".repeat(14), ["old".repeat(14)]), settings);
+    const header = await old.write(value);
+    expect(await rotated.read(requestWith(header))).toEqual(value);
+    const resealed = await rotated.write(value);
+    expect(await old.read(requestWith(resealed))).toBeNull();
+  });
+
+  it("clears with Max-Age=0", () => {
+    expect(jar.clear()).toMatch(/Max-Age=0/);
+  });
+});
