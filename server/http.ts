@@ -53,12 +53,15 @@ function securityHeaders(config: Config): RequestHandler {
 export interface HttpDeps {
   config: Config;
   log: Logger;
-  build: ServerBuild;
+  /** the built app, or (in `npm run dev`) a loader Vite answers afresh after each change */
+  build: ServerBuild | (() => Promise<ServerBuild>);
+  /** Vite's dev middleware, in `npm run dev` only */
+  devMiddleware?: RequestHandler;
   appContext: AppContext;
   isReady: () => boolean;
 }
 
-export function createApp({ config, log, build, appContext, isReady }: HttpDeps): express.Express {
+export function createApp({ config, log, build, devMiddleware, appContext, isReady }: HttpDeps): express.Express {
   const app = express();
   app.disable("x-powered-by");
   app.set("trust proxy", false);
@@ -72,15 +75,19 @@ export function createApp({ config, log, build, appContext, isReady }: HttpDeps)
     res.set("Cache-Control", "no-store").status(ready ? 200 : 503).json({ ready });
   });
 
-  const client = path.resolve("build/client");
-  app.use("/assets", express.static(path.join(client, "assets"), { immutable: true, maxAge: "1y", index: false }));
-  app.use(express.static(client, { maxAge: "1h", index: false }));
+  if (devMiddleware) {
+    app.use(devMiddleware);
+  } else {
+    const client = path.resolve("build/client");
+    app.use("/assets", express.static(path.join(client, "assets"), { immutable: true, maxAge: "1y", index: false }));
+    app.use(express.static(client, { maxAge: "1h", index: false }));
+  }
 
   app.use(sameOriginPosts(config, log));
   // Bodies are read here, whole and bounded (413 past the limit), before Remix sees them.
   app.use(express.raw({ type: () => true, limit: config.bodyLimitBytes }));
 
-  const handleRequest = createRequestHandler(build, "production");
+  const handleRequest = createRequestHandler(build, devMiddleware ? "development" : "production");
   app.all("*", async (req, res, next) => {
     try {
       const response = await handleRequest(toFetchRequest(req, res), { app: appContext });

@@ -6,6 +6,7 @@ import type { Server } from "node:http";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import type { ServerBuild } from "@remix-run/node";
+import type { RequestHandler } from "express";
 import { startCluster } from "../cluster/index";
 import type { AppContext } from "../app/lib/context.server";
 import { ConfigError, loadConfig, type Config } from "./config";
@@ -18,6 +19,20 @@ const SHUTDOWN_GRACE_MS = 10_000;
 function clusterKey(config: Config, keys: KeyRing): Uint8Array {
   if (!config.cluster.secret) return keys.current.cluster;
   return new Uint8Array(hkdfSync("sha256", config.cluster.secret, "pwdless-gs/v1", "cluster-key", 32));
+}
+
+async function loadBuild(): Promise<ServerBuild> {
+  return (await import(pathToFileURL(path.resolve("build/server/index.js")).href)) as ServerBuild;
+}
+
+/** `npm run dev`: Vite serves the client and rebuilds the server bundle on change. */
+async function startVite() {
+  const vite = await import("vite");
+  const server = await vite.createServer({ server: { middlewareMode: true } });
+  return {
+    middleware: server.middlewares as unknown as RequestHandler,
+    load: () => server.ssrLoadModule("virtual:remix/server-build") as Promise<ServerBuild>,
+  };
 }
 
 async function main() {
@@ -52,20 +67,27 @@ async function main() {
   );
   const log = boot.child({ node: cluster.nodeId.slice(-8) });
 
-  const buildPath = path.resolve("build/server/index.js");
+  const appContext: AppContext = { config, keys, cluster, log };
+  const dev = process.argv.includes("--dev") ? await startVite() : undefined;
   let build: ServerBuild;
   try {
-    build = (await import(pathToFileURL(buildPath).href)) as ServerBuild;
-  } catch {
-    log.error("no app build found: run `npm run build` (npm start does it for you)", { buildPath });
+    build = dev ? await dev.load() : await loadBuild();
+  } catch (error) {
+    log.error("the app could not be loaded: run `npm run build` (npm start does it for you)", { error });
     await cluster.stop();
     process.exit(1);
   }
-  const appContext: AppContext = { config, keys, cluster, log };
   const entry = build.entry.module as unknown as { initialise(ctx: AppContext): { stop(): void } };
   const app = entry.initialise(appContext);
 
-  const server: Server = createApp({ config, log, build, appContext, isReady: () => cluster.isReady() }).listen(
+  const server: Server = createApp({
+    config,
+    log,
+    build: dev ? dev.load : build,
+    devMiddleware: dev?.middleware,
+    appContext,
+    isReady: () => cluster.isReady(),
+  }).listen(
     config.port,
     config.host,
   );
