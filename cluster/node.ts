@@ -65,7 +65,7 @@ function checkConfig(config: ClusterConfig): void {
 export async function startCluster(
   config: ClusterConfig,
   log: Logger,
-  options: StartClusterOptions = {}
+  options: StartClusterOptions = {},
 ): Promise<Cluster> {
   checkConfig(config);
   const staticPeers = parseStaticPeers(config.peers);
@@ -210,7 +210,7 @@ class ClusterNode implements Cluster {
     await libp2p.handle(
       names.rpcProtocol,
       ({ stream, connection }) => this.serveRequest(stream, connection.remotePeer.toString()),
-      { maxInboundStreams: 256 }
+      { maxInboundStreams: 256 },
     );
     libp2p.addEventListener("peer:connect", this.onPeerConnect);
     libp2p.addEventListener("peer:discovery", this.onPeerDiscovery);
@@ -256,7 +256,7 @@ class ClusterNode implements Cluster {
     peerId: string,
     method: string,
     body: unknown,
-    timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS
+    timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS,
   ): Promise<unknown> {
     if (this.stopping) throw new ClusterRequestError("unreachable", "the cluster node is stopped");
     if (peerId === this.nodeId) return this.requestSelf(method, body, timeoutMs);
@@ -265,7 +265,7 @@ class ClusterNode implements Cluster {
       (signal) => this.libp2p.dialProtocol(this.peerId(peerId), protocol, { signal }),
       method,
       body,
-      timeoutMs
+      timeoutMs,
     );
   }
 
@@ -337,12 +337,7 @@ class ClusterNode implements Cluster {
     try {
       const signal = AbortSignal.any([this.lifetime.signal, AbortSignal.timeout(SYNC_TIMEOUT_MS)]);
       const stream = await this.libp2p.dialProtocol(this.peerId(peerId), this.parts.names.syncProtocol, { signal });
-      const result = await pullSync(
-        stream,
-        { store: this.store, digests: this.digests, log: this.log },
-        signal,
-        () => {}
-      );
+      const result = await pullSync(stream, { store: this.store, digests: this.digests, log: this.log }, signal);
       this.counters.catchUps += 1;
       this.counters.recordsPulled += result.applied;
       this.lastCatchUpAt = Date.now();
@@ -398,7 +393,7 @@ class ClusterNode implements Cluster {
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(
         () => reject(new ClusterRequestError("timeout", `request ${method} timed out after ${timeoutMs} ms`)),
-        timeoutMs
+        timeoutMs,
       );
     });
     try {
@@ -420,7 +415,7 @@ class ClusterNode implements Cluster {
   };
 
   private readonly onSubscriptionChange = (
-    event: CustomEvent<{ peerId: PeerId; subscriptions: Array<{ topic: string; subscribe: boolean }> }>
+    event: CustomEvent<{ peerId: PeerId; subscriptions: Array<{ topic: string; subscribe: boolean }> }>,
   ): void => {
     const { peerId, subscriptions } = event.detail;
     // from now on its writes reach us by gossip; pull what it wrote before that
@@ -434,7 +429,7 @@ class ClusterNode implements Cluster {
     this.members.learn(
       "mdns",
       id.toString(),
-      multiaddrs.map((m) => m.toString())
+      multiaddrs.map((m) => m.toString()),
     );
   };
 
@@ -496,7 +491,7 @@ class ClusterNode implements Cluster {
         if (this.stopping) return;
         this.members.replacePeers(
           "local",
-          entries.map((e) => ({ peerId: e.peerId, addrs: e.addrs }))
+          entries.map((e) => ({ peerId: e.peerId, addrs: e.addrs })),
         );
         this.members.tick();
       })

@@ -33,7 +33,7 @@ export class LagTracker {
   constructor(
     private readonly now: () => number,
     private readonly windowMs = 60_000,
-    private readonly maxSamples = 10_000
+    private readonly maxSamples = 10_000,
   ) {}
 
   add(stampT: number): void {
@@ -130,7 +130,7 @@ export class Replication {
       message.data,
       message.from.toString(),
       this.deps.store.clock.wallNow(),
-      this.deps.maxClockSkewMs
+      this.deps.maxClockSkewMs,
     );
     if (!verdict.ok) {
       countRejection(this.deps.counters, verdict.reason);

@@ -33,7 +33,7 @@ export class RequestHandlers {
   async invoke(
     method: string,
     body: unknown,
-    from: string
+    from: string,
   ): Promise<{ ok: true; body: unknown } | { ok: false; error: { message: string } }> {
     const handler = this.handlers.get(method);
     if (!handler) return { ok: false, error: { message: `no handler for ${method}` } };
@@ -77,7 +77,7 @@ export async function sendRequest(
   open: (signal: AbortSignal) => Promise<Stream>,
   method: string,
   body: unknown,
-  timeoutMs: number
+  timeoutMs: number,
 ): Promise<unknown> {
   const signal = AbortSignal.timeout(timeoutMs);
   const timedOut = () => new ClusterRequestError("timeout", `request ${method} timed out after ${timeoutMs} ms`);

@@ -105,9 +105,14 @@ export class ClusterStore {
     const state = this.state(name);
     if (!state.opened) {
       state.opened = true;
-      state.schema = options.schema as Schema<unknown> | undefined;
       state.merge = options.merge ?? "last-writer-wins";
-      if (state.schema) this.revalidate(state);
+    } else if (options.merge && options.merge !== state.merge) {
+      throw new Error(`table ${name} is already open with merge rule ${state.merge}`);
+    }
+    // a table declared at start-up (for its merge rule) gets its schema when the app opens it
+    if (options.schema && !state.schema) {
+      state.schema = options.schema as Schema<unknown>;
+      this.revalidate(state);
     }
     return this.view<V>(state);
   }

@@ -7,7 +7,7 @@
 import type { Stream } from "@libp2p/interface";
 import { lpStream, type LengthPrefixedStream } from "it-length-prefixed-stream";
 import { bucketOf, decodeBuckets, differingBuckets, encodeBuckets, type DigestCache } from "./digest";
-import type { ClusterStore, RecordEnvelope } from "./store";
+import type { ClusterStore } from "./store";
 import type { Logger } from "./types";
 import {
   decodeJson,
@@ -98,12 +98,7 @@ export async function serveSync(stream: Stream, deps: SyncDeps, signal: AbortSig
 }
 
 /** Pull what we lack from the peer at the other end of `stream`. */
-export async function pullSync(
-  stream: Stream,
-  deps: SyncDeps,
-  signal: AbortSignal,
-  onApplied: (record: RecordEnvelope) => void
-): Promise<PullResult> {
+export async function pullSync(stream: Stream, deps: SyncDeps, signal: AbortSignal): Promise<PullResult> {
   const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES });
   const result: PullResult = { received: 0, applied: 0, rejected: 0, differingBuckets: 0 };
   try {
@@ -120,10 +115,8 @@ export async function pullSync(
         const record = toRecord(parsed);
         result.received += 1;
         const outcome = deps.store.applyRemote(record);
-        if (outcome === "applied") {
-          result.applied += 1;
-          onApplied(record);
-        } else if (outcome === "rejected") result.rejected += 1;
+        if (outcome === "applied") result.applied += 1;
+        else if (outcome === "rejected") result.rejected += 1;
       }
     }
     await stream.close({ signal });

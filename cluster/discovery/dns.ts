@@ -26,7 +26,7 @@ export const systemResolver: Resolver = async (host) => {
 export async function resolvePeerNames(
   names: HostPort[],
   resolve: Resolver,
-  onError: (name: string, error: Error) => void
+  onError: (name: string, error: Error) => void,
 ): Promise<string[]> {
   const out: string[] = [];
   for (const { host, port } of names) {
