@@ -64,6 +64,8 @@ async function main() {
       meta: { httpUrl: config.appUrl.origin },
     },
     boot,
+    // declared before the node connects, so records pulled at once merge by the right rule
+    { tables: { emails: { merge: "first-writer-wins" } } },
   );
   const log = boot.child({ node: cluster.nodeId.slice(-8) });
 

@@ -72,8 +72,10 @@ export class Auth {
     const check = await this.tokens.verify(match[1]!);
     if (check.ok) {
       const session = this.sessions.findActive(check.claims.sid);
-      const user = session && session.uid === check.claims.uid ? this.users.getUser(session.uid) : undefined;
-      if (!session || !user) return { ok: false, status: 401, error: "invalid_token", message: "The session of this token has ended." };
+      const user = session ? this.users.getUser(session.uid) : undefined;
+      // `sub` is the user's id when the token was issued: the session's own, or the id it merged into
+      const same = !!session && !!user && (session.uid === check.claims.uid || user.id === check.claims.uid);
+      if (!session || !user || !same) return { ok: false, status: 401, error: "invalid_token", message: "The session of this token has ended." };
       return { ok: true, user, session };
     }
     if (check.reason === "expired") {
