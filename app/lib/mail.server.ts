@@ -1,15 +1,15 @@
+import { randomBytes } from "node:crypto";
 import nodemailer from "nodemailer";
+import { z } from "zod";
+import type { Table } from "../../cluster/index";
 import type { Logger } from "../../server/log";
+import type { ClusterPort } from "./context.server";
 
 export interface MailMessage {
   to: string;
   subject: string;
   text: string;
   html: string;
-}
-
-export interface SentMessage extends MailMessage {
-  sentAt: string;
 }
 
 export interface Mailer {
@@ -36,16 +36,40 @@ export class SmtpMailer implements Mailer {
   }
 }
 
-/** Local mode without SMTP: messages are kept in memory for /dev/mailbox, and the link is logged. */
-export class Outbox implements Mailer {
-  private readonly messages: SentMessage[] = [];
-  static readonly LIMIT = 200;
+const sentSchema = z.object({
+  to: z.string().max(254),
+  subject: z.string().max(500),
+  text: z.string().max(20_000),
+  html: z.string().max(50_000),
+  sentAt: z.string().max(40),
+  sentBy: z.string().max(128),
+});
+export type OutboxMessage = z.infer<typeof sentSchema>;
 
-  constructor(private readonly log: Logger) {}
+/**
+ * Local mode without SMTP: messages are kept for /dev/mailbox in a replicated table, so every
+ * local node's mailbox shows the mail of the whole cluster; the link is logged too.
+ */
+export class Outbox implements Mailer {
+  static readonly LIMIT_PER_NODE = 200;
+  private readonly table: Table<OutboxMessage>;
+  private readonly mine: string[] = [];
+
+  constructor(
+    cluster: ClusterPort,
+    private readonly log: Logger,
+  ) {
+    this.table = cluster.store.table("outbox", { schema: sentSchema });
+    this.nodeId = cluster.nodeId;
+  }
+
+  private readonly nodeId: string;
 
   async send(message: MailMessage): Promise<void> {
-    this.messages.unshift({ ...message, sentAt: new Date().toISOString() });
-    this.messages.length = Math.min(this.messages.length, Outbox.LIMIT);
+    const key = `${Date.now().toString(36)}-${randomBytes(6).toString("hex")}`;
+    this.table.set(key, { ...message, sentAt: new Date().toISOString(), sentBy: this.nodeId });
+    this.mine.push(key);
+    while (this.mine.length > Outbox.LIMIT_PER_NODE) this.table.delete(this.mine.shift()!);
     this.log.info("mail kept in the outbox (no SMTP_URL); open /dev/mailbox", {
       to: message.to,
       subject: message.subject,
@@ -53,9 +77,9 @@ export class Outbox implements Mailer {
     });
   }
 
-  /** Newest first. */
-  list(): SentMessage[] {
-    return [...this.messages];
+  /** Newest first, from every node of the cluster. */
+  list(): OutboxMessage[] {
+    return [...this.table.scan()].map(([, m]) => m).sort((a, b) => b.sentAt.localeCompare(a.sentAt));
   }
 }
 

@@ -47,8 +47,8 @@ function createServices(ctx: AppContext): Services {
   const tokens = new AccessTokens(keys, `urn:pwdless-gs:${config.cluster.name}`, config.accessTokenTtlSeconds, now);
   const auth = new Auth(users, sessions, cookieJar, tokens, now);
   const linkUses = new LinkUses(cluster, config.linkTtlMs, now, log);
-  const outbox = config.smtpUrl ? undefined : new Outbox(log);
-  const mailer: Mailer = config.smtpUrl ? new SmtpMailer(config.smtpUrl, config.mailFrom) : outbox!;
+  const outbox = config.smtpUrl || config.mode === "production" ? undefined : new Outbox(cluster, log);
+  const mailer: Mailer = outbox ?? new SmtpMailer(config.smtpUrl!, config.mailFrom);
   const linkCookie = createLinkCookieStorage(keys, { secure, maxAgeSeconds: Math.ceil(config.linkTtlMs / 1000) });
 
   const links = new SealedEmailLinkStrategy<User>(
