@@ -5,7 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clusterEnv, startClusterNodes, status, waitForMesh } from "../support/cluster";
 import { CookieJar } from "../support/cookie-jar";
 import { accessToken, browse, pathOf, requestLink, signIn } from "../support/flows";
-import { startNode, stopAllNodes, testSecret, type NodeProcess } from "../support/node";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { ROOT, startNode, stopAllNodes, testSecret, type NodeProcess } from "../support/node";
+
+const execFileAsync = promisify(execFile);
 import { waitFor } from "../support/wait";
 
 type Me = { id: string; email: string };
@@ -33,6 +37,23 @@ describe("a cluster of three server processes on loopback", () => {
     }
     const page = await (await a.fetch("/cluster")).text();
     expect(page).toContain((await status(b)).nodeId.slice(-12));
+  });
+
+  it("prints its status and tables in the terminal with npm run cluster", async () => {
+    const run = (args: string[]) => execFileAsync(process.execPath, ["--import", "tsx", "server/cluster-cli.ts", ...args], { cwd: ROOT });
+    await signIn(a, "cli@example.com");
+    const { stdout } = await run(["status", "--url", b.url]);
+    expect(stdout).toContain((await status(b)).nodeId);
+    expect(stdout).toContain((await status(a)).nodeId);
+    expect(stdout).toMatch(/mesh\s+2 peer/);
+    const users = await waitFor("the user on C", async () => {
+      const out = (await run(["table", "users", "--url", c.url])).stdout;
+      return out.includes("cli@example.com") ? out : undefined;
+    });
+    expect(users).not.toMatch(/Fe26|eyJ/); // no sealed cookies or tokens, ever
+    const bad = await run(["table", "nope", "--url", c.url]).catch((e: { code: number; stderr: string }) => e);
+    expect((bad as { code: number }).code).toBe(1);
+    expect((bad as { stderr: string }).stderr).toContain("No such table");
   });
 
   it("share users and sessions: signed in on A, known on B and C; signed out on C, refused on A", async () => {

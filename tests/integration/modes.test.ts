@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { CookieJar } from "../support/cookie-jar";
-import { browse, form, pathOf, requestLink } from "../support/flows";
+import { browse, form, pathOf, requestLink, signIn } from "../support/flows";
+import { TestSmtpServer } from "../support/smtp";
 import { startNode, stopAllNodes, testSecret } from "../support/node";
 import { waitFor } from "../support/wait";
 
@@ -67,6 +68,31 @@ describe("settings and modes", () => {
     expect(res.status).toBe(503);
     expect(await res.text()).toContain("could not send the email");
     expect((await node.fetch("/healthz")).status).toBe(200);
+    // the cluster pages are for ADMIN_EMAILS only in production
+    const json = await node.fetch("/cluster.json");
+    expect(json.status).toBe(401);
+    expect(((await json.json()) as { error: string }).error).toBe("unauthorized");
+    expect((await node.fetch("/cluster/tables/users.json")).status).toBe(401);
+    const page = await node.fetch("/cluster");
+    expect(page.status).toBe(302);
+    expect(page.headers.get("location")).toContain("/login?redirectTo=%2Fcluster");
+  });
+
+  it("shows the cluster in production to ADMIN_EMAILS only", async () => {
+    const smtp = await new TestSmtpServer().start();
+    try {
+      const node = await startNode({ env: { NODE_ENV: "production", SMTP_URL: smtp.url, ADMIN_EMAILS: "Boss@Example.com" } });
+      const boss = await signIn(node, "boss@example.com", smtp);
+      expect((await browse(node, boss, "/cluster.json")).status).toBe(200);
+      expect((await browse(node, boss, "/cluster")).status).toBe(200);
+      const other = await signIn(node, "staff@example.com", smtp);
+      const refused = await browse(node, other, "/cluster.json");
+      expect(refused.status).toBe(403);
+      expect(((await refused.json()) as { error: string }).error).toBe("forbidden");
+      expect((await browse(node, other, "/cluster")).status).toBe(403);
+    } finally {
+      await smtp.stop();
+    }
   });
 
   it("finishes in-flight work and exits cleanly on SIGTERM", async () => {
