@@ -22,8 +22,30 @@ export interface Config {
   linkSameBrowser: boolean;
   accessTokenTtlSeconds: number;
   sessionTtlDays: number;
+  sessionMaxDays: number;
   bodyLimitBytes: number;
   adminEmails: string[];
+  /** Express "trust proxy": whose X-Forwarded-For to believe for the client's IP (false: the socket's) */
+  trustProxy: boolean | number | string[];
+  rateLimits: {
+    windowMs: number;
+    /** link emails per address, cluster-wide */
+    emailsPerAddress: number;
+    /** link requests per client IP, per node */
+    requestsPerIp: number;
+    /** link openings per client IP, per node */
+    openingsPerIp: number;
+  };
+  /** sign-in through other providers: see README, Social login */
+  oauth: {
+    /** how long any one request to a provider may take */
+    timeoutMs: number;
+    /** the development OpenID provider served at APP_URL/dev/oidc (local mode only; DEV_OIDC) */
+    dev: { issuer: string; clientId: string } | undefined;
+    github: OAuthClientSettings | undefined;
+    google: OAuthClientSettings | undefined;
+    oidc: (OAuthClientSettings & { issuer: string; name: string }) | undefined;
+  };
   cluster: {
     name: string;
     secret: string | undefined;
@@ -34,6 +56,11 @@ export interface Config {
     discovery: "local" | "none" | "mdns";
     registryDir: string | undefined;
   };
+}
+
+export interface OAuthClientSettings {
+  clientId: string;
+  clientSecret: string;
 }
 
 export class ConfigError extends Error {
@@ -94,6 +121,40 @@ function localSecret(cwd: string): { secret: string; source: "generated" | "dev-
 
 const urlSchema = z.string().url();
 
+/** A provider is configured when its client id is set; the secret must come with it. */
+function oauthClient(env: Env, prefix: string, problems: string[]): OAuthClientSettings | undefined {
+  const clientId = env[`${prefix}_CLIENT_ID`]?.trim();
+  const clientSecret = env[`${prefix}_CLIENT_SECRET`]?.trim();
+  if (!clientId && !clientSecret) return undefined;
+  if (!clientId || !clientSecret) {
+    problems.push(`${prefix}_CLIENT_ID and ${prefix}_CLIENT_SECRET go together: set both, or neither`);
+    return undefined;
+  }
+  return { clientId, clientSecret };
+}
+
+function oidcSettings(env: Env, production: boolean, problems: string[]): Config["oauth"]["oidc"] {
+  const issuer = env.OIDC_ISSUER?.trim();
+  const client = oauthClient(env, "OIDC", problems);
+  if (!issuer) {
+    if (client) problems.push("OIDC_CLIENT_ID is set but OIDC_ISSUER is not: set the issuer URL, e.g. https://id.example.com");
+    return undefined;
+  }
+  const parsed = urlSchema.safeParse(issuer);
+  const protocol = parsed.success ? new URL(issuer).protocol : "";
+  if (!parsed.success || !(protocol === "https:" || (protocol === "http:" && !production))) {
+    problems.push(`OIDC_ISSUER must be an ${production ? "https" : "http(s)"} URL, e.g. https://id.example.com (got "${issuer}")`);
+    return undefined;
+  }
+  if (!client) {
+    problems.push("OIDC_ISSUER is set: OIDC_CLIENT_ID and OIDC_CLIENT_SECRET are required with it");
+    return undefined;
+  }
+  const name = env.OIDC_NAME?.trim() || "OpenID Connect";
+  if (name.length > 40) problems.push("OIDC_NAME must be at most 40 characters (it is the button's label)");
+  return { ...client, issuer, name };
+}
+
 export function loadConfig(env: Env = process.env, cwd: string = process.cwd()): Config {
   const problems: string[] = [];
   const mode = env.NODE_ENV === "production" ? "production" : "local";
@@ -150,6 +211,9 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     problems.push(`CLUSTER_SECRET must be at least ${MIN_SECRET_LENGTH} characters`);
   }
 
+  const devProvider = boolSetting(env, "DEV_OIDC", !production, problems);
+  if (devProvider && production) problems.push("DEV_OIDC cannot be enabled in production: remove the setting");
+
   const config: Config = {
     mode,
     port,
@@ -166,8 +230,23 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     linkSameBrowser: boolSetting(env, "LINK_SAME_BROWSER", true, problems),
     accessTokenTtlSeconds: intSetting(env, "ACCESS_TOKEN_TTL_SECONDS", 900, 1, 24 * 3600, problems),
     sessionTtlDays: intSetting(env, "SESSION_TTL_DAYS", 30, 1, 365, problems),
+    sessionMaxDays: intSetting(env, "SESSION_MAX_DAYS", 90, 1, 3650, problems),
     bodyLimitBytes: 64 * 1024,
     adminEmails: list(env.ADMIN_EMAILS).map((e) => e.toLowerCase()),
+    trustProxy: trustProxySetting(env.TRUST_PROXY, problems),
+    rateLimits: {
+      windowMs: intSetting(env, "RATE_LIMIT_WINDOW_MINUTES", 10, 1, 24 * 60, problems) * 60_000,
+      emailsPerAddress: intSetting(env, "RATE_LIMIT_EMAILS_PER_ADDRESS", 3, 1, 10_000, problems),
+      requestsPerIp: intSetting(env, "RATE_LIMIT_REQUESTS_PER_IP", 30, 1, 1_000_000, problems),
+      openingsPerIp: intSetting(env, "RATE_LIMIT_OPENINGS_PER_IP", 60, 1, 1_000_000, problems),
+    },
+    oauth: {
+      timeoutMs: intSetting(env, "OAUTH_TIMEOUT_MS", 10_000, 100, 120_000, problems),
+      dev: devProvider && !production ? { issuer: `${appUrl.origin}/dev/oidc`, clientId: "pwdless-gs-dev" } : undefined,
+      github: oauthClient(env, "GITHUB", problems),
+      google: oauthClient(env, "GOOGLE", problems),
+      oidc: oidcSettings(env, production, problems),
+    },
     cluster: {
       name: clusterName,
       secret: clusterSecret,
@@ -181,6 +260,18 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/** TRUST_PROXY: unset/false, true (every hop), a hop count, or proxy addresses/subnets (comma-separated). */
+function trustProxySetting(raw: string | undefined, problems: string[]): Config["trustProxy"] {
+  const value = raw?.trim().toLowerCase();
+  if (!value || ["false", "0", "no", "off"].includes(value)) return false;
+  if (["true", "yes", "on"].includes(value)) return true;
+  if (/^\d+$/.test(value)) return Number(value);
+  const entries = list(raw);
+  if (entries.every((e) => /^[0-9a-f.:]+(\/\d{1,3})?$/i.test(e) || ["loopback", "linklocal", "uniquelocal"].includes(e))) return entries;
+  problems.push(`TRUST_PROXY must be false, true, a number of proxies, or their addresses/subnets (got "${raw}")`);
+  return false;
 }
 
 function allowedOrigins(appUrl: URL, production: boolean): string[] {

@@ -1,5 +1,6 @@
 import { createRequestHandler, writeReadableStreamToWritable, type ServerBuild } from "@remix-run/node";
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from "express";
+import { randomBytes } from "node:crypto";
 import path from "node:path";
 import type { AppContext } from "../app/lib/context.server";
 import type { Config } from "./config";
@@ -18,9 +19,24 @@ function refuse(req: Request, res: Response, status: number, error: string, mess
     res
       .type("html")
       .send(
-        `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${status}</title></head><body style="font-family:system-ui;max-width:640px;margin:40px auto"><h1>${safe}</h1><p><a href="/">Home</a> · <a href="/login">Sign in</a></p></body></html>`,
+        `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${status}</title><link rel="stylesheet" href="/refused.css"></head><body><h1>${safe}</h1><p><a href="/">Home</a> · <a href="/login">Sign in</a></p></body></html>`,
       );
   }
+}
+
+/**
+ * Local mode: a page opened as 127.0.0.1 while APP_URL says localhost (or the reverse) is sent to
+ * APP_URL's host, so the link cookie and the link in the email are on the same host.
+ */
+function canonicalLoopbackHost(config: Config): RequestHandler {
+  const loopback = new Set(["localhost", "127.0.0.1", "[::1]", "::1"]);
+  return (req, res, next) => {
+    if (req.method !== "GET" && req.method !== "HEAD") return next();
+    const host = req.get("host") ?? "";
+    const hostname = host.replace(/:\d+$/, "");
+    if (host === config.appUrl.host || !loopback.has(hostname) || !loopback.has(config.appUrl.hostname)) return next();
+    res.redirect(302, `${config.appUrl.origin}${req.originalUrl}`);
+  };
 }
 
 /** Cross-site form posts are refused: a browser says where a request comes from. */
@@ -28,23 +44,47 @@ function sameOriginPosts(config: Config, log: Logger): RequestHandler {
   const allowed = new Set(config.allowedOrigins);
   return (req, res, next) => {
     if (["GET", "HEAD", "OPTIONS"].includes(req.method)) return next();
+    // Fetch metadata first: browsers send it on every request, and it stays right on pages whose
+    // Referrer-Policy makes native form posts say `Origin: null`. Origin is the fallback.
     const site = req.get("Sec-Fetch-Site");
     const origin = req.get("Origin");
-    const crossSite = (site !== undefined && site !== "same-origin" && site !== "none") || (origin !== undefined && !allowed.has(origin));
+    const crossSite = site !== undefined ? site !== "same-origin" && site !== "none" : origin !== undefined && !allowed.has(origin);
     if (!crossSite) return next();
     log.warn("refused a cross-site request", { event: "refused", reason: "cross-site", path: req.path, origin, site, ip: req.ip });
     refuse(req, res, 403, "forbidden", "This request came from another site and was refused.");
   };
 }
 
-function securityHeaders(config: Config): RequestHandler {
+/**
+ * Headers on every answer. The Content-Security-Policy allows only this site's own scripts and the
+ * inline ones Remix renders with this request's nonce; no page may be framed.
+ */
+function securityHeaders(config: Config, dev: boolean): RequestHandler {
   return (_req, res, next) => {
+    const nonce = randomBytes(16).toString("base64");
+    res.locals.cspNonce = nonce;
     res.set({
       "X-Content-Type-Options": "nosniff",
       "X-Frame-Options": "DENY",
       "Referrer-Policy": "same-origin",
       "Cross-Origin-Opener-Policy": "same-origin",
     });
+    // Vite's dev client injects inline scripts and a websocket: the policy is for built apps
+    if (!dev) {
+      res.set(
+        "Content-Security-Policy",
+        [
+          "default-src 'self'",
+          `script-src 'self' 'nonce-${nonce}'`,
+          "style-src 'self'",
+          "img-src 'self' data:",
+          "connect-src 'self'",
+          "object-src 'none'",
+          "base-uri 'none'",
+          "frame-ancestors 'none'",
+        ].join("; "),
+      );
+    }
     if (config.mode === "production") res.set("Strict-Transport-Security", "max-age=31536000; includeSubDomains");
     next();
   };
@@ -57,15 +97,17 @@ export interface HttpDeps {
   build: ServerBuild | (() => Promise<ServerBuild>);
   /** Vite's dev middleware, in `npm run dev` only */
   devMiddleware?: RequestHandler;
+  /** the development OpenID provider (local mode): it reads its own bodies, so it goes before ours */
+  devOidc?: { mountPath: string; router: RequestHandler };
   appContext: AppContext;
   isReady: () => boolean;
 }
 
-export function createApp({ config, log, build, devMiddleware, appContext, isReady }: HttpDeps): express.Express {
+export function createApp({ config, log, build, devMiddleware, devOidc, appContext, isReady }: HttpDeps): express.Express {
   const app = express();
   app.disable("x-powered-by");
-  app.set("trust proxy", false);
-  app.use(securityHeaders(config));
+  app.set("trust proxy", config.trustProxy);
+  app.use(securityHeaders(config, Boolean(devMiddleware)));
 
   app.get("/healthz", (_req, res) => {
     res.set("Cache-Control", "no-store").json({ status: "ok" });
@@ -83,14 +125,20 @@ export function createApp({ config, log, build, devMiddleware, appContext, isRea
     app.use(express.static(client, { maxAge: "1h", index: false }));
   }
 
+  if (config.mode === "local") app.use(canonicalLoopbackHost(config));
   app.use(sameOriginPosts(config, log));
+  if (devOidc) app.use(devOidc.mountPath, devOidc.router);
   // Bodies are read here, whole and bounded (413 past the limit), before Remix sees them.
   app.use(express.raw({ type: () => true, limit: config.bodyLimitBytes }));
 
   const handleRequest = createRequestHandler(build, devMiddleware ? "development" : "production");
   app.all("*", async (req, res, next) => {
     try {
-      const response = await handleRequest(toFetchRequest(req, res), { app: appContext });
+      const response = await handleRequest(toFetchRequest(req, res), {
+        app: appContext,
+        cspNonce: res.locals.cspNonce as string,
+        clientIp: req.ip ?? req.socket.remoteAddress ?? "unknown",
+      });
       await sendRemixResponse(res, response);
     } catch (error) {
       next(error);
@@ -121,7 +169,12 @@ function toFetchRequest(req: Request, res: Response): globalThis.Request {
   res.on("close", () => {
     if (!res.writableFinished) controller.abort();
   });
-  const init: RequestInit = { method: req.method, headers: toFetchHeaders(req.headers), signal: controller.signal };
+  const headers = toFetchHeaders(req.headers);
+  // sameOriginPosts has judged where the request came from, by APP_URL; Remix's own check compares
+  // Origin with Host and would fail (a 500) behind proxies and for `Origin: null` on no-referrer pages
+  headers.delete("origin");
+  headers.delete("x-forwarded-host");
+  const init: RequestInit = { method: req.method, headers, signal: controller.signal };
   if (req.method !== "GET" && req.method !== "HEAD" && Buffer.isBuffer(req.body)) init.body = new Uint8Array(req.body);
   return new globalThis.Request(url, init);
 }
@@ -138,6 +191,8 @@ function toFetchHeaders(incoming: Request["headers"]): Headers {
 async function sendRemixResponse(res: Response, response: globalThis.Response): Promise<void> {
   res.statusMessage = response.statusText;
   res.status(response.status);
+  // pages and API answers may carry credentials or personal data: not cached unless a route says so
+  res.setHeader("Cache-Control", "no-store");
   for (const [key, value] of response.headers.entries()) {
     // the app's own headers override the defaults set earlier (e.g. Referrer-Policy on link pages)
     if (key === "set-cookie") res.append(key, value);

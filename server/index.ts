@@ -1,7 +1,6 @@
 /**
  * The life of a node, top to bottom: config → keys → cluster → app → HTTP → signals.
  */
-import { hkdfSync } from "node:crypto";
 import type { Server } from "node:http";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -10,16 +9,12 @@ import type { RequestHandler } from "express";
 import { startCluster } from "../cluster/index";
 import type { AppContext } from "../app/lib/context.server";
 import { ConfigError, loadConfig, type Config } from "./config";
+import { createDevOidc } from "./dev-oidc";
 import { createApp } from "./http";
-import { deriveKeyRing, type KeyRing } from "./keys";
+import { clusterKeyFor, deriveKeyRing } from "./keys";
 import { createLogger } from "./log";
 
 const SHUTDOWN_GRACE_MS = 10_000;
-
-function clusterKey(config: Config, keys: KeyRing): Uint8Array {
-  if (!config.cluster.secret) return keys.current.cluster;
-  return new Uint8Array(hkdfSync("sha256", config.cluster.secret, "pwdless-gs/v1", "cluster-key", 32));
-}
 
 async function loadBuild(): Promise<ServerBuild> {
   return (await import(pathToFileURL(path.resolve("build/server/index.js")).href)) as ServerBuild;
@@ -53,7 +48,7 @@ async function main() {
   const cluster = await startCluster(
     {
       clusterName: config.cluster.name,
-      clusterKey: clusterKey(config, keys),
+      clusterKey: clusterKeyFor(keys, config.cluster.secret),
       dataDir: config.dataDir,
       host: config.cluster.host,
       port: config.cluster.port,
@@ -87,6 +82,7 @@ async function main() {
     log,
     build: dev ? dev.load : build,
     devMiddleware: dev?.middleware,
+    devOidc: createDevOidc(config, keys, log),
     appContext,
     isReady: () => cluster.isReady(),
   }).listen(

@@ -10,7 +10,13 @@ export interface Keys {
   token: Uint8Array;
   link: string;
   linkCookie: string;
+  /** seals the short-lived cookie holding a provider sign-in's state, PKCE verifier and nonce */
+  oauthCookie: string;
+  /** the client secret shared by this node's development OpenID provider and its client */
+  devOidcClient: string;
   cluster: Uint8Array;
+  /** keys the hash of email addresses in logs and rate-limit rows, so they cannot be looked up */
+  audit: string;
 }
 
 export interface KeyRing {
@@ -36,10 +42,19 @@ export function deriveKeys(secret: string): Keys {
     token: new Uint8Array(token),
     link: subkey(secret, "magic-link").toString("hex"),
     linkCookie: subkey(secret, "magic-link-cookie").toString("hex"),
+    oauthCookie: subkey(secret, "oauth-cookie").toString("hex"),
+    devOidcClient: subkey(secret, "dev-oidc-client").toString("base64url"),
     cluster: new Uint8Array(subkey(secret, "cluster-key")),
+    audit: subkey(secret, "audit").toString("hex"),
   };
 }
 
 export function deriveKeyRing(current: string, previous: string[]): KeyRing {
   return { current: deriveKeys(current), previous: previous.map(deriveKeys) };
+}
+
+/** The cluster's pre-shared key material: from CLUSTER_SECRET when set, else the secret's own subkey. */
+export function clusterKeyFor(keys: KeyRing, clusterSecret: string | undefined): Uint8Array {
+  if (!clusterSecret) return keys.current.cluster;
+  return new Uint8Array(hkdfSync("sha256", clusterSecret, SALT, "cluster-key", 32));
 }

@@ -24,5 +24,9 @@ export interface AppContext {
 declare module "@remix-run/node" {
   interface AppLoadContext {
     app: AppContext;
+    /** this response's Content-Security-Policy nonce, for the inline scripts Remix renders */
+    cspNonce: string;
+    /** the client's address: the socket's, or X-Forwarded-For's as far as TRUST_PROXY allows */
+    clientIp: string;
   }
 }

@@ -11,8 +11,18 @@ export const LINK_COOKIE = "pwdless_link";
  * Remix's cookie session only signs; this one seals, so the link inside cannot be read from it.
  */
 export function createLinkCookieStorage(keys: KeyRing, options: { secure: boolean; maxAgeSeconds: number }): SessionStorage {
-  const openWith = passwordMap(keys, (k) => k.linkCookie);
-  const sealWith = { [keys.current.sealId]: keys.current.linkCookie };
+  return createSealedCookieStorage(LINK_COOKIE, keys, (k) => k.linkCookie, options);
+}
+
+/** A Remix SessionStorage kept whole in one cookie, sealed with iron (AES-256-CBC + HMAC-SHA256). */
+export function createSealedCookieStorage(
+  name: string,
+  keys: KeyRing,
+  pick: (k: KeyRing["current"]) => string,
+  options: { secure: boolean; maxAgeSeconds: number },
+): SessionStorage {
+  const openWith = passwordMap(keys, pick);
+  const sealWith = { [keys.current.sealId]: pick(keys.current) };
   const cookieOptions = (maxAge: number) => ({
     httpOnly: true,
     sameSite: "lax" as const,
@@ -22,7 +32,7 @@ export function createLinkCookieStorage(keys: KeyRing, options: { secure: boolea
   });
   return {
     async getSession(cookieHeader) {
-      const raw = parse(cookieHeader ?? "")[LINK_COOKIE];
+      const raw = parse(cookieHeader ?? "")[name];
       let data: Record<string, unknown> = {};
       if (raw && raw.length < 4096) {
         try {
@@ -36,10 +46,10 @@ export function createLinkCookieStorage(keys: KeyRing, options: { secure: boolea
     },
     async commitSession(session: Session) {
       const sealed = await sealData(session.data, { password: sealWith, ttl: options.maxAgeSeconds });
-      return serialize(LINK_COOKIE, sealed, cookieOptions(options.maxAgeSeconds));
+      return serialize(name, sealed, cookieOptions(options.maxAgeSeconds));
     },
     async destroySession() {
-      return serialize(LINK_COOKIE, "", cookieOptions(0));
+      return serialize(name, "", cookieOptions(0));
     },
   };
 }

@@ -3,9 +3,13 @@ import { AccessTokens } from "./access-token.server";
 import { Auth } from "./auth.server";
 import type { AppContext } from "./context.server";
 import { createEmailLinkAuthenticator, SealedEmailLinkStrategy, type SignIn } from "./email-link.server";
-import { createLinkCookieStorage } from "./link-cookie.server";
+import { createLinkCookieStorage, createSealedCookieStorage } from "./link-cookie.server";
+import { Audit } from "./audit.server";
 import { LinkUses } from "./link-uses.server";
+import { EmailSendLimiter, SlidingWindowLimiter } from "./rate-limit.server";
 import { magicLinkMessage, Outbox, SmtpMailer, type Mailer } from "./mail.server";
+import { OAUTH_COOKIE, OAUTH_COOKIE_TTL_SECONDS, SocialLogin } from "./oauth.server";
+import { configuredProviders } from "./providers.server";
 import { SessionCookieJar } from "./session-cookie.server";
 import { SessionStore } from "./sessions.server";
 import { UserStore, type User } from "./users.server";
@@ -22,6 +26,13 @@ export interface Services {
   linkCookie: ReturnType<typeof createLinkCookieStorage>;
   mailer: Mailer;
   outbox: Outbox | undefined;
+  audit: Audit;
+  limits: {
+    emails: EmailSendLimiter;
+    requestsPerIp: SlidingWindowLimiter;
+    openingsPerIp: SlidingWindowLimiter;
+  };
+  social: SocialLogin;
   stop(): void;
 }
 
@@ -42,11 +53,18 @@ function createServices(ctx: AppContext): Services {
   const now = () => Date.now();
   const secure = config.appUrl.protocol === "https:";
   const users = new UserStore(cluster, now);
-  const sessions = new SessionStore(cluster, config.sessionTtlDays, now);
+  const sessions = new SessionStore(cluster, config.sessionTtlDays, now, config.sessionMaxDays);
   const cookieJar = new SessionCookieJar(keys, { secure, maxAgeSeconds: config.sessionTtlDays * 24 * 3600 });
   const tokens = new AccessTokens(keys, `urn:pwdless-gs:${config.cluster.name}`, config.accessTokenTtlSeconds, now);
   const auth = new Auth(users, sessions, cookieJar, tokens, now);
   const linkUses = new LinkUses(cluster, config.linkTtlMs, now, log);
+  const audit = new Audit(log, keys.current.audit, cluster.nodeId);
+  const { windowMs } = config.rateLimits;
+  const limits = {
+    emails: new EmailSendLimiter(cluster, config.rateLimits.emailsPerAddress, windowMs, now),
+    requestsPerIp: new SlidingWindowLimiter(config.rateLimits.requestsPerIp, windowMs, now),
+    openingsPerIp: new SlidingWindowLimiter(config.rateLimits.openingsPerIp, windowMs, now),
+  };
   const outbox = config.smtpUrl || config.mode === "production" ? undefined : new Outbox(cluster, log);
   const mailer: Mailer = outbox ?? new SmtpMailer(config.smtpUrl!, config.mailFrom);
   const linkCookie = createLinkCookieStorage(keys, { secure, maxAgeSeconds: Math.ceil(config.linkTtlMs / 1000) });
@@ -65,7 +83,6 @@ function createServices(ctx: AppContext): Services {
       },
       async sendEmail({ emailAddress, magicLink }) {
         await mailer.send(magicLinkMessage(emailAddress, magicLink, config.appUrl, Math.round(config.linkTtlMs / 60_000)));
-        log.info("sign-in link sent", { node: cluster.nodeId, via: outbox ? "outbox" : "smtp" });
       },
     },
     async ({ email, form, magicLinkVerify }) => {
@@ -81,8 +98,20 @@ function createServices(ctx: AppContext): Services {
     },
   );
   const emailLink = createEmailLinkAuthenticator(linkCookie, links);
+  const social = new SocialLogin({
+    appUrl: config.appUrl,
+    providers: configuredProviders(config, keys),
+    storage: createSealedCookieStorage(OAUTH_COOKIE, keys, (k) => k.oauthCookie, { secure, maxAgeSeconds: OAUTH_COOKIE_TTL_SECONDS }),
+    timeoutMs: config.oauth.timeoutMs,
+    log,
+  });
 
-  const pruneTimer = setInterval(() => linkUses.prune(), 10 * 60 * 1000);
+  const pruneTimer = setInterval(() => {
+    linkUses.prune();
+    limits.emails.prune();
+    limits.requestsPerIp.prune();
+    limits.openingsPerIp.prune();
+  }, 5 * 60 * 1000);
   pruneTimer.unref();
 
   return {
@@ -96,6 +125,9 @@ function createServices(ctx: AppContext): Services {
     linkCookie,
     mailer,
     outbox,
+    audit,
+    limits,
+    social,
     stop: () => clearInterval(pruneTimer),
   };
 }

@@ -29,6 +29,8 @@ export class SessionStore {
     private readonly cluster: ClusterPort,
     private readonly ttlDays: number,
     private readonly now: () => number,
+    /** absolute limit: a session ends this long after sign-in, however often it is used */
+    private readonly maxDays = 90,
   ) {
     this.sessions = cluster.store.table("sessions", { schema: sessionSchema });
     this.revocations = cluster.store.table("revocations", { schema: revocationSchema });
@@ -41,7 +43,7 @@ export class SessionStore {
       uid,
       createdAt: now,
       lastUsedAt: now,
-      expiresAt: now + this.ttlDays * DAY,
+      expiresAt: now + Math.min(this.ttlDays, this.maxDays) * DAY,
       createdOn: this.cluster.nodeId,
       method: details.method,
       userAgent: details.userAgent.slice(0, 512),
@@ -53,7 +55,8 @@ export class SessionStore {
   /** The session if it exists, is not revoked and has not expired. */
   findActive(sid: string): SessionRow | undefined {
     const row = this.sessions.get(sid);
-    if (!row || this.revocations.has(sid) || row.expiresAt <= this.now()) return undefined;
+    const now = this.now();
+    if (!row || this.revocations.has(sid) || row.expiresAt <= now || row.createdAt + this.maxDays * DAY <= now) return undefined;
     return row;
   }
 
@@ -65,7 +68,7 @@ export class SessionStore {
   touch(row: SessionRow): SessionRow {
     const now = this.now();
     if (now - row.lastUsedAt < HOUR) return row;
-    const updated = { ...row, lastUsedAt: now, expiresAt: now + this.ttlDays * DAY };
+    const updated = { ...row, lastUsedAt: now, expiresAt: Math.min(now + this.ttlDays * DAY, row.createdAt + this.maxDays * DAY) };
     this.sessions.set(row.sid, updated);
     return updated;
   }

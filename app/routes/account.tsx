@@ -1,7 +1,8 @@
-import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
-import { json } from "@remix-run/node";
+import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import { json, redirect } from "@remix-run/node";
 import { Form, useLoaderData } from "@remix-run/react";
 import { useEffect, useState } from "react";
+import { methodLabel } from "~/lib/providers.server";
 import { getServices } from "~/lib/services.server";
 
 export const meta: MetaFunction = () => [{ title: "Your account · PwdlessGs" }];
@@ -22,12 +23,30 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
   if (setCookie) headers.append("Set-Cookie", setCookie);
   return json(
     {
-      methods: [...new Set(user.identities.map((i) => i.provider))],
+      methods: [...new Set(user.identities.map((i) => methodLabel(i.provider, services.social.providers)))],
       sessions,
       node: context.app.cluster.nodeId,
     },
     { headers },
   );
+}
+
+/** End one of the user's sessions (on every node); ending this one signs this browser out. */
+export async function action({ request, context }: ActionFunctionArgs) {
+  const services = getServices(context.app);
+  const { user, session } = await services.auth.requireUser(request);
+  const form = await request.formData().catch(() => new FormData());
+  const sid = String(form.get("sid") ?? "");
+  const target = services.sessions.findActive(sid);
+  if (!target || !services.users.idsOf(user).has(target.uid)) {
+    return json({ error: "That session has already ended." }, { status: 404 });
+  }
+  services.sessions.revoke(target.sid, "ended-from-account");
+  services.audit.record("session-ended", { uid: user.id, ip: context.clientIp, current: target.sid === session.sid });
+  if (target.sid === session.sid) {
+    return redirect("/login?signedOut=1", { headers: { "Set-Cookie": services.auth.clearCookie() } });
+  }
+  return redirect("/account");
 }
 
 type Me = { id: string; email: string };
@@ -137,6 +156,7 @@ export default function Account() {
               <th>Signed in</th>
               <th>Last used</th>
               <th>Node</th>
+              <th></th>
             </tr>
           </thead>
           <tbody>
@@ -148,6 +168,14 @@ export default function Account() {
                 <td>{new Date(s.createdAt).toISOString().replace("T", " ").slice(0, 16)} UTC</td>
                 <td>{new Date(s.lastUsedAt).toISOString().replace("T", " ").slice(0, 16)} UTC</td>
                 <td className="mono">{s.createdOn.slice(-8)}</td>
+                <td>
+                  <Form method="post">
+                    <input type="hidden" name="sid" value={s.sid} />
+                    <button type="submit" className="secondary" aria-label={`End session ${device(s.userAgent)} from ${new Date(s.createdAt).toISOString()}`}>
+                      {s.current ? "Sign out" : "End"}
+                    </button>
+                  </Form>
+                </td>
               </tr>
             ))}
           </tbody>

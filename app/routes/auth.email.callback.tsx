@@ -2,16 +2,22 @@ import type { ActionFunctionArgs, HeadersFunction, LoaderFunctionArgs, MetaFunct
 import { json, redirect } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData } from "@remix-run/react";
 import { isLinkError, type LinkProblem } from "~/lib/email-link.server";
-import { getServices } from "~/lib/services.server";
+import { getServices, type Services } from "~/lib/services.server";
 import { safeRedirect } from "~/lib/validation.server";
 
 export const meta: MetaFunction = () => [{ title: "Sign in · PwdlessGs" }];
 
 // the token is in this page's URL: never send it on as a Referer, never cache the page
 const LINK_PAGE_HEADERS = { "Cache-Control": "no-store", "Referrer-Policy": "no-referrer" };
-export const headers: HeadersFunction = () => LINK_PAGE_HEADERS;
+export const headers: HeadersFunction = ({ loaderHeaders, actionHeaders }) => {
+  const retryAfter = actionHeaders.get("Retry-After") ?? loaderHeaders.get("Retry-After");
+  return retryAfter ? { ...LINK_PAGE_HEADERS, "Retry-After": retryAfter } : LINK_PAGE_HEADERS;
+};
 
-const STATUS: Record<LinkProblem, number> = {
+type Problem = { problem: LinkProblem | "rate-limited"; email: string | null };
+
+const STATUS: Record<Problem["problem"], number> = {
+  "rate-limited": 429,
   invalid: 400,
   expired: 410,
   used: 410,
@@ -20,15 +26,23 @@ const STATUS: Record<LinkProblem, number> = {
   "issuer-unreachable": 503,
 };
 
-type Problem = { problem: LinkProblem; email: string | null };
+function problemResponse(problem: Problem["problem"], email: string | undefined, extra: HeadersInit = {}) {
+  return json<Problem>({ problem, email: email ?? null }, { status: STATUS[problem], headers: { ...LINK_PAGE_HEADERS, ...extra } });
+}
 
-function problemResponse(problem: LinkProblem, email: string | undefined) {
-  return json<Problem>({ problem, email: email ?? null }, { status: STATUS[problem], headers: LINK_PAGE_HEADERS });
+/** Each opening (a look or a use) counts against the client's IP. */
+function limitOpenings(services: Services, ip: string) {
+  const verdict = services.limits.openingsPerIp.hit(ip);
+  if (verdict.ok) return null;
+  services.audit.record("rate-limited", { ip, reason: "link-openings-per-ip" });
+  return problemResponse("rate-limited", undefined, { "Retry-After": String(verdict.retryAfterSeconds) });
 }
 
 /** GET only shows who would sign in: mail scanners that prefetch links must not use them. */
 export async function loader({ request, context }: LoaderFunctionArgs) {
   const services = getServices(context.app);
+  const limited = limitOpenings(services, context.clientIp);
+  if (limited) return limited;
   const token = new URL(request.url).searchParams.get("token") ?? "";
   const linkSession = await services.linkCookie.getSession(request.headers.get("Cookie"));
   const cookieLink = linkSession.get("auth:magiclink");
@@ -46,27 +60,33 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
 
 export async function action({ request, context }: ActionFunctionArgs) {
   const services = getServices(context.app);
-  const { log, config, cluster } = services.ctx;
+  const limited = limitOpenings(services, context.clientIp);
+  if (limited) return limited;
+  const { config } = services.ctx;
   // the strategy treats POST as "send a link"; using one is its GET path
   const asGet = new Request(request.url, { method: "GET", headers: { Cookie: request.headers.get("Cookie") ?? "" } });
   try {
     const { user, redirectTo } = await services.emailLink.authenticate("email-link", asGet);
     const { setCookie, session } = await services.auth.signIn(user, request, "email");
-    log.info("signed in", { event: "sign-in", method: "email", uid: user.id, sid: session.sid, node: cluster.nodeId });
+    services.audit.record("sign-in", { uid: user.id, method: "email", ip: context.clientIp });
     const headers = new Headers(LINK_PAGE_HEADERS);
     headers.append("Set-Cookie", setCookie);
     headers.append("Set-Cookie", await services.linkCookie.destroySession(await services.linkCookie.getSession()));
     return redirect(safeRedirect(redirectTo, config.appUrl), { headers });
   } catch (error) {
     if (isLinkError(error)) {
-      log.info("sign-in link refused", { event: "sign-in-refused", reason: error.problem, node: cluster.nodeId });
+      services.audit.record("refused", { email: error.email, ip: context.clientIp, reason: `link-${error.problem}` });
       return problemResponse(error.problem, error.email);
     }
     throw error;
   }
 }
 
-const TEXT: Record<LinkProblem, { title: string; body: string }> = {
+const TEXT: Record<Problem["problem"], { title: string; body: string }> = {
+  "rate-limited": {
+    title: "Too many attempts",
+    body: "Too many sign-in links were opened from your network in a short time. Please wait a few minutes and try again.",
+  },
   invalid: { title: "This link does not work", body: "The link is incomplete or was changed. Request a new one." },
   expired: { title: "This link has expired", body: "Sign-in links work for a short time only. Request a new one." },
   used: { title: "This link was already used", body: "Each sign-in link works once. Request a new one to sign in again." },

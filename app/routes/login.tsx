@@ -1,9 +1,17 @@
-import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import type { ActionFunctionArgs, HeadersFunction, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData, useNavigation } from "@remix-run/react";
-import { requestLink } from "~/lib/login.server";
+import { limitLinkRequests, requestLink } from "~/lib/login.server";
 import { getServices } from "~/lib/services.server";
 import { normaliseEmail, safeRedirect } from "~/lib/validation.server";
+
+/** A refused request's Retry-After reaches the page too, not only data requests. */
+export const headers: HeadersFunction = ({ actionHeaders }) => {
+  const retryAfter = actionHeaders.get("Retry-After");
+  const headers: Record<string, string> = {};
+  if (retryAfter) headers["Retry-After"] = retryAfter;
+  return headers;
+};
 
 export const meta: MetaFunction = () => [{ title: "Sign in · PwdlessGs" }];
 
@@ -17,6 +25,7 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
       email: (url.searchParams.get("email") ?? "").slice(0, 254),
       signedOut: url.searchParams.has("signedOut"),
       signedInAs: signedIn?.user.email ?? null,
+      providers: services.social.providers.map((p) => ({ id: p.id, label: p.label })),
     },
     { headers: { "Cache-Control": "no-store" } },
   );
@@ -24,6 +33,8 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
 
 export async function action({ request, context }: ActionFunctionArgs) {
   const services = getServices(context.app);
+  const limited = limitLinkRequests(services, "page", context.clientIp);
+  if (limited) return limited;
   let form: FormData;
   try {
     form = await request.formData();
@@ -36,11 +47,11 @@ export async function action({ request, context }: ActionFunctionArgs) {
     return json({ error: result.message, email: typed }, { status: 400 });
   }
   const redirectTo = safeRedirect(form.get("redirectTo"), context.app.config.appUrl);
-  return requestLink(services, request, result.email, redirectTo);
+  return requestLink(services, request, "page", context.clientIp, result.email, redirectTo);
 }
 
 export default function Login() {
-  const { redirectTo, email, signedOut, signedInAs } = useLoaderData<typeof loader>();
+  const { redirectTo, email, signedOut, signedInAs, providers } = useLoaderData<typeof loader>();
   const failed = useActionData<typeof action>();
   const busy = useNavigation().state === "submitting";
   return (
@@ -77,6 +88,20 @@ export default function Login() {
             </button>
           </div>
         </Form>
+        {providers.length > 0 && (
+          <div className="providers">
+            <p className="muted">Or sign in with an account you already have:</p>
+            {providers.map((p) => (
+              // a document POST: the answer is a redirect to the provider's site
+              <Form key={p.id} method="post" action={`/auth/${p.id}`} reloadDocument className="row">
+                <input type="hidden" name="redirectTo" value={redirectTo} />
+                <button type="submit" className="secondary">
+                  Sign in with {p.label}
+                </button>
+              </Form>
+            ))}
+          </div>
+        )}
       </div>
     </main>
   );

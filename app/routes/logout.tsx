@@ -9,7 +9,6 @@ export async function loader() {
 /** Ends this session (or all of the user's with scope=everywhere) on every node, and clears the cookie. */
 export async function action({ request, context }: ActionFunctionArgs) {
   const services = getServices(context.app);
-  const { log, cluster } = services.ctx;
   let scope: "this" | "everywhere" = "this";
   try {
     scope = (await request.formData()).get("scope") === "everywhere" ? "everywhere" : "this";
@@ -19,7 +18,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
   const signedIn = await services.auth.fromCookie(request);
   if (signedIn) {
     const ended = services.auth.signOut(signedIn.session, scope);
-    log.info("signed out", { event: "sign-out", scope, ended, uid: signedIn.user.id, node: cluster.nodeId });
+    services.audit.record("sign-out", { uid: signedIn.user.id, scope, ended, ip: context.clientIp });
   }
   return redirect("/login?signedOut=1", {
     headers: { "Set-Cookie": services.auth.clearCookie(), "Cache-Control": "no-store" },

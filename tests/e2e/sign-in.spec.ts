@@ -10,6 +10,8 @@ test.beforeAll(async () => {
 test.afterAll(stopAllNodes);
 
 test("a person signs in with an email link from the outbox, sees the account, and signs out", async ({ page }) => {
+  const blocked: string[] = [];
+  page.on("console", (m) => m.type() === "error" && /Content Security Policy/i.test(m.text()) && blocked.push(m.text()));
   await page.goto(`${node.url}/account`);
   // not signed in: sent to the login page, which remembers where to return
   await expect(page).toHaveURL(/\/login\?redirectTo=%2Faccount/);
@@ -45,6 +47,8 @@ test("a person signs in with an email link from the outbox, sees the account, an
   await expect(page.getByText("You are signed out.")).toBeVisible();
   await page.goto(`${node.url}/account`);
   await expect(page).toHaveURL(/\/login/);
+  // the app ran under its Content-Security-Policy without tripping it
+  expect(blocked).toEqual([]);
 });
 
 test("a link opened in another browser explains what to do and can send a new one there", async ({ page, browser }) => {

@@ -16,7 +16,9 @@ describe("sign in with an email link, over HTTP, against a real server process a
 
   beforeAll(async () => {
     await smtp.start();
-    node = await startNode({ env: { SMTP_URL: smtp.url, SECRET_KEY_BASE: secret, ACCESS_TOKEN_TTL_SECONDS: "2" } });
+    node = await startNode({
+      env: { SMTP_URL: smtp.url, SECRET_KEY_BASE: secret, ACCESS_TOKEN_TTL_SECONDS: "2", RATE_LIMIT_REQUESTS_PER_IP: "1000", RATE_LIMIT_EMAILS_PER_ADDRESS: "100" },
+    });
   });
   afterAll(async () => {
     await stopAllNodes();
@@ -264,6 +266,18 @@ describe("sign in with an email link, over HTTP, against a real server process a
       headers: { "Content-Type": "application/x-www-form-urlencoded", Origin: node.url, "Sec-Fetch-Site": "same-origin" },
     });
     expect(sameOrigin.status).toBe(302);
+    // a native form post from a no-referrer page says Origin: null, but fetch metadata says same-origin
+    const nullOriginSameSite = await node.fetch("/login", {
+      ...form({ email: "csrf@example.com" }),
+      headers: { "Content-Type": "application/x-www-form-urlencoded", Origin: "null", "Sec-Fetch-Site": "same-origin" },
+    });
+    expect(nullOriginSameSite.status).toBe(302);
+    // behind a proxy the forwarded host may differ from the origin: no 500 from Remix's own check
+    const proxied = await node.fetch("/login", {
+      ...form({ email: "csrf@example.com" }),
+      headers: { "Content-Type": "application/x-www-form-urlencoded", Origin: node.url, "X-Forwarded-Host": "internal:8080" },
+    });
+    expect(proxied.status).toBe(302);
 
     const huge = await node.fetch("/login", { ...form({ email: "big@example.com", pad: "x".repeat(70 * 1024) }) });
     expect(huge.status).toBe(413);

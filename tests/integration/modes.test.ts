@@ -57,6 +57,11 @@ describe("settings and modes", () => {
     expect(json.messages[0]).toMatchObject({ to: "local@example.com" });
     expect(Date.parse(json.messages[0]!.sentAt)).not.toBeNaN();
     expect((await browse(node, jar, pathOf(link), { method: "POST" })).status).toBe(302);
+
+    // opened through another loopback name, a page moves to APP_URL's host (where the cookies are)
+    const aliased = await fetch(`http://localhost:${node.port}/login?redirectTo=%2Faccount`, { redirect: "manual" });
+    expect(aliased.status).toBe(302);
+    expect(aliased.headers.get("location")).toBe(`${node.url}/login?redirectTo=%2Faccount`);
   });
 
   it("has no outbox in production even without SMTP traffic", async () => {

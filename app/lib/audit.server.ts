@@ -1,0 +1,39 @@
+import { createHmac } from "node:crypto";
+import type { Logger } from "../../server/log";
+
+export type AuditEvent = "link-sent" | "sign-in" | "sign-out" | "refused" | "rate-limited" | "session-ended";
+
+export interface AuditFields {
+  uid?: string;
+  email?: string;
+  ip?: string;
+  reason?: string;
+  [extra: string]: unknown;
+}
+
+/**
+ * The audit trail: one JSON log line per security event, with the user id or a keyed hash of the
+ * email (never the address itself), the client's IP and the node. Never a token, cookie or link.
+ */
+export class Audit {
+  constructor(
+    private readonly log: Logger,
+    private readonly hashKey: string,
+    private readonly nodeId: string,
+  ) {}
+
+  /** A keyed hash of a normalised address: stable across nodes, useless without the secret. */
+  hashEmail(email: string): string {
+    return createHmac("sha256", this.hashKey).update(email).digest("base64url").slice(0, 22);
+  }
+
+  record(event: AuditEvent, { email, ...fields }: AuditFields): void {
+    this.log.info(event, {
+      audit: true,
+      event,
+      ...fields,
+      ...(email ? { emailHash: this.hashEmail(email) } : {}),
+      node: this.nodeId,
+    });
+  }
+}

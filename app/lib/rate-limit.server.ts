@@ -1,0 +1,103 @@
+import { z } from "zod";
+import type { Table } from "../../cluster/index";
+import type { ClusterPort } from "./context.server";
+
+export type Verdict = { ok: true } | { ok: false; retryAfterSeconds: number };
+
+/** Counts per key within a sliding window, in this node's memory (per-IP limits). */
+export class SlidingWindowLimiter {
+  private readonly hits = new Map<string, number[]>();
+  private static readonly MAX_KEYS = 100_000;
+
+  constructor(
+    private readonly limit: number,
+    private readonly windowMs: number,
+    private readonly now: () => number,
+  ) {}
+
+  /** Count one more attempt for `key`, or refuse it when the window is full. */
+  hit(key: string): Verdict {
+    const now = this.now();
+    const recent = (this.hits.get(key) ?? []).filter((t) => t > now - this.windowMs);
+    if (recent.length >= this.limit) {
+      this.hits.set(key, recent);
+      return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((recent[0]! + this.windowMs - now) / 1000)) };
+    }
+    recent.push(now);
+    this.hits.set(key, recent);
+    if (this.hits.size > SlidingWindowLimiter.MAX_KEYS) this.prune();
+    return { ok: true };
+  }
+
+  prune(): void {
+    const horizon = this.now() - this.windowMs;
+    for (const [key, times] of this.hits) if (times.every((t) => t <= horizon)) this.hits.delete(key);
+  }
+}
+
+const sendsSchema = z.object({ times: z.array(z.number().int()).max(1000) });
+type Sends = z.infer<typeof sendsSchema>;
+
+/**
+ * Link emails per address, counted cluster-wide: each node writes only its own row per address
+ * (`<address hash>|<node>`), so concurrent sends on two nodes never overwrite each other.
+ */
+export class EmailSendLimiter {
+  private readonly table: Table<Sends>;
+  /** address hash → its rows' keys, kept from the table's changes so a check reads only those */
+  private readonly byAddress = new Map<string, Set<string>>();
+
+  constructor(
+    private readonly cluster: ClusterPort,
+    private readonly limit: number,
+    private readonly windowMs: number,
+    private readonly now: () => number,
+  ) {
+    this.table = cluster.store.table("linkSends", { schema: sendsSchema });
+    for (const [key] of this.table.scan()) this.index(key, true);
+    this.table.onChange((change) => this.index(change.key, change.value !== undefined));
+  }
+
+  private index(key: string, present: boolean): void {
+    const address = key.slice(0, key.indexOf("|"));
+    const keys = this.byAddress.get(address) ?? new Set<string>();
+    if (present) keys.add(key);
+    else keys.delete(key);
+    if (keys.size > 0) this.byAddress.set(address, keys);
+    else this.byAddress.delete(address);
+  }
+
+  check(addressHash: string): Verdict {
+    const times = this.recent(addressHash);
+    if (times.length < this.limit) return { ok: true };
+    const oldest = Math.min(...times);
+    return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((oldest + this.windowMs - this.now()) / 1000)) };
+  }
+
+  record(addressHash: string): void {
+    const key = `${addressHash}|${this.cluster.nodeId}`;
+    const horizon = this.now() - this.windowMs;
+    const mine = (this.table.get(key)?.times ?? []).filter((t) => t > horizon);
+    this.table.set(key, { times: [...mine, this.now()].slice(-this.limit - 1) });
+  }
+
+  /** Delete this node's rows that no longer count. */
+  prune(): void {
+    const horizon = this.now() - this.windowMs;
+    for (const keys of [...this.byAddress.values()]) {
+      for (const key of [...keys]) {
+        const row = this.table.get(key);
+        if (key.endsWith(`|${this.cluster.nodeId}`) && row && row.times.every((t) => t <= horizon)) this.table.delete(key);
+      }
+    }
+  }
+
+  private recent(addressHash: string): number[] {
+    const horizon = this.now() - this.windowMs;
+    const times: number[] = [];
+    for (const key of this.byAddress.get(addressHash) ?? []) {
+      times.push(...(this.table.get(key)?.times ?? []).filter((t) => t > horizon));
+    }
+    return times;
+  }
+}

@@ -1,0 +1,43 @@
+import type { ActionFunctionArgs } from "@remix-run/node";
+import { json } from "@remix-run/node";
+import { z } from "zod";
+import { apiError } from "~/lib/http.server";
+import { limitLinkRequests, requestLink } from "~/lib/login.server";
+import { getServices } from "~/lib/services.server";
+import { normaliseEmail, safeRedirect } from "~/lib/validation.server";
+
+const bodySchema = z.object({ email: z.unknown(), redirectTo: z.unknown().optional() });
+
+export async function loader() {
+  return apiError(405, "invalid_request", "Use POST with {\"email\": …}.", { Allow: "POST" });
+}
+
+/**
+ * The JSON way to ask for a sign-in link (for apps that render their own form). The link is
+ * bound to the caller's browser by the same cookie as the page's; the answer never says whether
+ * the address has an account.
+ */
+export async function action({ request, context }: ActionFunctionArgs) {
+  const services = getServices(context.app);
+  const limited = limitLinkRequests(services, "api", context.clientIp);
+  if (limited) return limited;
+  let body: unknown;
+  try {
+    const type = request.headers.get("Content-Type") ?? "";
+    body = type.includes("application/json") ? await request.json() : Object.fromEntries(await request.formData());
+  } catch {
+    return apiError(400, "invalid_request", "Send JSON such as {\"email\": \"ada@example.com\"}.");
+  }
+  const parsed = bodySchema.safeParse(body);
+  const email = normaliseEmail(parsed.success ? parsed.data.email : undefined);
+  if (!email.ok) return apiError(400, "invalid_request", email.message);
+  const redirectTo = safeRedirect(parsed.success ? parsed.data.redirectTo : undefined, context.app.config.appUrl);
+  const outcome = await requestLink(services, request, "api", context.clientIp, email.email, redirectTo);
+  if (outcome.status !== 302) return outcome;
+  const headers = new Headers({ "Cache-Control": "no-store" });
+  for (const cookie of outcome.headers.getSetCookie()) headers.append("Set-Cookie", cookie);
+  return json(
+    { status: "sent", message: "If the address can receive mail, a sign-in link is on its way." },
+    { status: 202, headers },
+  );
+}

@@ -1,0 +1,63 @@
+import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import { json } from "@remix-run/node";
+import { Form, Link, useActionData, useLoaderData } from "@remix-run/react";
+import { ProviderProblem, type ProviderProblemData } from "~/components/provider-problem";
+import { isOAuthError, PROBLEM_STATUS } from "~/lib/oauth-errors.server";
+import { getServices } from "~/lib/services.server";
+import { safeRedirect } from "~/lib/validation.server";
+
+export const meta: MetaFunction = () => [{ title: "Sign in · PwdlessGs" }];
+
+function providerOr404(id: string | undefined, context: LoaderFunctionArgs["context"]) {
+  const provider = getServices(context.app).social.find(id ?? "");
+  if (!provider) throw new Response("Not found", { status: 404 });
+  return provider;
+}
+
+/**
+ * Starting needs a POST (it sets a cookie). A GET shows the button that does it; the loader also
+ * runs after the action, so it must not redirect.
+ */
+export async function loader({ request, params, context }: LoaderFunctionArgs) {
+  const provider = providerOr404(params.provider, context);
+  const redirectTo = safeRedirect(new URL(request.url).searchParams.get("redirectTo"), context.app.config.appUrl);
+  return json({ provider: { id: provider.id, label: provider.label }, redirectTo });
+}
+
+/** POST /auth/:provider → the provider's sign-in page, with state, PKCE and (OIDC) nonce. */
+export async function action({ request, params, context }: ActionFunctionArgs) {
+  const provider = providerOr404(params.provider, context);
+  const { social, audit } = getServices(context.app);
+  const { config } = context.app;
+  const form = await request.formData().catch(() => new FormData());
+  const redirectTo = safeRedirect(form.get("redirectTo"), config.appUrl);
+  try {
+    return await social.start(provider, redirectTo);
+  } catch (error) {
+    if (!isOAuthError(error)) throw error;
+    audit.record("refused", { ip: context.clientIp, method: provider.id, reason: `${provider.id}-${error.problem}`, detail: error.detail });
+    return json<ProviderProblemData>(
+      { problem: error.problem, provider: { id: provider.id, label: provider.label }, redirectTo },
+      { status: PROBLEM_STATUS[error.problem], headers: { "Cache-Control": "no-store" } },
+    );
+  }
+}
+
+export default function StartProviderSignIn() {
+  const { provider, redirectTo } = useLoaderData<typeof loader>();
+  const problem = useActionData<typeof action>();
+  // the action either redirects to the provider or explains why it could not
+  if (problem) return <ProviderProblem {...problem} />;
+  return (
+    <main>
+      <div className="card">
+        <h1>Sign in with {provider.label}</h1>
+        <Form method="post" reloadDocument className="row">
+          <input type="hidden" name="redirectTo" value={redirectTo} />
+          <button type="submit">Continue with {provider.label}</button>
+          <Link to="/login">Other ways to sign in</Link>
+        </Form>
+      </div>
+    </main>
+  );
+}

@@ -1,0 +1,49 @@
+import type { HeadersFunction, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import { json, redirect } from "@remix-run/node";
+import { useLoaderData } from "@remix-run/react";
+import { ProviderProblem, type ProviderProblemData } from "~/components/provider-problem";
+import { isOAuthError, PROBLEM_STATUS } from "~/lib/oauth-errors.server";
+import { getServices } from "~/lib/services.server";
+import { safeRedirect } from "~/lib/validation.server";
+
+export const meta: MetaFunction = () => [{ title: "Sign in · PwdlessGs" }];
+
+// The code is in this page's URL: never cache the page, never send the URL on as a Referer. (The
+// "Try again" POST then says `Origin: null`; the cross-site check goes by Sec-Fetch-Site first.)
+const CALLBACK_HEADERS = { "Cache-Control": "no-store", "Referrer-Policy": "no-referrer" };
+export const headers: HeadersFunction = () => CALLBACK_HEADERS;
+
+/**
+ * GET /auth/:provider/callback: the provider's answer. On success the same user, session cookie
+ * and (through /auth/refresh) access token as an email link; otherwise a page saying why.
+ */
+export async function loader({ request, params, context }: LoaderFunctionArgs) {
+  const services = getServices(context.app);
+  const { config } = context.app;
+  const provider = services.social.find(params.provider ?? "");
+  if (!provider) throw new Response("Not found", { status: 404 });
+
+  // the state cookie is for one answer only, whatever its outcome
+  const headers = new Headers(CALLBACK_HEADERS);
+  headers.append("Set-Cookie", await services.social.clearState());
+  const redirectTo = safeRedirect(await services.social.pendingRedirectTo(request), config.appUrl);
+  try {
+    const { identity } = await services.social.finish(provider, request);
+    const user = services.users.findOrCreateByEmail(identity.email, { provider: identity.provider, subject: identity.subject });
+    const { setCookie, session } = await services.auth.signIn(user, request, provider.id);
+    services.audit.record("sign-in", { uid: user.id, method: provider.id, ip: context.clientIp, session: session.sid.slice(0, 8) });
+    headers.append("Set-Cookie", setCookie);
+    return redirect(redirectTo, { headers });
+  } catch (error) {
+    if (!isOAuthError(error)) throw error;
+    services.audit.record("refused", { ip: context.clientIp, method: provider.id, reason: `${provider.id}-${error.problem}`, detail: error.detail });
+    return json<ProviderProblemData>(
+      { problem: error.problem, provider: { id: provider.id, label: provider.label }, redirectTo },
+      { status: PROBLEM_STATUS[error.problem], headers },
+    );
+  }
+}
+
+export default function ProviderCallback() {
+  return <ProviderProblem {...useLoaderData<typeof loader>()} />;
+}

@@ -1,0 +1,86 @@
+import { describe, expect, it } from "vitest";
+import { ClusterStore } from "../../cluster/index";
+import { AccessTokens } from "../../app/lib/access-token.server";
+import { Auth } from "../../app/lib/auth.server";
+import type { ClusterPort } from "../../app/lib/context.server";
+import { SessionCookieJar } from "../../app/lib/session-cookie.server";
+import { SessionStore } from "../../app/lib/sessions.server";
+import { UserStore } from "../../app/lib/users.server";
+import { deriveKeyRing } from "../../server/keys";
+
+const HOUR = 3600_000;
+const DAY = 24 * HOUR;
+
+function setup() {
+  const clock = { now: 1_700_000_000_000 };
+  const now = () => clock.now;
+  const store = new ClusterStore({ nodeId: "n1", clock: now });
+  const writes: string[] = [];
+  store.onLocalWrite((r) => writes.push(`${r.table}:${r.key}`));
+  const port: ClusterPort = { nodeId: "n1", store, isReady: () => true, status: () => ({}), request: async () => 0, handle: () => {} };
+  const keys = deriveKeyRing("k".repeat(40), []);
+  const users = new UserStore(port, now);
+  const sessions = new SessionStore(port, 30, now, 90);
+  const cookies = new SessionCookieJar(keys, { secure: false, maxAgeSeconds: 30 * 24 * 3600 });
+  const auth = new Auth(users, sessions, cookies, new AccessTokens(keys, "urn:test", 900, now), now);
+  return { clock, users, sessions, auth, writes };
+}
+
+const withCookie = (setCookie: string) =>
+  new Request("http://localhost/", { headers: { Cookie: setCookie.split(";")[0]!, "User-Agent": "test" } });
+
+describe("session lifetime", () => {
+  it("slides with use for 30 days at a time, writing 'last used' at most hourly", async () => {
+    const { clock, users, auth, writes } = setup();
+    const user = users.findOrCreateByEmail("s@example.com");
+    const { setCookie } = await auth.signIn(user, withCookie("x=y"), "email");
+    writes.length = 0;
+    clock.now += 10 * 60_000;
+    expect(await auth.fromCookie(withCookie(setCookie))).not.toBeNull();
+    expect(writes).toEqual([]); // used within the hour: nothing replicated
+    clock.now += HOUR;
+    expect(await auth.fromCookie(withCookie(setCookie))).not.toBeNull();
+    expect(writes.filter((w) => w.startsWith("sessions:"))).toHaveLength(1);
+    // idle for more than 30 days: over
+    clock.now += 31 * DAY;
+    expect(await auth.fromCookie(withCookie(setCookie))).toBeNull();
+  });
+
+  it("re-seals the cookie once it is older than a day", async () => {
+    const { clock, users, auth } = setup();
+    const user = users.findOrCreateByEmail("r@example.com");
+    const { setCookie } = await auth.signIn(user, withCookie("x=y"), "email");
+    clock.now += 2 * HOUR;
+    expect((await auth.fromCookie(withCookie(setCookie)))!.setCookie).toBeUndefined();
+    clock.now += DAY;
+    const resealed = (await auth.fromCookie(withCookie(setCookie)))!.setCookie;
+    expect(resealed).toMatch(/^pwdless_session=/);
+    expect(resealed).not.toBe(setCookie);
+  });
+
+  it("ends 90 days after sign-in however often it is used", async () => {
+    const { clock, users, auth } = setup();
+    const user = users.findOrCreateByEmail("a@example.com");
+    let { setCookie } = await auth.signIn(user, withCookie("x=y"), "email");
+    for (let day = 0; day < 89; day += 5) {
+      clock.now += 5 * DAY;
+      const signedIn = await auth.fromCookie(withCookie(setCookie));
+      if (day + 5 < 90) expect(signedIn, `day ${day + 5}`).not.toBeNull();
+      if (signedIn?.setCookie) setCookie = signedIn.setCookie;
+    }
+    clock.now += 2 * DAY; // day 92
+    expect(await auth.fromCookie(withCookie(setCookie))).toBeNull();
+  });
+
+  it("refuses the token and the cookie of a revoked session", async () => {
+    const { users, auth, sessions } = setup();
+    const user = users.findOrCreateByEmail("t@example.com");
+    const { setCookie, session } = await auth.signIn(user, withCookie("x=y"), "email");
+    const token = await auth.tokens.issue(user.id, session.sid);
+    const bearer = new Request("http://localhost/api/me", { headers: { Authorization: `Bearer ${token}` } });
+    expect((await auth.fromBearer(bearer)).ok).toBe(true);
+    sessions.revoke(session.sid, "test");
+    expect(await auth.fromBearer(bearer)).toMatchObject({ ok: false, error: "invalid_token" });
+    expect(await auth.fromCookie(withCookie(setCookie))).toBeNull();
+  });
+});
