@@ -1,5 +1,14 @@
 import type { LinksFunction } from "@remix-run/node";
-import { isRouteErrorResponse, Link, Links, Meta, Outlet, Scripts, ScrollRestoration, useRouteError } from "@remix-run/react";
+import {
+  isRouteErrorResponse,
+  Link,
+  Links,
+  Meta,
+  Outlet,
+  Scripts,
+  ScrollRestoration,
+  useRouteError,
+} from "@remix-run/react";
 import type { ReactNode } from "react";
 import { useNonce } from "./lib/nonce";
 import styles from "./styles.css?url";
@@ -45,7 +54,13 @@ export function ErrorBoundary() {
   const error = useRouteError();
   const status = isRouteErrorResponse(error) ? error.status : 500;
   const title =
-    status === 404 ? "Page not found" : status === 403 ? "Not allowed" : status < 500 ? "That did not work" : "Something went wrong";
+    status === 404
+      ? "Page not found"
+      : status === 403
+        ? "Not allowed"
+        : status < 500
+          ? "That did not work"
+          : "Something went wrong";
   const text =
     status === 404
       ? "There is nothing at this address."

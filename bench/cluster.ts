@@ -110,7 +110,14 @@ async function replicationLatency(size: number) {
   }
   await waitFor(`all ${expected} arrivals`, () => lags.length >= expected, 30_000);
   await Promise.all(workers.map((w) => w.stop()));
-  return { nodes: size, writes: WRITES, observations: lags.length, p50: pct(lags, 50), p99: pct(lags, 99), max: Math.max(...lags) };
+  return {
+    nodes: size,
+    writes: WRITES,
+    observations: lags.length,
+    p50: pct(lags, 50),
+    p99: pct(lags, 99),
+    max: Math.max(...lags),
+  };
 }
 
 async function catchUp(users: number) {
@@ -121,13 +128,23 @@ async function catchUp(users: number) {
   first[0]!.send({ cmd: "bulk", count: users });
   const bulk = await first[0]!.next("bulk-done");
   const t0 = Date.now();
-  await waitFor(`${users} users on the second node`, async () => (await first[1]!.status()).users >= users, 180_000, 200);
+  await waitFor(
+    `${users} users on the second node`,
+    async () => (await first[1]!.status()).users >= users,
+    180_000,
+    200,
+  );
   const gossipMs = Date.now() - t0 + (bulk.ms as number);
 
   const late = spawnWorker(env);
   const started = await late.next("started");
   const nodeUpAt = Date.now();
-  await waitFor(`the late joiner to hold ${users} users`, async () => (await late.status()).users >= users, 180_000, 50);
+  await waitFor(
+    `the late joiner to hold ${users} users`,
+    async () => (await late.status()).users >= users,
+    180_000,
+    50,
+  );
   const doneAt = Date.now();
   await Promise.all([...first, late].map((w) => w.stop()));
   return {
@@ -148,7 +165,10 @@ async function signOutPropagation(size: number) {
   for (let round = 0; round < SIGNOUT_ROUNDS; round++) {
     const jar = await signIn(first, `bench${round}@example.com`);
     const token = await accessToken(first, jar);
-    await waitFor("the session on the last node", async () => (await last.fetch("/api/me", { headers: { Authorization: `Bearer ${token}` } })).status === 200);
+    await waitFor(
+      "the session on the last node",
+      async () => (await last.fetch("/api/me", { headers: { Authorization: `Bearer ${token}` } })).status === 200,
+    );
     const t0 = performance.now();
     const out = await browse(last, jar, "/logout", { method: "POST" });
     if (out.status !== 302) throw new Error(`logout answered ${out.status}`);
@@ -166,7 +186,9 @@ async function signOutPropagation(size: number) {
 
 async function main() {
   const started = new Date();
-  console.log(`bench:cluster on ${started.toISOString()} (${WRITES} writes per size, catch-up ${CATCHUP_SIZES.join("/")}, ${SIGNOUT_ROUNDS} sign-outs)\n`);
+  console.log(
+    `bench:cluster on ${started.toISOString()} (${WRITES} writes per size, catch-up ${CATCHUP_SIZES.join("/")}, ${SIGNOUT_ROUNDS} sign-outs)\n`,
+  );
   const latency = [];
   for (const size of [3, 5]) {
     latency.push(await replicationLatency(size));
@@ -198,7 +220,10 @@ async function main() {
     "",
     "| users | all replicated by gossip, ms | late joiner: node up → all rows, ms | from spawn, ms | ms per 1k users |",
     "|---|---|---|---|---|",
-    ...catchups.map((r) => `| ${r.users} | ${r.gossipAllMs} | ${r.catchUpMs} | ${r.fromSpawnMs} | ${f((r.catchUpMs / r.users) * 1000)} |`),
+    ...catchups.map(
+      (r) =>
+        `| ${r.users} | ${r.gossipAllMs} | ${r.catchUpMs} | ${r.fromSpawnMs} | ${f((r.catchUpMs / r.users) * 1000)} |`,
+    ),
     "",
     "## Sign-out on the last node → the token refused on the first (real servers, HTTP)",
     "",
@@ -210,7 +235,11 @@ async function main() {
   const table = lines.join("\n");
   console.log(`\n${table}`);
   mkdirSync(path.join(ROOT, "bench/results"), { recursive: true });
-  const file = path.join(ROOT, "bench/results", `cluster-${started.toISOString().slice(0, 19).replace(/[:T]/g, "-")}.md`);
+  const file = path.join(
+    ROOT,
+    "bench/results",
+    `cluster-${started.toISOString().slice(0, 19).replace(/[:T]/g, "-")}.md`,
+  );
   writeFileSync(file, table);
   writeFileSync(file.replace(/\.md$/, ".json"), JSON.stringify({ started, latency, catchups, signouts }, null, 2));
   console.log(`written to ${path.relative(ROOT, file)}`);

@@ -7,13 +7,13 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { startCluster } from "../cluster/index";
 
-type Command =
-  | { cmd: "write"; key: string }
-  | { cmd: "bulk"; count: number }
-  | { cmd: "status" }
-  | { cmd: "stop" };
+type Command = { cmd: "write"; key: string } | { cmd: "bulk"; count: number } | { cmd: "status" } | { cmd: "stop" };
 
-const quiet = { info() {}, warn() {}, error: (msg: string, f?: object) => process.stderr.write(`${msg} ${JSON.stringify(f ?? {})}\n`) };
+const quiet = {
+  info() {},
+  warn() {},
+  error: (msg: string, f?: object) => process.stderr.write(`${msg} ${JSON.stringify(f ?? {})}\n`),
+};
 
 async function main() {
   const started = Date.now();
@@ -52,7 +52,12 @@ async function main() {
       send({ event: "bulk-done", ms: Date.now() - t0 });
     } else if (m.cmd === "status") {
       const s = cluster.status();
-      send({ event: "status", connected: s.peers.filter((p) => p.connected).length, ready: s.ready, users: users.size });
+      send({
+        event: "status",
+        connected: s.peers.filter((p) => p.connected).length,
+        ready: s.ready,
+        users: users.size,
+      });
     } else if (m.cmd === "stop") {
       await cluster.stop();
       process.exit(0);

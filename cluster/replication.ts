@@ -9,13 +9,7 @@ import type { Logger } from "./types";
 import { decodeJson, MAX_GOSSIP_BYTES, recordBatchSchema, toRecord, WIRE_VERSION } from "./wire";
 
 export type RejectReason =
-  | "too-large"
-  | "malformed-json"
-  | "unknown-version"
-  | "malformed"
-  | "foreign-stamp"
-  | "clock-skew"
-  | "record-rejected";
+  "too-large" | "malformed-json" | "unknown-version" | "malformed" | "foreign-stamp" | "clock-skew" | "record-rejected";
 
 export interface Counters {
   messagesIn: number;

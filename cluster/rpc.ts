@@ -10,7 +10,10 @@ import { decodeJson, encodeJson, MAX_FRAME_BYTES, rpcRequestSchema, rpcResponseS
 export type RequestErrorCode = "unreachable" | "timeout" | "remote-error";
 
 export class ClusterRequestError extends Error {
-  constructor(readonly code: RequestErrorCode, message: string) {
+  constructor(
+    readonly code: RequestErrorCode,
+    message: string,
+  ) {
     super(message);
     this.name = "ClusterRequestError";
   }

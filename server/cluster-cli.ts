@@ -13,7 +13,13 @@ type Status = {
   meshSize: number;
   tables: Record<string, number>;
   lastCatchUpAt: number | null;
-  counters: { messagesIn: number; messagesOut: number; rejected: Record<string, number>; catchUps: number; recordsPulled: number };
+  counters: {
+    messagesIn: number;
+    messagesOut: number;
+    rejected: Record<string, number>;
+    catchUps: number;
+    recordsPulled: number;
+  };
   replicationLagMs: { samples: number; p50: number | null; max: number | null };
 };
 
@@ -27,7 +33,11 @@ function table(rows: Record<string, unknown>[]): string {
   const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
   const cells = rows.map((r) => columns.map((c) => String(r[c] ?? "")));
   const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)));
-  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join("  ").trimEnd();
+  const line = (values: string[]) =>
+    values
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join("  ")
+      .trimEnd();
   return [line(columns), line(widths.map((w) => "-".repeat(w))), ...cells.map(line)].join("\n");
 }
 
@@ -52,10 +62,20 @@ async function main(args: string[]) {
     const rejected = Object.values(s.counters.rejected).reduce((a, b) => a + b, 0);
     console.log(`node       ${s.nodeId}  (cluster ${s.clusterName}, ${s.ready ? "ready" : "not ready"})`);
     console.log(`listening  ${s.addresses.join(" ")}`);
-    console.log(`mesh       ${s.meshSize} peer(s); last catch-up ${s.lastCatchUpAt ? new Date(s.lastCatchUpAt).toISOString() : "never"}`);
-    console.log(`messages   in ${s.counters.messagesIn}, out ${s.counters.messagesOut}, rejected ${rejected}; catch-ups ${s.counters.catchUps} (${s.counters.recordsPulled} records)`);
-    console.log(`lag        ${s.replicationLagMs.samples ? `p50 ${s.replicationLagMs.p50} ms, max ${s.replicationLagMs.max} ms` : "no remote writes in the last minute"}`);
-    console.log(`tables     ${Object.entries(s.tables).map(([k, v]) => `${k}=${v}`).join(" ")}`);
+    console.log(
+      `mesh       ${s.meshSize} peer(s); last catch-up ${s.lastCatchUpAt ? new Date(s.lastCatchUpAt).toISOString() : "never"}`,
+    );
+    console.log(
+      `messages   in ${s.counters.messagesIn}, out ${s.counters.messagesOut}, rejected ${rejected}; catch-ups ${s.counters.catchUps} (${s.counters.recordsPulled} records)`,
+    );
+    console.log(
+      `lag        ${s.replicationLagMs.samples ? `p50 ${s.replicationLagMs.p50} ms, max ${s.replicationLagMs.max} ms` : "no remote writes in the last minute"}`,
+    );
+    console.log(
+      `tables     ${Object.entries(s.tables)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(" ")}`,
+    );
     console.log("");
     console.log(
       table(
@@ -71,12 +91,16 @@ async function main(args: string[]) {
     return;
   }
   if (command === "table" && name) {
-    const { rows } = (await get(`${base}/cluster/tables/${encodeURIComponent(name)}.json`, cookie)) as { rows: Record<string, unknown>[] };
+    const { rows } = (await get(`${base}/cluster/tables/${encodeURIComponent(name)}.json`, cookie)) as {
+      rows: Record<string, unknown>[];
+    };
     console.log(table(rows));
     console.log(`\n${rows.length} row(s)`);
     return;
   }
-  console.error("usage: npm run cluster -- status [--url http://localhost:3000]\n       npm run cluster -- table <users|sessions|revocations|emails|linkUses> [--url …]");
+  console.error(
+    "usage: npm run cluster -- status [--url http://localhost:3000]\n       npm run cluster -- table <users|sessions|revocations|emails|linkUses> [--url …]",
+  );
   process.exitCode = 2;
 }
 

@@ -137,13 +137,16 @@ function oidcSettings(env: Env, production: boolean, problems: string[]): Config
   const issuer = env.OIDC_ISSUER?.trim();
   const client = oauthClient(env, "OIDC", problems);
   if (!issuer) {
-    if (client) problems.push("OIDC_CLIENT_ID is set but OIDC_ISSUER is not: set the issuer URL, e.g. https://id.example.com");
+    if (client)
+      problems.push("OIDC_CLIENT_ID is set but OIDC_ISSUER is not: set the issuer URL, e.g. https://id.example.com");
     return undefined;
   }
   const parsed = urlSchema.safeParse(issuer);
   const protocol = parsed.success ? new URL(issuer).protocol : "";
   if (!parsed.success || !(protocol === "https:" || (protocol === "http:" && !production))) {
-    problems.push(`OIDC_ISSUER must be an ${production ? "https" : "http(s)"} URL, e.g. https://id.example.com (got "${issuer}")`);
+    problems.push(
+      `OIDC_ISSUER must be an ${production ? "https" : "http(s)"} URL, e.g. https://id.example.com (got "${issuer}")`,
+    );
     return undefined;
   }
   if (!client) {
@@ -185,18 +188,23 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       secretSource = local.source;
     }
   } else if (secretKeyBase.length < MIN_SECRET_LENGTH) {
-    problems.push(`SECRET_KEY_BASE must be at least ${MIN_SECRET_LENGTH} characters of random data: \`npm run gen:secret\` prints one`);
+    problems.push(
+      `SECRET_KEY_BASE must be at least ${MIN_SECRET_LENGTH} characters of random data: \`npm run gen:secret\` prints one`,
+    );
   }
   const secretKeyBasePrevious = list(env.SECRET_KEY_BASE_PREVIOUS);
   if (secretKeyBasePrevious.some((s) => s.length < MIN_SECRET_LENGTH)) {
-    problems.push(`SECRET_KEY_BASE_PREVIOUS: each comma-separated value must be at least ${MIN_SECRET_LENGTH} characters`);
+    problems.push(
+      `SECRET_KEY_BASE_PREVIOUS: each comma-separated value must be at least ${MIN_SECRET_LENGTH} characters`,
+    );
   }
 
   const smtpUrl = env.SMTP_URL?.trim() || undefined;
   if (smtpUrl && !/^smtps?:\/\/.+/.test(smtpUrl)) {
     problems.push("SMTP_URL must look like smtp://user:pass@host:587 or smtps://host:465");
   }
-  if (!smtpUrl && production) problems.push("SMTP_URL is required in production: e.g. smtp://user:pass@smtp.example.com:587");
+  if (!smtpUrl && production)
+    problems.push("SMTP_URL is required in production: e.g. smtp://user:pass@smtp.example.com:587");
 
   const discovery = env.CLUSTER_DISCOVERY?.trim() || "local";
   if (!["local", "none", "mdns"].includes(discovery)) {
@@ -269,7 +277,10 @@ function trustProxySetting(raw: string | undefined, problems: string[]): Config[
   if (["true", "yes", "on"].includes(value)) return true;
   if (/^\d+$/.test(value)) return Number(value);
   const entries = list(raw);
-  if (entries.every((e) => /^[0-9a-f.:]+(\/\d{1,3})?$/i.test(e) || ["loopback", "linklocal", "uniquelocal"].includes(e))) return entries;
+  if (
+    entries.every((e) => /^[0-9a-f.:]+(\/\d{1,3})?$/i.test(e) || ["loopback", "linklocal", "uniquelocal"].includes(e))
+  )
+    return entries;
   problems.push(`TRUST_PROXY must be false, true, a number of proxies, or their addresses/subnets (got "${raw}")`);
   return false;
 }

@@ -74,7 +74,8 @@ function memoryAdapter() {
       return undefined;
     }
     async findByUserCode(userCode: string) {
-      for (const key of rows.keys()) if (key.startsWith(`${this.model}:`) && live(key)?.userCode === userCode) return live(key);
+      for (const key of rows.keys())
+        if (key.startsWith(`${this.model}:`) && live(key)?.userCode === userCode) return live(key);
       return undefined;
     }
     async consume(id: string) {
@@ -98,10 +99,15 @@ function handle(fn: (req: Request, res: Response) => Promise<unknown>) {
 }
 
 // these pages carry their style inline: the app's policy (own scripts and stylesheets only) is relaxed for them alone
-const PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+const PAGE_POLICY =
+  "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 function sendPage(res: Response, status: number, html: string) {
-  res.status(status).set({ "Cache-Control": "no-store", "Content-Security-Policy": PAGE_POLICY }).type("html").send(html);
+  res
+    .status(status)
+    .set({ "Cache-Control": "no-store", "Content-Security-Policy": PAGE_POLICY })
+    .type("html")
+    .send(html);
 }
 
 export interface DevOidc {
@@ -117,7 +123,12 @@ export function createDevOidc(config: Config, keys: KeyRing, log: Logger): DevOi
   const accounts = new Map<string, DevAccount>();
   // a new signing key each start: ID tokens of an earlier run are refused, as after a key rotation
   const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
-  const jwk = { ...privateKey.export({ format: "jwk" }), use: "sig", alg: "RS256", kid: randomBytes(8).toString("hex") };
+  const jwk = {
+    ...privateKey.export({ format: "jwk" }),
+    use: "sig",
+    alg: "RS256",
+    kid: randomBytes(8).toString("hex"),
+  };
 
   const provider = new Provider(dev.issuer, {
     clients: [
@@ -159,7 +170,10 @@ export function createDevOidc(config: Config, keys: KeyRing, log: Logger): DevOi
     async renderError(ctx, out) {
       ctx.type = "html";
       ctx.set("Content-Security-Policy", PAGE_POLICY);
-      ctx.body = page("Dev OIDC · error", `<h1>Dev OIDC could not go on</h1><p>${escape(String(out.error_description ?? out.error))}</p><p><a href="/login">Back to sign-in</a></p>`);
+      ctx.body = page(
+        "Dev OIDC · error",
+        `<h1>Dev OIDC could not go on</h1><p>${escape(String(out.error_description ?? out.error))}</p><p><a href="/login">Back to sign-in</a></p>`,
+      );
     },
     clientBasedCORS: () => false,
   });
@@ -168,51 +182,76 @@ export function createDevOidc(config: Config, keys: KeyRing, log: Logger): DevOi
   const router = express.Router();
   const form = express.urlencoded({ extended: false, limit: "8kb" });
   const expired = (res: Response) =>
-    sendPage(res, 400, page("Dev OIDC · expired", `<h1>This sign-in has expired</h1><p>Go back to the app and start again.</p><p><a href="/login">Back to sign-in</a></p>`));
-
-  router.get("/interaction/:uid", handle(async (req, res) => {
-    let details;
-    try {
-      details = await provider.interactionDetails(req, res);
-    } catch {
-      return expired(res);
-    }
-    const client = (await provider.Client.find(String(details.params.client_id)))?.clientName ?? "An app";
-    sendPage(res, 200, loginPage(details.uid, client));
-  }));
-
-  router.post("/interaction/:uid/login", form, handle(async (req, res) => {
-    let details;
-    try {
-      details = await provider.interactionDetails(req, res);
-    } catch {
-      return expired(res);
-    }
-    const parsed = loginFormSchema.safeParse(req.body);
-    if (!parsed.success) {
-      const typed = typeof req.body?.email === "string" ? String(req.body.email).slice(0, 254) : "";
-      return sendPage(res, 400, loginPage(details.uid, "The app", "Type an email address, e.g. ada@example.com.", typed));
-    }
-    // a stable, opaque subject per address, as a real provider would give
-    const accountId = `dev-${createHash("sha256").update(parsed.data.email).digest("hex").slice(0, 24)}`;
-    accounts.set(accountId, { email: parsed.data.email, verified: parsed.data.verified === "on" });
-    log.info("dev OIDC: signed in at the provider", { event: "dev-oidc-login", verified: parsed.data.verified === "on" });
-    await provider.interactionFinished(req, res, { login: { accountId } }, { mergeWithLastSubmission: false });
-  }));
-
-  router.post("/interaction/:uid/abort", form, handle(async (req, res) => {
-    try {
-      await provider.interactionDetails(req, res);
-    } catch {
-      return expired(res);
-    }
-    await provider.interactionFinished(
-      req,
+    sendPage(
       res,
-      { error: "access_denied", error_description: "The person cancelled the sign-in." },
-      { mergeWithLastSubmission: false },
+      400,
+      page(
+        "Dev OIDC · expired",
+        `<h1>This sign-in has expired</h1><p>Go back to the app and start again.</p><p><a href="/login">Back to sign-in</a></p>`,
+      ),
     );
-  }));
+
+  router.get(
+    "/interaction/:uid",
+    handle(async (req, res) => {
+      let details;
+      try {
+        details = await provider.interactionDetails(req, res);
+      } catch {
+        return expired(res);
+      }
+      const client = (await provider.Client.find(String(details.params.client_id)))?.clientName ?? "An app";
+      sendPage(res, 200, loginPage(details.uid, client));
+    }),
+  );
+
+  router.post(
+    "/interaction/:uid/login",
+    form,
+    handle(async (req, res) => {
+      let details;
+      try {
+        details = await provider.interactionDetails(req, res);
+      } catch {
+        return expired(res);
+      }
+      const parsed = loginFormSchema.safeParse(req.body);
+      if (!parsed.success) {
+        const typed = typeof req.body?.email === "string" ? String(req.body.email).slice(0, 254) : "";
+        return sendPage(
+          res,
+          400,
+          loginPage(details.uid, "The app", "Type an email address, e.g. ada@example.com.", typed),
+        );
+      }
+      // a stable, opaque subject per address, as a real provider would give
+      const accountId = `dev-${createHash("sha256").update(parsed.data.email).digest("hex").slice(0, 24)}`;
+      accounts.set(accountId, { email: parsed.data.email, verified: parsed.data.verified === "on" });
+      log.info("dev OIDC: signed in at the provider", {
+        event: "dev-oidc-login",
+        verified: parsed.data.verified === "on",
+      });
+      await provider.interactionFinished(req, res, { login: { accountId } }, { mergeWithLastSubmission: false });
+    }),
+  );
+
+  router.post(
+    "/interaction/:uid/abort",
+    form,
+    handle(async (req, res) => {
+      try {
+        await provider.interactionDetails(req, res);
+      } catch {
+        return expired(res);
+      }
+      await provider.interactionFinished(
+        req,
+        res,
+        { error: "access_denied", error_description: "The person cancelled the sign-in." },
+        { mergeWithLastSubmission: false },
+      );
+    }),
+  );
 
   router.use(provider.callback());
   return { router, mountPath };

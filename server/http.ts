@@ -7,7 +7,9 @@ import type { Config } from "./config";
 import type { Logger } from "./log";
 
 const wantsJson = (req: Request) =>
-  req.path.startsWith("/api/") || req.path === "/auth/refresh" || (req.get("Accept") ?? "").includes("application/json");
+  req.path.startsWith("/api/") ||
+  req.path === "/auth/refresh" ||
+  (req.get("Accept") ?? "").includes("application/json");
 
 /** A short answer in the client's language: JSON for API clients, a small page for people. */
 function refuse(req: Request, res: Response, status: number, error: string, message: string) {
@@ -48,9 +50,17 @@ function sameOriginPosts(config: Config, log: Logger): RequestHandler {
     // Referrer-Policy makes native form posts say `Origin: null`. Origin is the fallback.
     const site = req.get("Sec-Fetch-Site");
     const origin = req.get("Origin");
-    const crossSite = site !== undefined ? site !== "same-origin" && site !== "none" : origin !== undefined && !allowed.has(origin);
+    const crossSite =
+      site !== undefined ? site !== "same-origin" && site !== "none" : origin !== undefined && !allowed.has(origin);
     if (!crossSite) return next();
-    log.warn("refused a cross-site request", { event: "refused", reason: "cross-site", path: req.path, origin, site, ip: req.ip });
+    log.warn("refused a cross-site request", {
+      event: "refused",
+      reason: "cross-site",
+      path: req.path,
+      origin,
+      site,
+      ip: req.ip,
+    });
     refuse(req, res, 403, "forbidden", "This request came from another site and was refused.");
   };
 }
@@ -103,7 +113,15 @@ export interface HttpDeps {
   isReady: () => boolean;
 }
 
-export function createApp({ config, log, build, devMiddleware, devOidc, appContext, isReady }: HttpDeps): express.Express {
+export function createApp({
+  config,
+  log,
+  build,
+  devMiddleware,
+  devOidc,
+  appContext,
+  isReady,
+}: HttpDeps): express.Express {
   const app = express();
   app.disable("x-powered-by");
   app.set("trust proxy", config.trustProxy);
@@ -114,7 +132,10 @@ export function createApp({ config, log, build, devMiddleware, devOidc, appConte
   });
   app.get("/readyz", (_req, res) => {
     const ready = isReady();
-    res.set("Cache-Control", "no-store").status(ready ? 200 : 503).json({ ready });
+    res
+      .set("Cache-Control", "no-store")
+      .status(ready ? 200 : 503)
+      .json({ ready });
   });
 
   if (devMiddleware) {
@@ -149,7 +170,13 @@ export function createApp({ config, log, build, devMiddleware, devOidc, appConte
     const status = typeof error?.status === "number" ? error.status : 500;
     if (status === 413) {
       log.warn("refused an oversized body", { event: "refused", reason: "body-too-large", path: req.path, ip: req.ip });
-      return refuse(req, res, 413, "invalid_request", `The request body is larger than ${config.bodyLimitBytes / 1024} KiB.`);
+      return refuse(
+        req,
+        res,
+        413,
+        "invalid_request",
+        `The request body is larger than ${config.bodyLimitBytes / 1024} KiB.`,
+      );
     }
     if (status >= 400 && status < 500) {
       return refuse(req, res, status, "invalid_request", "The request could not be read.");

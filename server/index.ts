@@ -85,10 +85,7 @@ async function main() {
     devOidc: createDevOidc(config, keys, log),
     appContext,
     isReady: () => cluster.isReady(),
-  }).listen(
-    config.port,
-    config.host,
-  );
+  }).listen(config.port, config.host);
   server.keepAliveTimeout = 5_000;
   server.on("listening", () => {
     const address = server.address();

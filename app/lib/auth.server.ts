@@ -47,7 +47,9 @@ export class Auth {
     const session = this.sessions.touch(found);
     // sliding expiry: re-seal a cookie older than a day
     const setCookie =
-      this.now() - cookie.iat > DAY ? await this.cookies.write({ uid: cookie.uid, sid: cookie.sid, iat: this.now() }) : undefined;
+      this.now() - cookie.iat > DAY
+        ? await this.cookies.write({ uid: cookie.uid, sid: cookie.sid, iat: this.now() })
+        : undefined;
     return { user, session, setCookie };
   }
 
@@ -67,7 +69,12 @@ export class Auth {
     const header = request.headers.get("Authorization") ?? "";
     const match = /^Bearer ([A-Za-z0-9_.-]+)$/.exec(header.trim());
     if (!match) {
-      return { ok: false, status: 401, error: "invalid_request", message: "Send an access token: Authorization: Bearer <token>." };
+      return {
+        ok: false,
+        status: 401,
+        error: "invalid_request",
+        message: "Send an access token: Authorization: Bearer <token>.",
+      };
     }
     const check = await this.tokens.verify(match[1]!);
     if (check.ok) {
@@ -75,16 +82,28 @@ export class Auth {
       const user = session ? this.users.getUser(session.uid) : undefined;
       // `sub` is the user's id when the token was issued: the session's own, or the id it merged into
       const same = !!session && !!user && (session.uid === check.claims.uid || user.id === check.claims.uid);
-      if (!session || !user || !same) return { ok: false, status: 401, error: "invalid_token", message: "The session of this token has ended." };
+      if (!session || !user || !same)
+        return { ok: false, status: 401, error: "invalid_token", message: "The session of this token has ended." };
       return { ok: true, user, session };
     }
     if (check.reason === "expired") {
       const signedIn = await this.fromCookie(request);
       if (signedIn && signedIn.session.sid === check.claims.sid) {
         const refreshedToken = await this.tokens.issue(signedIn.user.id, signedIn.session.sid);
-        return { ok: true, user: signedIn.user, session: signedIn.session, refreshedToken, setCookie: signedIn.setCookie };
+        return {
+          ok: true,
+          user: signedIn.user,
+          session: signedIn.session,
+          refreshedToken,
+          setCookie: signedIn.setCookie,
+        };
       }
-      return { ok: false, status: 401, error: "invalid_token", message: "The access token has expired; sign in again." };
+      return {
+        ok: false,
+        status: 401,
+        error: "invalid_token",
+        message: "The access token has expired; sign in again.",
+      };
     }
     return { ok: false, status: 401, error: "invalid_token", message: "The access token is not valid." };
   }

@@ -27,28 +27,45 @@ export function dumpTable(ctx: AppContext, name: string): Row[] | undefined {
   const store = ctx.cluster.store;
   switch (name) {
     case "users":
-      return [...store.table<{ id: string; email: string; createdAt: number; createdOn: string; identities: { provider: string }[] }>("users").scan()].map(
-        ([, u]) => ({
-          id: u.id,
-          email: u.email,
-          canonical: users.getUser(u.id)?.id === u.id,
-          createdAt: time(u.createdAt),
-          createdOn: u.createdOn,
-          methods: [...new Set(u.identities.map((i) => i.provider))].join(","),
-        }),
-      );
+      return [
+        ...store
+          .table<{
+            id: string;
+            email: string;
+            createdAt: number;
+            createdOn: string;
+            identities: { provider: string }[];
+          }>("users")
+          .scan(),
+      ].map(([, u]) => ({
+        id: u.id,
+        email: u.email,
+        canonical: users.getUser(u.id)?.id === u.id,
+        createdAt: time(u.createdAt),
+        createdOn: u.createdOn,
+        methods: [...new Set(u.identities.map((i) => i.provider))].join(","),
+      }));
     case "sessions":
-      return [...store.table<{ sid: string; uid: string; createdAt: number; lastUsedAt: number; createdOn: string; method: string }>("sessions").scan()].map(
-        ([, s]) => ({
-          session: `${s.sid.slice(0, 8)}…`,
-          uid: s.uid,
-          method: s.method,
-          createdAt: time(s.createdAt),
-          lastUsedAt: time(s.lastUsedAt),
-          createdOn: s.createdOn,
-          revoked: sessions.isRevoked(s.sid),
-        }),
-      );
+      return [
+        ...store
+          .table<{
+            sid: string;
+            uid: string;
+            createdAt: number;
+            lastUsedAt: number;
+            createdOn: string;
+            method: string;
+          }>("sessions")
+          .scan(),
+      ].map(([, s]) => ({
+        session: `${s.sid.slice(0, 8)}…`,
+        uid: s.uid,
+        method: s.method,
+        createdAt: time(s.createdAt),
+        lastUsedAt: time(s.lastUsedAt),
+        createdOn: s.createdOn,
+        revoked: sessions.isRevoked(s.sid),
+      }));
     case "revocations":
       return [...store.table<{ revokedAt: number; reason: string }>("revocations").scan()].map(([sid, r]) => ({
         session: `${sid.slice(0, 8)}…`,

@@ -12,13 +12,7 @@ import { z } from "zod";
 import type { KeyRing } from "../../server/keys";
 import { passwordMap } from "./session-cookie.server";
 
-export type LinkProblem =
-  | "invalid"
-  | "expired"
-  | "used"
-  | "superseded"
-  | "other-browser"
-  | "issuer-unreachable";
+export type LinkProblem = "invalid" | "expired" | "used" | "superseded" | "other-browser" | "issuer-unreachable";
 
 /** An expected failure of a sign-in link, turned into a page by the route. */
 export class LinkError extends Error {
@@ -121,7 +115,10 @@ export class SealedEmailLinkStrategy<User> {
   }
 
   /** Read a link without using it: for the confirmation page. */
-  async inspect(token: string, linkCookieLink: string | undefined): Promise<{ payload: LinkPayload; sameBrowser: boolean }> {
+  async inspect(
+    token: string,
+    linkCookieLink: string | undefined,
+  ): Promise<{ payload: LinkPayload; sameBrowser: boolean }> {
     const payload = await this.openPayload(token);
     if (payload.c + this.options.ttlMs < this.options.now()) throw new LinkError("expired", payload.e);
     const sessionCode = linkCookieLink ? this.codeOf(await this.open(linkCookieLink)) : "";
@@ -200,5 +197,9 @@ export function createEmailLinkAuthenticator<User>(
   return authenticator;
 }
 
-export const linkRefSchema = z.object({ i: z.string().min(8).max(64), c: z.number().int(), n: z.string().min(1).max(128) });
+export const linkRefSchema = z.object({
+  i: z.string().min(8).max(64),
+  c: z.number().int(),
+  n: z.string().min(1).max(128),
+});
 export type LinkRef = z.infer<typeof linkRefSchema>;

@@ -1,13 +1,7 @@
 import { json } from "@remix-run/node";
 
 export type ApiErrorCode =
-  | "invalid_request"
-  | "invalid_token"
-  | "unauthorized"
-  | "forbidden"
-  | "not_found"
-  | "rate_limited"
-  | "server_error";
+  "invalid_request" | "invalid_token" | "unauthorized" | "forbidden" | "not_found" | "rate_limited" | "server_error";
 
 /** The one JSON error shape: `{"error": code, "message": text}`; 401s say why in WWW-Authenticate. */
 export function apiError(status: number, error: ApiErrorCode, message: string, headers: HeadersInit = {}) {
@@ -15,7 +9,10 @@ export function apiError(status: number, error: ApiErrorCode, message: string, h
   h.set("Cache-Control", "no-store");
   if (status === 401) {
     const bearerError = error === "invalid_token" ? "invalid_token" : "invalid_request";
-    h.set("WWW-Authenticate", `Bearer realm="api", error="${bearerError}", error_description="${message.replace(/"/g, "'")}"`);
+    h.set(
+      "WWW-Authenticate",
+      `Bearer realm="api", error="${bearerError}", error_description="${message.replace(/"/g, "'")}"`,
+    );
   }
   return json({ error, message }, { status, headers: h });
 }

@@ -10,7 +10,10 @@ export const LINK_COOKIE = "pwdless_link";
  * The short-lived cookie remix-auth-email-link keeps the pending link in (its same-browser check).
  * Remix's cookie session only signs; this one seals, so the link inside cannot be read from it.
  */
-export function createLinkCookieStorage(keys: KeyRing, options: { secure: boolean; maxAgeSeconds: number }): SessionStorage {
+export function createLinkCookieStorage(
+  keys: KeyRing,
+  options: { secure: boolean; maxAgeSeconds: number },
+): SessionStorage {
   return createSealedCookieStorage(LINK_COOKIE, keys, (k) => k.linkCookie, options);
 }
 
@@ -36,7 +39,10 @@ export function createSealedCookieStorage(
       let data: Record<string, unknown> = {};
       if (raw && raw.length < 4096) {
         try {
-          const opened = await unsealData<Record<string, unknown>>(raw, { password: openWith, ttl: options.maxAgeSeconds });
+          const opened = await unsealData<Record<string, unknown>>(raw, {
+            password: openWith,
+            ttl: options.maxAgeSeconds,
+          });
           if (opened && typeof opened === "object") data = opened;
         } catch {
           data = {};

@@ -41,7 +41,8 @@ export class LinkUses {
   }
 
   async consume(email: string, ref: LinkRef): Promise<void> {
-    const outcome = ref.n === this.cluster.nodeId ? this.decide(email, ref, this.cluster.nodeId) : await this.askIssuer(email, ref);
+    const outcome =
+      ref.n === this.cluster.nodeId ? this.decide(email, ref, this.cluster.nodeId) : await this.askIssuer(email, ref);
     if (outcome !== "ok") throw new LinkError(outcome, email);
   }
 
@@ -81,7 +82,12 @@ export class LinkUses {
 
   private async askIssuer(email: string, ref: LinkRef): Promise<Outcome> {
     try {
-      const answer = await this.cluster.request(ref.n, CONSUME_METHOD, { ...ref, email, usedOn: this.cluster.nodeId }, ASK_ISSUER_TIMEOUT_MS);
+      const answer = await this.cluster.request(
+        ref.n,
+        CONSUME_METHOD,
+        { ...ref, email, usedOn: this.cluster.nodeId },
+        ASK_ISSUER_TIMEOUT_MS,
+      );
       return consumeAnswerSchema.parse(answer).outcome;
     } catch (error) {
       this.log.warn("could not reach the node that issued a sign-in link", {

@@ -58,7 +58,10 @@ export async function requestLink(
       return outcome;
     }
     log.error("could not send a sign-in link", { error: outcome instanceof Error ? outcome.message : String(outcome) });
-    if (by === "api") return apiError(503, "server_error", "The email could not be sent just now; try again in a minute.", { "Retry-After": "60" });
+    if (by === "api")
+      return apiError(503, "server_error", "The email could not be sent just now; try again in a minute.", {
+        "Retry-After": "60",
+      });
     return json(
       { error: "We could not send the email just now. Please try again in a minute.", email },
       { status: 503, headers: { "Retry-After": "60" } },

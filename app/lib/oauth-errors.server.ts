@@ -54,7 +54,11 @@ export function isOAuthError(error: unknown): error is OAuthError {
 /** A failed fetch, by what the person can do about it: wait (timeout) or come back later (unreachable). */
 export function networkError(error: unknown, what: string): OAuthError | undefined {
   if (!(error instanceof Error)) return undefined;
-  if (error.name === "TimeoutError" || error.name === "AbortError" || (error as { code?: unknown }).code === "ERR_JWKS_TIMEOUT") {
+  if (
+    error.name === "TimeoutError" ||
+    error.name === "AbortError" ||
+    (error as { code?: unknown }).code === "ERR_JWKS_TIMEOUT"
+  ) {
     return new OAuthError("timeout", `${what}: no answer in time`);
   }
   const code = (error as { code?: unknown }).code ?? (error.cause as { code?: unknown } | undefined)?.code;

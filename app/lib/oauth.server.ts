@@ -7,7 +7,13 @@ import type { Logger } from "../../server/log";
 import { githubUserSchema, primaryVerifiedEmail } from "./github-email.server";
 import { OAuthError, toOAuthError } from "./oauth-errors.server";
 import { discover, fetchJson, remoteKeys, verifiedOidcClaims, type Discovery, type KeySet } from "./oidc.server";
-import { callbackUrl, type GitHubProvider, type OidcProvider, type Provider, type ProviderId } from "./providers.server";
+import {
+  callbackUrl,
+  type GitHubProvider,
+  type OidcProvider,
+  type Provider,
+  type ProviderId,
+} from "./providers.server";
 import { normaliseEmail } from "./validation.server";
 
 export const OAUTH_COOKIE = "pwdless_oauth";
@@ -40,7 +46,11 @@ const nonces = new WeakMap<Request, string>();
 class ProviderStrategy extends OAuth2Strategy<ProviderIdentity, OAuth2Profile, IdTokenExtra> {
   constructor(
     private readonly provider: Provider,
-    endpoints: { authorizationEndpoint: string; tokenEndpoint: string; authenticateWith: "request_body" | "http_basic_auth" },
+    endpoints: {
+      authorizationEndpoint: string;
+      tokenEndpoint: string;
+      authenticateWith: "request_body" | "http_basic_auth";
+    },
     redirectURI: string,
     verify: (params: OAuth2StrategyVerifyParams<OAuth2Profile, IdTokenExtra>) => Promise<ProviderIdentity>,
   ) {
@@ -137,7 +147,8 @@ export class SocialLogin {
     });
     if (!url.searchParams.has("error")) {
       if (!pending.success) throw new OAuthError("state", "no sign-in was started in this browser, or it expired");
-      if (pending.data.provider !== provider.id) throw new OAuthError("state", `the sign-in was started with ${pending.data.provider}`);
+      if (pending.data.provider !== provider.id)
+        throw new OAuthError("state", `the sign-in was started with ${pending.data.provider}`);
     }
     const ready = await this.prepare(provider);
     const iss = url.searchParams.get("iss");
@@ -152,7 +163,11 @@ export class SocialLogin {
     });
     if (pending.success) nonces.set(bounded, pending.data.nonce);
     try {
-      const identity = await ready.strategy.authenticate(bounded, this.options.storage, authenticateOptions(provider.id));
+      const identity = await ready.strategy.authenticate(
+        bounded,
+        this.options.storage,
+        authenticateOptions(provider.id),
+      );
       return { identity };
     } catch (thrown) {
       if (thrown instanceof Response) throw thrown;
@@ -181,7 +196,11 @@ export class SocialLogin {
     const { timeoutMs } = this.options;
     const strategy = new ProviderStrategy(
       provider,
-      { authorizationEndpoint: provider.authorizationEndpoint, tokenEndpoint: provider.tokenEndpoint, authenticateWith: "request_body" },
+      {
+        authorizationEndpoint: provider.authorizationEndpoint,
+        tokenEndpoint: provider.tokenEndpoint,
+        authenticateWith: "request_body",
+      },
       callbackUrl(this.options.appUrl, provider.id),
       async ({ tokens }) => {
         const headers = {
@@ -190,9 +209,13 @@ export class SocialLogin {
           "X-GitHub-Api-Version": "2022-11-28",
           "User-Agent": "pwdless-gs",
         };
-        const user = githubUserSchema.safeParse(await fetchJson(`${provider.apiUrl}/user`, { headers }, timeoutMs, "github /user"));
+        const user = githubUserSchema.safeParse(
+          await fetchJson(`${provider.apiUrl}/user`, { headers }, timeoutMs, "github /user"),
+        );
         if (!user.success) throw new OAuthError("malformed", "github /user: not a GitHub user");
-        const choice = primaryVerifiedEmail(await fetchJson(`${provider.apiUrl}/user/emails`, { headers }, timeoutMs, "github /user/emails"));
+        const choice = primaryVerifiedEmail(
+          await fetchJson(`${provider.apiUrl}/user/emails`, { headers }, timeoutMs, "github /user/emails"),
+        );
         if (!choice.ok) throw new OAuthError(choice.problem, `github /user/emails: ${choice.problem}`);
         return { provider: provider.id, subject: String(user.data.id), email: choice.email };
       },
@@ -210,7 +233,11 @@ export class SocialLogin {
       : "http_basic_auth";
     const strategy = new ProviderStrategy(
       provider,
-      { authorizationEndpoint: discovery.authorization_endpoint, tokenEndpoint: discovery.token_endpoint, authenticateWith },
+      {
+        authorizationEndpoint: discovery.authorization_endpoint,
+        tokenEndpoint: discovery.token_endpoint,
+        authenticateWith,
+      },
       callbackUrl(this.options.appUrl, provider.id),
       async ({ tokens, request }) => {
         const nonce = nonces.get(request);
@@ -224,7 +251,8 @@ export class SocialLogin {
           what: provider.id,
         });
         if (!claims.email) throw new OAuthError("no-email", `${provider.id}: no email claim`);
-        if (!claims.emailVerified) throw new OAuthError("unverified-email", `${provider.id}: email_verified is not true`);
+        if (!claims.emailVerified)
+          throw new OAuthError("unverified-email", `${provider.id}: email_verified is not true`);
         const email = normaliseEmail(claims.email);
         if (!email.ok) throw new OAuthError("malformed", `${provider.id}: the email claim is not an address`);
         return { provider: provider.id, subject: claims.subject, email: email.email };
@@ -249,5 +277,11 @@ export class SocialLogin {
 }
 
 function authenticateOptions(name: string): AuthenticateOptions {
-  return { name, sessionKey: "user", sessionErrorKey: "auth:error", sessionStrategyKey: "strategy", throwOnError: true };
+  return {
+    name,
+    sessionKey: "user",
+    sessionErrorKey: "auth:error",
+    sessionStrategyKey: "strategy",
+    throwOnError: true,
+  };
 }

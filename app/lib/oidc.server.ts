@@ -8,7 +8,10 @@ export async function fetchJson(url: string, init: RequestInit, timeoutMs: numbe
   try {
     response = await fetch(url, { ...init, redirect: "error", signal: AbortSignal.timeout(timeoutMs) });
   } catch (error) {
-    throw networkError(error, what) ?? new OAuthError("unreachable", `${what}: ${error instanceof Error ? error.message : "failed"}`);
+    throw (
+      networkError(error, what) ??
+      new OAuthError("unreachable", `${what}: ${error instanceof Error ? error.message : "failed"}`)
+    );
   }
   if (!response.ok) {
     await response.body?.cancel();
@@ -104,7 +107,8 @@ export async function verifiedOidcClaims(
   }
   const claims = idClaimsSchema.safeParse(payload);
   if (!claims.success) throw new OAuthError("id-token", `${check.what}: the ID token's claims are malformed`);
-  if (claims.data.nonce !== check.nonce) throw new OAuthError("id-token", `${check.what}: the ID token's nonce is not this sign-in's`);
+  if (claims.data.nonce !== check.nonce)
+    throw new OAuthError("id-token", `${check.what}: the ID token's nonce is not this sign-in's`);
   if (Array.isArray(payload.aud) && payload.aud.length > 1 && claims.data.azp !== check.clientId) {
     throw new OAuthError("id-token", `${check.what}: the ID token was issued to another party (azp)`);
   }
@@ -119,7 +123,8 @@ export async function verifiedOidcClaims(
     );
     const info = userinfoSchema.safeParse(body);
     if (!info.success) throw new OAuthError("malformed", `${check.what} userinfo: not a userinfo answer`);
-    if (info.data.sub !== claims.data.sub) throw new OAuthError("id-token", `${check.what} userinfo: another subject than the ID token's`);
+    if (info.data.sub !== claims.data.sub)
+      throw new OAuthError("id-token", `${check.what} userinfo: another subject than the ID token's`);
     ({ email, email_verified: verified } = info.data);
   }
   return { subject: claims.data.sub, email, emailVerified: verified === true || verified === "true" };
@@ -128,7 +133,10 @@ export async function verifiedOidcClaims(
 function idTokenError(error: unknown, what: string): OAuthError {
   const network = networkError(error, `${what} keys`);
   if (network) return network;
-  if (error instanceof joseErrors.JWKSInvalid || (error instanceof joseErrors.JOSEError && /JSON Web Key Set/.test(error.message))) {
+  if (
+    error instanceof joseErrors.JWKSInvalid ||
+    (error instanceof joseErrors.JOSEError && /JSON Web Key Set/.test(error.message))
+  ) {
     return new OAuthError("malformed", `${what} keys: ${error.message.slice(0, 80)}`);
   }
   const code = error instanceof joseErrors.JOSEError ? error.code : error instanceof Error ? error.name : "unknown";

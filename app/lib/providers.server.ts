@@ -51,7 +51,15 @@ export function configuredProviders(config: Config, keys: KeyRing): Provider[] {
     });
   }
   if (google) {
-    providers.push({ id: "google", kind: "oidc", label: "Google", ...google, issuer: GOOGLE_ISSUER, scopes: ["openid", "email"], extraParams: {} });
+    providers.push({
+      id: "google",
+      kind: "oidc",
+      label: "Google",
+      ...google,
+      issuer: GOOGLE_ISSUER,
+      scopes: ["openid", "email"],
+      extraParams: {},
+    });
   }
   if (oidc) {
     providers.push({
@@ -89,6 +97,11 @@ export function callbackUrl(appUrl: URL, id: ProviderId): string {
 /** How /account names a sign-in method: "Email link", or the provider's label. */
 export function methodLabel(method: string, providers: Provider[]): string {
   if (method === "email") return "Email link";
-  const fallback: Record<string, string> = { github: "GitHub", google: "Google", dev: "Dev OIDC", oidc: "OpenID Connect" };
+  const fallback: Record<string, string> = {
+    github: "GitHub",
+    google: "Google",
+    dev: "Dev OIDC",
+    oidc: "OpenID Connect",
+  };
   return providers.find((p) => p.id === method)?.label ?? fallback[method] ?? method;
 }

@@ -87,7 +87,8 @@ export class EmailSendLimiter {
     for (const keys of [...this.byAddress.values()]) {
       for (const key of [...keys]) {
         const row = this.table.get(key);
-        if (key.endsWith(`|${this.cluster.nodeId}`) && row && row.times.every((t) => t <= horizon)) this.table.delete(key);
+        if (key.endsWith(`|${this.cluster.nodeId}`) && row && row.times.every((t) => t <= horizon))
+          this.table.delete(key);
       }
     }
   }

@@ -82,7 +82,9 @@ function createServices(ctx: AppContext): Services {
         return seen === "ok" ? null : seen;
       },
       async sendEmail({ emailAddress, magicLink }) {
-        await mailer.send(magicLinkMessage(emailAddress, magicLink, config.appUrl, Math.round(config.linkTtlMs / 60_000)));
+        await mailer.send(
+          magicLinkMessage(emailAddress, magicLink, config.appUrl, Math.round(config.linkTtlMs / 60_000)),
+        );
       },
     },
     async ({ email, form, magicLinkVerify }) => {
@@ -101,17 +103,23 @@ function createServices(ctx: AppContext): Services {
   const social = new SocialLogin({
     appUrl: config.appUrl,
     providers: configuredProviders(config, keys),
-    storage: createSealedCookieStorage(OAUTH_COOKIE, keys, (k) => k.oauthCookie, { secure, maxAgeSeconds: OAUTH_COOKIE_TTL_SECONDS }),
+    storage: createSealedCookieStorage(OAUTH_COOKIE, keys, (k) => k.oauthCookie, {
+      secure,
+      maxAgeSeconds: OAUTH_COOKIE_TTL_SECONDS,
+    }),
     timeoutMs: config.oauth.timeoutMs,
     log,
   });
 
-  const pruneTimer = setInterval(() => {
-    linkUses.prune();
-    limits.emails.prune();
-    limits.requestsPerIp.prune();
-    limits.openingsPerIp.prune();
-  }, 5 * 60 * 1000);
+  const pruneTimer = setInterval(
+    () => {
+      linkUses.prune();
+      limits.emails.prune();
+      limits.requestsPerIp.prune();
+      limits.openingsPerIp.prune();
+    },
+    5 * 60 * 1000,
+  );
   pruneTimer.unref();
 
   return {

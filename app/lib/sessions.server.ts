@@ -56,7 +56,8 @@ export class SessionStore {
   findActive(sid: string): SessionRow | undefined {
     const row = this.sessions.get(sid);
     const now = this.now();
-    if (!row || this.revocations.has(sid) || row.expiresAt <= now || row.createdAt + this.maxDays * DAY <= now) return undefined;
+    if (!row || this.revocations.has(sid) || row.expiresAt <= now || row.createdAt + this.maxDays * DAY <= now)
+      return undefined;
     return row;
   }
 
@@ -68,7 +69,11 @@ export class SessionStore {
   touch(row: SessionRow): SessionRow {
     const now = this.now();
     if (now - row.lastUsedAt < HOUR) return row;
-    const updated = { ...row, lastUsedAt: now, expiresAt: Math.min(now + this.ttlDays * DAY, row.createdAt + this.maxDays * DAY) };
+    const updated = {
+      ...row,
+      lastUsedAt: now,
+      expiresAt: Math.min(now + this.ttlDays * DAY, row.createdAt + this.maxDays * DAY),
+    };
     this.sessions.set(row.sid, updated);
     return updated;
   }

@@ -139,7 +139,9 @@ export default function Account() {
             </tbody>
           </table>
         )}
-        <p className="muted">Read from <code>/api/me</code> with a short-lived access token kept in this page's memory.</p>
+        <p className="muted">
+          Read from <code>/api/me</code> with a short-lived access token kept in this page's memory.
+        </p>
         <Form method="post" action="/logout" className="row">
           <button type="submit">Sign out</button>
           <button type="submit" name="scope" value="everywhere" className="secondary">
@@ -171,7 +173,11 @@ export default function Account() {
                 <td>
                   <Form method="post">
                     <input type="hidden" name="sid" value={s.sid} />
-                    <button type="submit" className="secondary" aria-label={`End session ${device(s.userAgent)} from ${new Date(s.createdAt).toISOString()}`}>
+                    <button
+                      type="submit"
+                      className="secondary"
+                      aria-label={`End session ${device(s.userAgent)} from ${new Date(s.createdAt).toISOString()}`}
+                    >
                       {s.current ? "Sign out" : "End"}
                     </button>
                   </Form>
@@ -180,7 +186,9 @@ export default function Account() {
             ))}
           </tbody>
         </table>
-        <p className="muted">This page was served by node <code>{node.slice(-8)}</code>.</p>
+        <p className="muted">
+          This page was served by node <code>{node.slice(-8)}</code>.
+        </p>
       </div>
     </main>
   );

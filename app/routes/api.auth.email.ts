@@ -9,7 +9,7 @@ import { normaliseEmail, safeRedirect } from "~/lib/validation.server";
 const bodySchema = z.object({ email: z.unknown(), redirectTo: z.unknown().optional() });
 
 export async function loader() {
-  return apiError(405, "invalid_request", "Use POST with {\"email\": …}.", { Allow: "POST" });
+  return apiError(405, "invalid_request", 'Use POST with {"email": …}.', { Allow: "POST" });
 }
 
 /**
@@ -26,7 +26,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
     const type = request.headers.get("Content-Type") ?? "";
     body = type.includes("application/json") ? await request.json() : Object.fromEntries(await request.formData());
   } catch {
-    return apiError(400, "invalid_request", "Send JSON such as {\"email\": \"ada@example.com\"}.");
+    return apiError(400, "invalid_request", 'Send JSON such as {"email": "ada@example.com"}.');
   }
   const parsed = bodySchema.safeParse(body);
   const email = normaliseEmail(parsed.success ? parsed.data.email : undefined);

@@ -35,7 +35,12 @@ export async function action({ request, params, context }: ActionFunctionArgs) {
     return await social.start(provider, redirectTo);
   } catch (error) {
     if (!isOAuthError(error)) throw error;
-    audit.record("refused", { ip: context.clientIp, method: provider.id, reason: `${provider.id}-${error.problem}`, detail: error.detail });
+    audit.record("refused", {
+      ip: context.clientIp,
+      method: provider.id,
+      reason: `${provider.id}-${error.problem}`,
+      detail: error.detail,
+    });
     return json<ProviderProblemData>(
       { problem: error.problem, provider: { id: provider.id, label: provider.label }, redirectTo },
       { status: PROBLEM_STATUS[error.problem], headers: { "Cache-Control": "no-store" } },

@@ -29,14 +29,27 @@ export async function loader({ request, params, context }: LoaderFunctionArgs) {
   const redirectTo = safeRedirect(await services.social.pendingRedirectTo(request), config.appUrl);
   try {
     const { identity } = await services.social.finish(provider, request);
-    const user = services.users.findOrCreateByEmail(identity.email, { provider: identity.provider, subject: identity.subject });
+    const user = services.users.findOrCreateByEmail(identity.email, {
+      provider: identity.provider,
+      subject: identity.subject,
+    });
     const { setCookie, session } = await services.auth.signIn(user, request, provider.id);
-    services.audit.record("sign-in", { uid: user.id, method: provider.id, ip: context.clientIp, session: session.sid.slice(0, 8) });
+    services.audit.record("sign-in", {
+      uid: user.id,
+      method: provider.id,
+      ip: context.clientIp,
+      session: session.sid.slice(0, 8),
+    });
     headers.append("Set-Cookie", setCookie);
     return redirect(redirectTo, { headers });
   } catch (error) {
     if (!isOAuthError(error)) throw error;
-    services.audit.record("refused", { ip: context.clientIp, method: provider.id, reason: `${provider.id}-${error.problem}`, detail: error.detail });
+    services.audit.record("refused", {
+      ip: context.clientIp,
+      method: provider.id,
+      reason: `${provider.id}-${error.problem}`,
+      detail: error.detail,
+    });
     return json<ProviderProblemData>(
       { problem: error.problem, provider: { id: provider.id, label: provider.label }, redirectTo },
       { status: PROBLEM_STATUS[error.problem], headers },

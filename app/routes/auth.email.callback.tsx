@@ -27,7 +27,10 @@ const STATUS: Record<Problem["problem"], number> = {
 };
 
 function problemResponse(problem: Problem["problem"], email: string | undefined, extra: HeadersInit = {}) {
-  return json<Problem>({ problem, email: email ?? null }, { status: STATUS[problem], headers: { ...LINK_PAGE_HEADERS, ...extra } });
+  return json<Problem>(
+    { problem, email: email ?? null },
+    { status: STATUS[problem], headers: { ...LINK_PAGE_HEADERS, ...extra } },
+  );
 }
 
 /** Each opening (a look or a use) counts against the client's IP. */
@@ -47,7 +50,10 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
   const linkSession = await services.linkCookie.getSession(request.headers.get("Cookie"));
   const cookieLink = linkSession.get("auth:magiclink");
   try {
-    const { payload, sameBrowser } = await services.links.inspect(token, typeof cookieLink === "string" ? cookieLink : undefined);
+    const { payload, sameBrowser } = await services.links.inspect(
+      token,
+      typeof cookieLink === "string" ? cookieLink : undefined,
+    );
     const seen = services.linkUses.peek(payload.e, payload);
     if (seen !== "ok") return problemResponse(seen, payload.e);
     if (!sameBrowser) return problemResponse("other-browser", payload.e);
@@ -89,7 +95,10 @@ const TEXT: Record<Problem["problem"], { title: string; body: string }> = {
   },
   invalid: { title: "This link does not work", body: "The link is incomplete or was changed. Request a new one." },
   expired: { title: "This link has expired", body: "Sign-in links work for a short time only. Request a new one." },
-  used: { title: "This link was already used", body: "Each sign-in link works once. Request a new one to sign in again." },
+  used: {
+    title: "This link was already used",
+    body: "Each sign-in link works once. Request a new one to sign in again.",
+  },
   superseded: {
     title: "A newer link was used",
     body: "A more recent sign-in link for this address has been used, so this older one no longer works. Request a new one.",
@@ -117,7 +126,13 @@ export default function EmailCallback() {
           <p>{text.body}</p>
           <Form method="post" action="/login" className="row">
             {state.email && <input type="hidden" name="email" value={state.email} />}
-            {state.email ? <button type="submit">Send a new link to {state.email}</button> : <Link className="button" to="/login">Request a new link</Link>}
+            {state.email ? (
+              <button type="submit">Send a new link to {state.email}</button>
+            ) : (
+              <Link className="button" to="/login">
+                Request a new link
+              </Link>
+            )}
           </Form>
         </div>
       </main>

@@ -4,7 +4,9 @@ import { apiError } from "~/lib/http.server";
 import { getServices } from "~/lib/services.server";
 
 export async function loader() {
-  return apiError(405, "invalid_request", "Use POST to trade the session cookie for an access token.", { Allow: "POST" });
+  return apiError(405, "invalid_request", "Use POST to trade the session cookie for an access token.", {
+    Allow: "POST",
+  });
 }
 
 /** Trade a valid session cookie for a fresh access token. */

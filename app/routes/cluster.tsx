@@ -28,25 +28,67 @@ export default function Cluster() {
         <h1>Cluster {status.clusterName}</h1>
         <table>
           <tbody>
-            <tr><th>This node</th><td className="mono">{status.nodeId}</td></tr>
-            <tr><th>Ready</th><td>{status.ready ? "yes (caught up with a peer)" : "no (alone, or not caught up yet)"}</td></tr>
-            <tr><th>Listening on</th><td className="mono">{status.addresses.join(" ")}</td></tr>
-            <tr><th>Gossip mesh</th><td>{status.meshSize} peer(s)</td></tr>
-            <tr><th>Last catch-up</th><td>{status.lastCatchUpAt ? new Date(status.lastCatchUpAt).toISOString() : "never"}</td></tr>
-            <tr><th>Messages</th><td>in {status.counters.messagesIn} · out {status.counters.messagesOut} · rejected {rejected || "0"}</td></tr>
-            <tr><th>Catch-ups</th><td>{status.counters.catchUps} ({status.counters.recordsPulled} records pulled, {status.counters.catchUpFailures} failed)</td></tr>
-            <tr><th>Replication lag</th><td>{status.replicationLagMs.samples ? `p50 ${status.replicationLagMs.p50} ms · max ${status.replicationLagMs.max} ms (last minute, ${status.replicationLagMs.samples} records)` : "no remote writes in the last minute"}</td></tr>
+            <tr>
+              <th>This node</th>
+              <td className="mono">{status.nodeId}</td>
+            </tr>
+            <tr>
+              <th>Ready</th>
+              <td>{status.ready ? "yes (caught up with a peer)" : "no (alone, or not caught up yet)"}</td>
+            </tr>
+            <tr>
+              <th>Listening on</th>
+              <td className="mono">{status.addresses.join(" ")}</td>
+            </tr>
+            <tr>
+              <th>Gossip mesh</th>
+              <td>{status.meshSize} peer(s)</td>
+            </tr>
+            <tr>
+              <th>Last catch-up</th>
+              <td>{status.lastCatchUpAt ? new Date(status.lastCatchUpAt).toISOString() : "never"}</td>
+            </tr>
+            <tr>
+              <th>Messages</th>
+              <td>
+                in {status.counters.messagesIn} · out {status.counters.messagesOut} · rejected {rejected || "0"}
+              </td>
+            </tr>
+            <tr>
+              <th>Catch-ups</th>
+              <td>
+                {status.counters.catchUps} ({status.counters.recordsPulled} records pulled,{" "}
+                {status.counters.catchUpFailures} failed)
+              </td>
+            </tr>
+            <tr>
+              <th>Replication lag</th>
+              <td>
+                {status.replicationLagMs.samples
+                  ? `p50 ${status.replicationLagMs.p50} ms · max ${status.replicationLagMs.max} ms (last minute, ${status.replicationLagMs.samples} records)`
+                  : "no remote writes in the last minute"}
+              </td>
+            </tr>
           </tbody>
         </table>
       </div>
       <div className="card">
         <h2>Peers</h2>
         <table>
-          <thead><tr><th>Peer</th><th>Address</th><th>Ping</th><th>HTTP</th></tr></thead>
+          <thead>
+            <tr>
+              <th>Peer</th>
+              <th>Address</th>
+              <th>Ping</th>
+              <th>HTTP</th>
+            </tr>
+          </thead>
           <tbody>
             {status.peers.map((p) => (
               <tr key={p.id} data-testid="peer-row">
-                <td className="mono">{p.id.slice(-12)} {p.connected ? "" : "(disconnected)"}</td>
+                <td className="mono">
+                  {p.id.slice(-12)} {p.connected ? "" : "(disconnected)"}
+                </td>
                 <td className="mono">{p.addresses[0] ?? "—"}</td>
                 <td>{p.pingMs === null ? "—" : `${p.pingMs} ms`}</td>
                 <td>{p.meta.httpUrl ? <a href={`${p.meta.httpUrl}/cluster`}>{p.meta.httpUrl}</a> : "—"}</td>
@@ -60,7 +102,10 @@ export default function Cluster() {
         <table>
           <tbody>
             {Object.entries(status.tables).map(([name, size]) => (
-              <tr key={name}><th>{name}</th><td>{size} rows</td></tr>
+              <tr key={name}>
+                <th>{name}</th>
+                <td>{size} rows</td>
+              </tr>
             ))}
           </tbody>
         </table>

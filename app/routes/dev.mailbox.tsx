@@ -7,7 +7,10 @@ export const meta: MetaFunction = () => [{ title: "Development mailbox · Pwdles
 
 export async function loader({ context }: LoaderFunctionArgs) {
   const messages = requireOutbox(context.app).list();
-  return json({ messages, here: context.app.config.appUrl.origin }, { headers: { "Cache-Control": "no-store", "Referrer-Policy": "no-referrer" } });
+  return json(
+    { messages, here: context.app.config.appUrl.origin },
+    { headers: { "Cache-Control": "no-store", "Referrer-Policy": "no-referrer" } },
+  );
 }
 
 /**
@@ -27,7 +30,11 @@ function linkify(text: string, here: string) {
         {local && (
           <>
             {" "}
-            (<a href={local} data-testid="mail-link-here">open on this node</a>)
+            (
+            <a href={local} data-testid="mail-link-here">
+              open on this node
+            </a>
+            )
           </>
         )}
       </span>
@@ -43,7 +50,8 @@ export default function Mailbox() {
         <h1>Development mailbox</h1>
         <p className="muted">
           Local mode without <code>SMTP_URL</code>: the mail the nodes of this cluster would have sent, newest first. It
-          exists only in memory and never in production. Also as JSON at <a href="/dev/mailbox.json">/dev/mailbox.json</a>.
+          exists only in memory and never in production. Also as JSON at{" "}
+          <a href="/dev/mailbox.json">/dev/mailbox.json</a>.
         </p>
       </div>
       {messages.length === 0 && <p className="muted">No mail yet.</p>}

@@ -26,12 +26,13 @@ export default function LinkSent() {
       <div className="card">
         <h1>Check your email</h1>
         <p>
-          If <strong>{email ?? "that address"}</strong> can receive mail, a sign-in link is on its way. It works once, for{" "}
-          {minutes} minutes, in this browser.
+          If <strong>{email ?? "that address"}</strong> can receive mail, a sign-in link is on its way. It works once,
+          for {minutes} minutes, in this browser.
         </p>
         {outbox && (
           <p className="notice">
-            Local mode: no SMTP server is set, so the email is in the <Link to="/dev/mailbox">development mailbox</Link>.
+            Local mode: no SMTP server is set, so the email is in the <Link to="/dev/mailbox">development mailbox</Link>
+            .
           </p>
         )}
         {email && (

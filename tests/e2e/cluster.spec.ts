@@ -10,7 +10,9 @@ test.beforeAll(async () => {
 });
 test.afterAll(stopAllNodes);
 
-test("a link requested on A, opened from the mailbox on B, signs in on C too; signing out on C signs out A", async ({ page }) => {
+test("a link requested on A, opened from the mailbox on B, signs in on C too; signing out on C signs out A", async ({
+  page,
+}) => {
   await page.goto(`${a.url}/login`);
   await page.getByLabel("Email address").fill("roaming@example.com");
   await page.getByRole("button", { name: "Email me a sign-in link" }).click();

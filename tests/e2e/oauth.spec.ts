@@ -15,7 +15,12 @@ test.beforeAll(async () => {
   };
   a = await startNode({ env });
   b = await startNode({ env });
-  await waitFor("node B to be ready (caught up with A)", async () => (await b.fetch("/readyz")).status === 200, 30_000, 100);
+  await waitFor(
+    "node B to be ready (caught up with A)",
+    async () => (await b.fetch("/readyz")).status === 200,
+    30_000,
+    100,
+  );
 });
 test.afterAll(stopAllNodes);
 

@@ -11,7 +11,10 @@ test.afterAll(stopAllNodes);
 
 test("a person signs in with an email link from the outbox, sees the account, and signs out", async ({ page }) => {
   const blocked: string[] = [];
-  page.on("console", (m) => m.type() === "error" && /Content Security Policy/i.test(m.text()) && blocked.push(m.text()));
+  page.on(
+    "console",
+    (m) => m.type() === "error" && /Content Security Policy/i.test(m.text()) && blocked.push(m.text()),
+  );
   await page.goto(`${node.url}/account`);
   // not signed in: sent to the login page, which remembers where to return
   await expect(page).toHaveURL(/\/login\?redirectTo=%2Faccount/);
@@ -57,13 +60,17 @@ test("a link opened in another browser explains what to do and can send a new on
   await page.getByRole("button", { name: "Email me a sign-in link" }).click();
   await expect(page.getByRole("heading", { name: "Check your email" })).toBeVisible();
 
-  const { messages } = (await (await fetch(`${node.url}/dev/mailbox.json`)).json()) as { messages: { to: string; text: string }[] };
+  const { messages } = (await (await fetch(`${node.url}/dev/mailbox.json`)).json()) as {
+    messages: { to: string; text: string }[];
+  };
   const link = /http:\/\/\S+/.exec(messages.find((m) => m.to === "elsewhere@example.com")!.text)![0];
 
   const other = await browser.newContext();
   const otherPage = await other.newPage();
   await otherPage.goto(link);
-  await expect(otherPage.getByRole("heading", { name: "Open the link in the browser where you asked for it" })).toBeVisible();
+  await expect(
+    otherPage.getByRole("heading", { name: "Open the link in the browser where you asked for it" }),
+  ).toBeVisible();
   await otherPage.getByRole("button", { name: "Send a new link to elsewhere@example.com" }).click();
   await expect(otherPage.getByRole("heading", { name: "Check your email" })).toBeVisible();
   await other.close();

@@ -10,7 +10,10 @@ import { waitFor } from "../support/wait";
 afterAll(stopAllNodes);
 
 const ask = (node: NodeProcess, email: string, headers: Record<string, string> = {}) =>
-  node.fetch("/login", { ...form({ email }), headers: { "Content-Type": "application/x-www-form-urlencoded", ...headers } });
+  node.fetch("/login", {
+    ...form({ email }),
+    headers: { "Content-Type": "application/x-www-form-urlencoded", ...headers },
+  });
 
 describe("rate limits", () => {
   it("sends at most 3 links per address per 10 minutes, counted across the cluster, the same for known and unknown addresses", async () => {
@@ -31,7 +34,8 @@ describe("rate limits", () => {
     const knownPage = await known.text();
     const unknownPage = await unknown.text();
     expect(knownPage).toContain("Too many sign-in requests");
-    const comparable = (page: string, word: string) => page.replaceAll(word, "X").replace(/nonce="[^"]*"|'nonce-[^']*'/g, "");
+    const comparable = (page: string, word: string) =>
+      page.replaceAll(word, "X").replace(/nonce="[^"]*"|'nonce-[^']*'/g, "");
     expect(comparable(knownPage, "known")).toBe(comparable(unknownPage, "unknown"));
 
     // the JSON endpoint counts the same sends and answers in JSON
@@ -51,7 +55,11 @@ describe("rate limits", () => {
     expect(apiFresh.status).toBe(202);
     expect(await apiFresh.json()).toMatchObject({ status: "sent" });
     expect(apiFresh.headers.getSetCookie().some((c) => c.startsWith("pwdless_link="))).toBe(true);
-    const apiBad = await a.fetch("/api/auth/email", { method: "POST", headers: { "Content-Type": "application/json" }, body: "{oops" });
+    const apiBad = await a.fetch("/api/auth/email", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: "{oops",
+    });
     expect(apiBad.status).toBe(400);
     expect(await apiBad.json()).toMatchObject({ error: "invalid_request" });
     // other addresses are unaffected
@@ -61,7 +69,9 @@ describe("rate limits", () => {
   it("limits link requests and link openings per client IP, believing X-Forwarded-For only with TRUST_PROXY", async () => {
     const strict = await startNode({ env: { RATE_LIMIT_REQUESTS_PER_IP: "4", RATE_LIMIT_OPENINGS_PER_IP: "3" } });
     for (let i = 0; i < 4; i++) {
-      const res = await ask(strict, i === 1 ? "not-an-address" : `ip${i}@example.com`, { "X-Forwarded-For": `203.0.113.${i}` });
+      const res = await ask(strict, i === 1 ? "not-an-address" : `ip${i}@example.com`, {
+        "X-Forwarded-For": `203.0.113.${i}`,
+      });
       expect(res.status).toBe(i === 1 ? 400 : 302);
     }
     const over = await ask(strict, "ip9@example.com", { "X-Forwarded-For": "198.51.100.7" });
@@ -69,8 +79,11 @@ describe("rate limits", () => {
     expect(await over.text()).toContain("Too many sign-in requests");
 
     const jar = new CookieJar();
-    const behindProxy = await startNode({ env: { TRUST_PROXY: "true", RATE_LIMIT_REQUESTS_PER_IP: "2", RATE_LIMIT_OPENINGS_PER_IP: "3" } });
-    for (const ip of ["203.0.113.1", "203.0.113.1"]) expect((await ask(behindProxy, `p${ip}@example.com`, { "X-Forwarded-For": ip })).status).toBe(302);
+    const behindProxy = await startNode({
+      env: { TRUST_PROXY: "true", RATE_LIMIT_REQUESTS_PER_IP: "2", RATE_LIMIT_OPENINGS_PER_IP: "3" },
+    });
+    for (const ip of ["203.0.113.1", "203.0.113.1"])
+      expect((await ask(behindProxy, `p${ip}@example.com`, { "X-Forwarded-For": ip })).status).toBe(302);
     expect((await ask(behindProxy, "p3@example.com", { "X-Forwarded-For": "203.0.113.1" })).status).toBe(429);
     expect((await ask(behindProxy, "p4@example.com", { "X-Forwarded-For": "203.0.113.2" })).status).toBe(302);
 
@@ -111,14 +124,20 @@ describe("sessions people can see and end", () => {
     // the owner ends the phone's session from the laptop, on A; B refuses the phone at once
     const ended = await browse(a, laptop, "/account", form({ sid: phoneSid }));
     expect(ended.status).toBe(302);
-    await waitFor("B to refuse the phone", async () => (await b.fetch("/api/me", { headers: { Authorization: `Bearer ${phoneToken}` } })).status === 401);
+    await waitFor(
+      "B to refuse the phone",
+      async () => (await b.fetch("/api/me", { headers: { Authorization: `Bearer ${phoneToken}` } })).status === 401,
+    );
     expect((await browse(b, phone, "/auth/refresh", { method: "POST" })).status).toBe(401);
     expect((await browse(a, laptop, "/auth/refresh", { method: "POST" })).status).toBe(200);
 
     // sign out everywhere ends the rest
     const again = await signIn(b, "owner@example.com");
     await browse(a, laptop, "/logout", form({ scope: "everywhere" }));
-    await waitFor("every session ended on B", async () => (await browse(b, again.clone(), "/auth/refresh", { method: "POST" })).status === 401);
+    await waitFor(
+      "every session ended on B",
+      async () => (await browse(b, again.clone(), "/auth/refresh", { method: "POST" })).status === 401,
+    );
     expect((await browse(b, stranger, "/auth/refresh", { method: "POST" })).status).toBe(200);
   });
 });
@@ -178,11 +197,22 @@ describe("logs", () => {
     const clusterSecret = testSecret();
     try {
       const node = await startNode({
-        env: { NODE_ENV: "production", SMTP_URL: smtp.url, SECRET_KEY_BASE: secret, CLUSTER_SECRET: clusterSecret, RATE_LIMIT_EMAILS_PER_ADDRESS: "2" },
+        env: {
+          NODE_ENV: "production",
+          SMTP_URL: smtp.url,
+          SECRET_KEY_BASE: secret,
+          CLUSTER_SECRET: clusterSecret,
+          RATE_LIMIT_EMAILS_PER_ADDRESS: "2",
+        },
       });
       const jar = new CookieJar();
       const link = await requestLink(node, jar, "audit@example.com", smtp);
-      await browse(node, jar, `/auth/email/callback?token=${encodeURIComponent(new URL(link).searchParams.get("token")!.slice(0, 50))}`, { method: "POST" });
+      await browse(
+        node,
+        jar,
+        `/auth/email/callback?token=${encodeURIComponent(new URL(link).searchParams.get("token")!.slice(0, 50))}`,
+        { method: "POST" },
+      );
       expect((await browse(node, jar, pathOf(link), { method: "POST" })).status).toBe(302);
       const cookie = jar.get("pwdless_session")!;
       const token = await accessToken(node, jar);
@@ -212,13 +242,20 @@ describe("logs", () => {
       const audit = node.events().filter((e) => e.audit === true);
       const kinds = audit.map((e) => `${e.event}${e.reason ? `:${e.reason}` : ""}`);
       expect(kinds).toEqual(
-        expect.arrayContaining(["link-sent", "refused:link-invalid", "sign-in", "rate-limited:emails-per-address", "sign-out"]),
+        expect.arrayContaining([
+          "link-sent",
+          "refused:link-invalid",
+          "sign-in",
+          "rate-limited:emails-per-address",
+          "sign-out",
+        ]),
       );
       for (const event of audit) {
         expect(event.node, JSON.stringify(event)).toBeTruthy();
         expect(event.ip, JSON.stringify(event)).toMatch(/127\.0\.0\.1/);
         // who, when it can be told: an unreadable link names nobody
-        if (event.reason !== "link-invalid") expect(Boolean(event.uid) || Boolean(event.emailHash), JSON.stringify(event)).toBe(true);
+        if (event.reason !== "link-invalid")
+          expect(Boolean(event.uid) || Boolean(event.emailHash), JSON.stringify(event)).toBe(true);
       }
       const hashes = new Set(audit.filter((e) => e.emailHash).map((e) => e.emailHash));
       expect(hashes.size).toBe(1); // one address, one stable hash

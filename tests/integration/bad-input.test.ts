@@ -43,11 +43,20 @@ async function outboxSize(): Promise<number> {
 }
 
 beforeAll(async () => {
-  node = await startNode({ env: { SECRET_KEY_BASE: secret, CLUSTER_SECRET: clusterSecret, RATE_LIMIT_REQUESTS_PER_IP: "100000", RATE_LIMIT_OPENINGS_PER_IP: "100000" } });
+  node = await startNode({
+    env: {
+      SECRET_KEY_BASE: secret,
+      CLUSTER_SECRET: clusterSecret,
+      RATE_LIMIT_REQUESTS_PER_IP: "100000",
+      RATE_LIMIT_OPENINGS_PER_IP: "100000",
+    },
+  });
   const jar = await signIn(node, "victim@example.com");
   goodCookie = jar.get("pwdless_session")!;
   goodToken = await accessToken(node, jar);
-  const me = (await (await node.fetch("/api/me", { headers: { Authorization: `Bearer ${goodToken}` } })).json()) as { id: string };
+  const me = (await (await node.fetch("/api/me", { headers: { Authorization: `Bearer ${goodToken}` } })).json()) as {
+    id: string;
+  };
   uid = me.id;
   sid = JSON.parse(Buffer.from(goodToken.split(".")[1]!, "base64url").toString()).sid;
   const used = new CookieJar();
@@ -83,11 +92,32 @@ async function expiredCookie() {
 type HttpCase = [name: string, request: () => Promise<Response>, expected: number, error?: string];
 
 const cookieCases: HttpCase[] = [
-  ["cookie: forged with another secret", async () => refreshWith(await sealData({ uid, sid, iat: Date.now() }, { password: { [deriveKeys(testSecret()).sealId]: deriveKeys(testSecret()).cookie }, ttl: 3600 })), 401, "unauthorized"],
+  [
+    "cookie: forged with another secret",
+    async () =>
+      refreshWith(
+        await sealData(
+          { uid, sid, iat: Date.now() },
+          { password: { [deriveKeys(testSecret()).sealId]: deriveKeys(testSecret()).cookie }, ttl: 3600 },
+        ),
+      ),
+    401,
+    "unauthorized",
+  ],
   ["cookie: truncated", async () => refreshWith(goodCookie.slice(0, goodCookie.length - 20)), 401, "unauthorized"],
   ["cookie: one character changed", async () => refreshWith(flip(goodCookie, 60)), 401, "unauthorized"],
-  ["cookie: re-encoded (percent-encoded twice)", async () => refreshWith(encodeURIComponent(encodeURIComponent(goodCookie)).replace(/\*/g, "%252A")), 401, "unauthorized"],
-  ["cookie: re-encoded (base64 instead of base64url)", async () => refreshWith(goodCookie.replace(/-/g, "+").replace(/_/g, "/")), 401, "unauthorized"],
+  [
+    "cookie: re-encoded (percent-encoded twice)",
+    async () => refreshWith(encodeURIComponent(encodeURIComponent(goodCookie)).replace(/\*/g, "%252A")),
+    401,
+    "unauthorized",
+  ],
+  [
+    "cookie: re-encoded (base64 instead of base64url)",
+    async () => refreshWith(goodCookie.replace(/-/g, "+").replace(/_/g, "/")),
+    401,
+    "unauthorized",
+  ],
   ["cookie: expired seal", async () => refreshWith(await expiredCookie()), 401, "unauthorized"],
   ["cookie: empty", async () => refreshWith(""), 401, "unauthorized"],
   ["cookie: 5 KB of junk", async () => refreshWith("Fe26.2*".padEnd(5000, "A")), 401, "unauthorized"],
@@ -96,18 +126,92 @@ const cookieCases: HttpCase[] = [
 const tokenCases: HttpCase[] = [
   ["token: signature changed", async () => apiWith(flip(goodToken, goodToken.length - 5)), 401, "invalid_token"],
   ["token: truncated", async () => apiWith(goodToken.slice(0, -10)), 401, "invalid_token"],
-  ["token: payload swapped", async () => apiWith(`${goodToken.split(".")[0]}.${b64({ sub: uid, sid, exp: now() + 9999, iat: now() })}.${goodToken.split(".")[2]}`), 401, "invalid_token"],
+  [
+    "token: payload swapped",
+    async () =>
+      apiWith(
+        `${goodToken.split(".")[0]}.${b64({ sub: uid, sid, exp: now() + 9999, iat: now() })}.${goodToken.split(".")[2]}`,
+      ),
+    401,
+    "invalid_token",
+  ],
   ["token: re-encoded (base64 padding)", async () => apiWith(`${goodToken}==`), 401, "invalid_request"],
-  ["token: alg none", async () => apiWith(`${b64({ alg: "none", typ: "JWT" })}.${goodToken.split(".")[1]}.`), 401, "invalid_token"],
-  ["token: alg HS512 with the real key", async () => apiWith(await sign({ alg: "HS512", kid: keys.kid }, { sub: uid, sid, iat: now(), exp: now() + 60 }, new Uint8Array(Buffer.concat([Buffer.from(keys.token), Buffer.from(keys.token)])))), 401, "invalid_token"],
-  ["token: unknown kid", async () => apiWith(await sign({ alg: "HS256", kid: "nope" }, { sub: uid, sid, iat: now(), exp: now() + 60 })), 401, "invalid_token"],
-  ["token: no kid", async () => apiWith(await sign({ alg: "HS256" }, { sub: uid, sid, iat: now(), exp: now() + 60 })), 401, "invalid_token"],
-  ["token: future iat", async () => apiWith(await sign({ alg: "HS256", kid: keys.kid }, { sub: uid, sid, iss: `urn:pwdless-gs:${node.env.CLUSTER_NAME}`, iat: now() + 3600, exp: now() + 7200 })), 401, "invalid_token"],
-  ["token: expired (real key), no cookie", async () => apiWith(await sign({ alg: "HS256", kid: keys.kid }, { sub: uid, sid, iss: `urn:pwdless-gs:${node.env.CLUSTER_NAME}`, iat: now() - 7200, exp: now() - 3600 })), 401, "invalid_token"],
+  [
+    "token: alg none",
+    async () => apiWith(`${b64({ alg: "none", typ: "JWT" })}.${goodToken.split(".")[1]}.`),
+    401,
+    "invalid_token",
+  ],
+  [
+    "token: alg HS512 with the real key",
+    async () =>
+      apiWith(
+        await sign(
+          { alg: "HS512", kid: keys.kid },
+          { sub: uid, sid, iat: now(), exp: now() + 60 },
+          new Uint8Array(Buffer.concat([Buffer.from(keys.token), Buffer.from(keys.token)])),
+        ),
+      ),
+    401,
+    "invalid_token",
+  ],
+  [
+    "token: unknown kid",
+    async () => apiWith(await sign({ alg: "HS256", kid: "nope" }, { sub: uid, sid, iat: now(), exp: now() + 60 })),
+    401,
+    "invalid_token",
+  ],
+  [
+    "token: no kid",
+    async () => apiWith(await sign({ alg: "HS256" }, { sub: uid, sid, iat: now(), exp: now() + 60 })),
+    401,
+    "invalid_token",
+  ],
+  [
+    "token: future iat",
+    async () =>
+      apiWith(
+        await sign(
+          { alg: "HS256", kid: keys.kid },
+          { sub: uid, sid, iss: `urn:pwdless-gs:${node.env.CLUSTER_NAME}`, iat: now() + 3600, exp: now() + 7200 },
+        ),
+      ),
+    401,
+    "invalid_token",
+  ],
+  [
+    "token: expired (real key), no cookie",
+    async () =>
+      apiWith(
+        await sign(
+          { alg: "HS256", kid: keys.kid },
+          { sub: uid, sid, iss: `urn:pwdless-gs:${node.env.CLUSTER_NAME}`, iat: now() - 7200, exp: now() - 3600 },
+        ),
+      ),
+    401,
+    "invalid_token",
+  ],
   ["token: revoked session", async () => apiWith(revokedToken), 401, "invalid_token"],
-  ["token: another secret", async () => apiWith(await sign({ alg: "HS256", kid: deriveKeyRing(testSecret(), []).current.kid }, { sub: uid, sid, iat: now(), exp: now() + 60 }, deriveKeys(testSecret()).token)), 401, "invalid_token"],
+  [
+    "token: another secret",
+    async () =>
+      apiWith(
+        await sign(
+          { alg: "HS256", kid: deriveKeyRing(testSecret(), []).current.kid },
+          { sub: uid, sid, iat: now(), exp: now() + 60 },
+          deriveKeys(testSecret()).token,
+        ),
+      ),
+    401,
+    "invalid_token",
+  ],
   ["token: not a JWT", async () => apiWith("hello"), 401, "invalid_token"],
-  ["token: Basic scheme", async () => node.fetch("/api/me", { headers: { Authorization: "Basic dXNlcjpwYXNz" } }), 401, "invalid_request"],
+  [
+    "token: Basic scheme",
+    async () => node.fetch("/api/me", { headers: { Authorization: "Basic dXNlcjpwYXNz" } }),
+    401,
+    "invalid_request",
+  ],
 ];
 
 const linkToken = (link: string) => new URL(link).searchParams.get("token")!;
@@ -115,9 +219,33 @@ const linkCases: HttpCase[] = [
   ["link: replayed", async () => node.fetch(pathOf(usedLink), { method: "POST" }), 410],
   ["link: truncated", async () => openToken(linkToken(usedLink).slice(0, 80)), 400],
   ["link: one character changed", async () => openToken(flip(linkToken(usedLink), 90)), 400],
-  ["link: sealed with another secret", async () => openToken(await sealData(JSON.stringify({ e: "x@example.com", c: Date.now(), i: "aaaaaaaaaaaa", n: "x" }), { password: { 1: deriveKeys(testSecret()).link }, ttl: 0 })), 400],
-  ["link: expired (real key)", async () => openToken(await sealData(JSON.stringify({ e: "x@example.com", c: Date.now() - 3_600_000, i: "bbbbbbbbbbbb", n: "x" }), { password: { [keys.sealId]: keys.link }, ttl: 0 })), 410],
-  ["link: sealed garbage payload (real key)", async () => openToken(await sealData("not json", { password: { [keys.sealId]: keys.link }, ttl: 0 })), 400],
+  [
+    "link: sealed with another secret",
+    async () =>
+      openToken(
+        await sealData(JSON.stringify({ e: "x@example.com", c: Date.now(), i: "aaaaaaaaaaaa", n: "x" }), {
+          password: { 1: deriveKeys(testSecret()).link },
+          ttl: 0,
+        }),
+      ),
+    400,
+  ],
+  [
+    "link: expired (real key)",
+    async () =>
+      openToken(
+        await sealData(JSON.stringify({ e: "x@example.com", c: Date.now() - 3_600_000, i: "bbbbbbbbbbbb", n: "x" }), {
+          password: { [keys.sealId]: keys.link },
+          ttl: 0,
+        }),
+      ),
+    410,
+  ],
+  [
+    "link: sealed garbage payload (real key)",
+    async () => openToken(await sealData("not json", { password: { [keys.sealId]: keys.link }, ttl: 0 })),
+    400,
+  ],
   ["link: missing token", async () => node.fetch("/auth/email/callback", { method: "POST" }), 400],
   ["link: 10 KB token", async () => openToken("Fe26.2*".padEnd(10_000, "x")), 400],
 ];
@@ -129,11 +257,42 @@ const emailCases: HttpCase[] = [
   ["email: encoded CRLF", () => postLogin(decodeURIComponent("a%40b.com%0D%0ABcc%3A%20c%40d.com")), 400],
   ["email: NUL byte", () => postLogin("a\u0000@example.com"), 400],
   ["email: empty", () => postLogin(""), 400],
-  ["email: JSON API, CRLF", () => node.fetch("/api/auth/email", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ email: "a@b.com\r\nBcc: c@d.com" }) }), 400, "invalid_request"],
-  ["email: JSON API, not a string", () => node.fetch("/api/auth/email", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ email: ["a@b.com"] }) }), 400, "invalid_request"],
+  [
+    "email: JSON API, CRLF",
+    () =>
+      node.fetch("/api/auth/email", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ email: "a@b.com\r\nBcc: c@d.com" }),
+      }),
+    400,
+    "invalid_request",
+  ],
+  [
+    "email: JSON API, not a string",
+    () =>
+      node.fetch("/api/auth/email", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ email: ["a@b.com"] }),
+      }),
+    400,
+    "invalid_request",
+  ],
 ];
 
-const redirectTargets = ["//evil.example", "/\\evil.example", "https:evil.example", "https://evil.example", "%2F%2Fevil.example", "/%5Cevil.example", "//%65vil.example", "javascript:alert(1)", "\\\\evil.example", "/\t/evil.example"];
+const redirectTargets = [
+  "//evil.example",
+  "/\\evil.example",
+  "https:evil.example",
+  "https://evil.example",
+  "%2F%2Fevil.example",
+  "/%5Cevil.example",
+  "//%65vil.example",
+  "javascript:alert(1)",
+  "\\\\evil.example",
+  "/\t/evil.example",
+];
 const redirectCases: HttpCase[] = redirectTargets.map((target) => [
   `redirect: ${JSON.stringify(target)} is replaced by /account`,
   async () => {
@@ -159,27 +318,100 @@ const crossSite: HttpCase[] = (
   ] as const
 ).map(([path, headers]) => [
   `cross-site: POST ${path} with ${JSON.stringify(headers)}`,
-  () => node.fetch(path, { method: "POST", headers: { ...headers, Cookie: `pwdless_session=${goodCookie}`, "Content-Type": "application/x-www-form-urlencoded" }, body: "email=a%40example.com&scope=everywhere" }),
+  () =>
+    node.fetch(path, {
+      method: "POST",
+      headers: {
+        ...headers,
+        Cookie: `pwdless_session=${goodCookie}`,
+        "Content-Type": "application/x-www-form-urlencoded",
+      },
+      body: "email=a%40example.com&scope=everywhere",
+    }),
   403,
 ]);
 
 const bodies: HttpCase[] = [
-  ["body: 65 KiB form", () => node.fetch("/login", { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: `email=a%40b.com&pad=${"x".repeat(65 * 1024)}` }), 413],
-  ["body: 1 MiB JSON", () => node.fetch("/api/auth/email", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ email: "a@b.com", pad: "x".repeat(1 << 20) }) }), 413, "invalid_request"],
-  ["body: malformed JSON", () => node.fetch("/api/auth/email", { method: "POST", headers: { "Content-Type": "application/json" }, body: "{\"email\":" }), 400, "invalid_request"],
-  ["body: form claiming multipart without boundary", () => node.fetch("/login", { method: "POST", headers: { "Content-Type": "multipart/form-data" }, body: "garbage" }), 400],
-  ["body: invalid UTF-8", () => node.fetch("/login", { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: Buffer.from([0x65, 0x6d, 0x61, 0x69, 0x6c, 0x3d, 0xff, 0xfe, 0xfd]) }), 400],
-  ["body: content-length larger than the body limit, chunked", () => node.fetch("/auth/refresh", { method: "POST", body: new ReadableStream({ start(c) { c.enqueue(new Uint8Array(70 * 1024)); c.close(); } }), duplex: "half" } as RequestInit), 413, "invalid_request"],
+  [
+    "body: 65 KiB form",
+    () =>
+      node.fetch("/login", {
+        method: "POST",
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body: `email=a%40b.com&pad=${"x".repeat(65 * 1024)}`,
+      }),
+    413,
+  ],
+  [
+    "body: 1 MiB JSON",
+    () =>
+      node.fetch("/api/auth/email", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ email: "a@b.com", pad: "x".repeat(1 << 20) }),
+      }),
+    413,
+    "invalid_request",
+  ],
+  [
+    "body: malformed JSON",
+    () =>
+      node.fetch("/api/auth/email", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: '{"email":',
+      }),
+    400,
+    "invalid_request",
+  ],
+  [
+    "body: form claiming multipart without boundary",
+    () => node.fetch("/login", { method: "POST", headers: { "Content-Type": "multipart/form-data" }, body: "garbage" }),
+    400,
+  ],
+  [
+    "body: invalid UTF-8",
+    () =>
+      node.fetch("/login", {
+        method: "POST",
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body: Buffer.from([0x65, 0x6d, 0x61, 0x69, 0x6c, 0x3d, 0xff, 0xfe, 0xfd]),
+      }),
+    400,
+  ],
+  [
+    "body: content-length larger than the body limit, chunked",
+    () =>
+      node.fetch("/auth/refresh", {
+        method: "POST",
+        body: new ReadableStream({
+          start(c) {
+            c.enqueue(new Uint8Array(70 * 1024));
+            c.close();
+          },
+        }),
+        duplex: "half",
+      } as RequestInit),
+    413,
+    "invalid_request",
+  ],
 ];
 
 function flip(value: string, at: number): string {
   const c = value[at] === "A" ? "B" : "A";
   return `${value.slice(0, at)}${c}${value.slice(at + 1)}`;
 }
-const refreshWith = (cookie: string) => node.fetch("/auth/refresh", { method: "POST", headers: { Cookie: `pwdless_session=${cookie}` } });
+const refreshWith = (cookie: string) =>
+  node.fetch("/auth/refresh", { method: "POST", headers: { Cookie: `pwdless_session=${cookie}` } });
 const apiWith = (token: string) => node.fetch("/api/me", { headers: { Authorization: `Bearer ${token}` } });
-const openToken = (token: string) => node.fetch(`/auth/email/callback?token=${encodeURIComponent(token)}`, { method: "POST" });
-const postLogin = (email: string) => node.fetch("/login", { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ email }).toString() });
+const openToken = (token: string) =>
+  node.fetch(`/auth/email/callback?token=${encodeURIComponent(token)}`, { method: "POST" });
+const postLogin = (email: string) =>
+  node.fetch("/login", {
+    method: "POST",
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ email }).toString(),
+  });
 
 describe("bad input over HTTP: the right status, nothing written, node up", () => {
   const cases = [...cookieCases, ...tokenCases, ...linkCases, ...emailCases, ...redirectCases, ...crossSite, ...bodies];
@@ -212,9 +444,21 @@ describe("bad gossip from a peer that holds the cluster key", () => {
     ["stamp of another node", (r) => ({ v: 1, records: [r("u4", {}, { n: "12D3KooWsomeoneelse" })] }), "foreign-stamp"],
     ["clock an hour ahead", (r) => ({ v: 1, records: [r("u5", {}, { t: Date.now() + 3_600_000 })] }), "clock-skew"],
     ["70 KB message", (r) => ({ v: 1, records: [r("u6", { pad: "x".repeat(70_000) })] }), "too-large"],
-    ["user row failing the app's schema", (r) => ({ v: 1, records: [r("not-a-uuid", { id: "not-a-uuid", email: 42 })] }), "record-rejected"],
-    ["session row failing the app's schema", (r) => ({ v: 1, records: [{ ...r("s1", { sid: "s1", uid: "x" }), table: "sessions" }] }), "record-rejected"],
-    ["a revocation with a bad shape", (r) => ({ v: 1, records: [{ ...r(sid, { revokedAt: "soon" }), table: "revocations" }] }), "record-rejected"],
+    [
+      "user row failing the app's schema",
+      (r) => ({ v: 1, records: [r("not-a-uuid", { id: "not-a-uuid", email: 42 })] }),
+      "record-rejected",
+    ],
+    [
+      "session row failing the app's schema",
+      (r) => ({ v: 1, records: [{ ...r("s1", { sid: "s1", uid: "x" }), table: "sessions" }] }),
+      "record-rejected",
+    ],
+    [
+      "a revocation with a bad shape",
+      (r) => ({ v: 1, records: [{ ...r(sid, { revokedAt: "soon" }), table: "revocations" }] }),
+      "record-rejected",
+    ],
   ];
 
   it("rejects and counts each by reason, changes no table, and keeps serving", async () => {
@@ -237,16 +481,26 @@ describe("bad gossip from a peer that holds the cluster key", () => {
     try {
       const target = await status(node);
       await rogue.dial(multiaddr((target as unknown as { addresses: string[] }).addresses[0]!));
-      await waitFor("the node's subscription", () => rogue.services.pubsub.getSubscribers(wire.recordsTopic).some((p) => p.toString() === target.nodeId));
+      await waitFor("the node's subscription", () =>
+        rogue.services.pubsub.getSubscribers(wire.recordsTopic).some((p) => p.toString() === target.nodeId),
+      );
       const rogueId = rogue.peerId.toString();
-      const record = (key: string, value: unknown, stamp: object = {}) => ({ table: "users", key, value, stamp: { t: Date.now(), c: 0, n: rogueId, ...stamp } });
+      const record = (key: string, value: unknown, stamp: object = {}) => ({
+        table: "users",
+        key,
+        value,
+        stamp: { t: Date.now(), c: 0, n: rogueId, ...stamp },
+      });
       const before = await tableSizes();
       const counted = { ...target.counters.rejected };
       const expected: Record<string, number> = {};
       for (const [, build, reason] of bad) {
         tried += 1;
         const payload = build(record);
-        await rogue.services.pubsub.publish(wire.recordsTopic, payload instanceof Uint8Array ? payload : new TextEncoder().encode(JSON.stringify(payload)));
+        await rogue.services.pubsub.publish(
+          wire.recordsTopic,
+          payload instanceof Uint8Array ? payload : new TextEncoder().encode(JSON.stringify(payload)),
+        );
         expected[reason] = (expected[reason] ?? 0) + 1;
       }
       await waitFor("every bad message counted", async () => {
@@ -259,7 +513,19 @@ describe("bad gossip from a peer that holds the cluster key", () => {
       // a well-formed write from the same key holder is still accepted: the node is not wedged
       await rogue.services.pubsub.publish(
         wire.recordsTopic,
-        new TextEncoder().encode(JSON.stringify({ v: 1, records: [{ table: "linkNewest", key: "probe@example.com", value: { issuedAt: 1 }, stamp: { t: Date.now(), c: 0, n: rogueId } }] })),
+        new TextEncoder().encode(
+          JSON.stringify({
+            v: 1,
+            records: [
+              {
+                table: "linkNewest",
+                key: "probe@example.com",
+                value: { issuedAt: 1 },
+                stamp: { t: Date.now(), c: 0, n: rogueId },
+              },
+            ],
+          }),
+        ),
       );
       await waitFor("a valid record applied", async () => (await tableSizes()).linkNewest === before.linkNewest + 1);
     } finally {

@@ -40,7 +40,8 @@ describe("a cluster of three server processes on loopback", () => {
   });
 
   it("prints its status and tables in the terminal with npm run cluster", async () => {
-    const run = (args: string[]) => execFileAsync(process.execPath, ["--import", "tsx", "server/cluster-cli.ts", ...args], { cwd: ROOT });
+    const run = (args: string[]) =>
+      execFileAsync(process.execPath, ["--import", "tsx", "server/cluster-cli.ts", ...args], { cwd: ROOT });
     await signIn(a, "cli@example.com");
     const { stdout } = await run(["status", "--url", b.url]);
     expect(stdout).toContain((await status(b)).nodeId);
@@ -131,7 +132,9 @@ describe("a cluster of three server processes on loopback", () => {
         10_000,
       );
       expect(ids.size).toBe(1);
-      const emails = (await (await c.fetch("/cluster/tables/emails.json")).json()) as { rows: { email: string; uid: string }[] };
+      const emails = (await (await c.fetch("/cluster/tables/emails.json")).json()) as {
+        rows: { email: string; uid: string }[];
+      };
       expect(emails.rows.filter((r) => r.email === email).map((r) => r.uid)).toEqual([...ids]);
       const users = (await (await c.fetch("/cluster/tables/users.json")).json()) as { rows: { email: string }[] };
       if (users.rows.filter((r) => r.email === email).length === 2) raced += 1;
@@ -204,7 +207,12 @@ describe("cluster boundaries", () => {
     });
     // the right key, but another cluster's name
     const neighbour = await startNode({
-      env: { ...env, CLUSTER_NAME: `${env.CLUSTER_NAME}-other`, CLUSTER_REGISTRY_DIR: registry, CLUSTER_PEERS: address },
+      env: {
+        ...env,
+        CLUSTER_NAME: `${env.CLUSTER_NAME}-other`,
+        CLUSTER_REGISTRY_DIR: registry,
+        CLUSTER_PEERS: address,
+      },
     });
     const jar = await signIn(member, "insider@example.com");
     const token = await accessToken(member, jar);

@@ -17,7 +17,13 @@ describe("sign in with an email link, over HTTP, against a real server process a
   beforeAll(async () => {
     await smtp.start();
     node = await startNode({
-      env: { SMTP_URL: smtp.url, SECRET_KEY_BASE: secret, ACCESS_TOKEN_TTL_SECONDS: "2", RATE_LIMIT_REQUESTS_PER_IP: "1000", RATE_LIMIT_EMAILS_PER_ADDRESS: "100" },
+      env: {
+        SMTP_URL: smtp.url,
+        SECRET_KEY_BASE: secret,
+        ACCESS_TOKEN_TTL_SECONDS: "2",
+        RATE_LIMIT_REQUESTS_PER_IP: "1000",
+        RATE_LIMIT_EMAILS_PER_ADDRESS: "100",
+      },
     });
   });
   afterAll(async () => {
@@ -31,7 +37,12 @@ describe("sign in with an email link, over HTTP, against a real server process a
     expect(login.status).toBe(200);
     expect(await login.text()).toContain('name="email"');
 
-    const asked = await browse(node, jar, "/login", form({ email: "  Ada@Example.COM ", redirectTo: "/account?tab=1" }));
+    const asked = await browse(
+      node,
+      jar,
+      "/login",
+      form({ email: "  Ada@Example.COM ", redirectTo: "/account?tab=1" }),
+    );
     expect(asked.status).toBe(302);
     expect(asked.headers.get("location")).toBe("/login/sent");
     const sent = await browse(node, jar, "/login/sent");
@@ -89,7 +100,9 @@ describe("sign in with an email link, over HTTP, against a real server process a
     // a second sign-in gives the same user
     const again = await signIn(node, "ada@example.com", smtp);
     const token2 = await accessToken(node, again);
-    const me2 = (await (await node.fetch("/api/me", { headers: { Authorization: `Bearer ${token2}` } })).json()) as { id: string };
+    const me2 = (await (await node.fetch("/api/me", { headers: { Authorization: `Bearer ${token2}` } })).json()) as {
+      id: string;
+    };
     expect(me2.id).toBe(user.id);
 
     // sign out: the cookie (and any copy of it) and this session's tokens stop working
@@ -117,7 +130,10 @@ describe("sign in with an email link, over HTTP, against a real server process a
     expect(known.status).toBe(unknown.status);
     expect(known.headers.get("location")).toBe(unknown.headers.get("location"));
     expect(await known.text()).toBe(await unknown.text());
-    await waitFor("both mails", () => smtp.to("nobody@example.com").length === 1 && smtp.to("known@example.com").length === 2);
+    await waitFor(
+      "both mails",
+      () => smtp.to("nobody@example.com").length === 1 && smtp.to("known@example.com").length === 2,
+    );
   });
 
   it("uses a link once, and refuses an older link once a newer one is used", async () => {
@@ -157,7 +173,11 @@ describe("sign in with an email link, over HTTP, against a real server process a
     const jar = new CookieJar();
     const res = await browse(node, jar, "/login", {
       ...form({ email: "host@example.com" }),
-      headers: { "Content-Type": "application/x-www-form-urlencoded", "X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https" },
+      headers: {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Forwarded-Host": "evil.example",
+        "X-Forwarded-Proto": "https",
+      },
     });
     expect(res.status).toBe(302);
     const mail = await waitFor("the email", () => smtp.to("host@example.com")[0]);
@@ -171,7 +191,12 @@ describe("sign in with an email link, over HTTP, against a real server process a
     const url = new URL(link);
     const token = url.searchParams.get("token")!;
     const flip = token[40] === "A" ? "B" : "A";
-    for (const bad of [`${token.slice(0, 40)}${flip}${token.slice(41)}`, token.slice(0, token.length - 10), "", "not-a-token"]) {
+    for (const bad of [
+      `${token.slice(0, 40)}${flip}${token.slice(41)}`,
+      token.slice(0, token.length - 10),
+      "",
+      "not-a-token",
+    ]) {
       const res = await browse(node, jar, `/auth/email/callback?token=${encodeURIComponent(bad)}`, { method: "POST" });
       expect(res.status).toBe(400);
       expect(await res.text()).toContain("This link does not work");
@@ -179,10 +204,13 @@ describe("sign in with an email link, over HTTP, against a real server process a
     }
     // sealed with the real key but issued 20 minutes ago: expired
     const keys = deriveKeys(secret);
-    const stale = await sealData(JSON.stringify({ e: "tamper@example.com", c: Date.now() - 20 * 60_000, i: "old-link-id-1", n: "x" }), {
-      password: { [keys.sealId]: keys.link },
-      ttl: 0,
-    });
+    const stale = await sealData(
+      JSON.stringify({ e: "tamper@example.com", c: Date.now() - 20 * 60_000, i: "old-link-id-1", n: "x" }),
+      {
+        password: { [keys.sealId]: keys.link },
+        ttl: 0,
+      },
+    );
     const expired = await browse(node, jar, `/auth/email/callback?token=${encodeURIComponent(stale)}`);
     expect(expired.status).toBe(410);
     expect(await expired.text()).toContain("This link has expired");
@@ -222,7 +250,14 @@ describe("sign in with an email link, over HTTP, against a real server process a
       { uid: "00000000-0000-4000-8000-000000000000", sid: "00000000-0000-4000-8000-000000000000", iat: Date.now() },
       { password: { [foreignKeys.sealId]: foreignKeys.cookie }, ttl: 3600 },
     );
-    const cookies = [`${good.slice(0, -5)}AAAAA`, good.slice(0, 30), foreignCookie, "Fe26.2**garbage", "%%%", "x".repeat(5000)];
+    const cookies = [
+      `${good.slice(0, -5)}AAAAA`,
+      good.slice(0, 30),
+      foreignCookie,
+      "Fe26.2**garbage",
+      "%%%",
+      "x".repeat(5000),
+    ];
     for (const cookie of cookies) {
       const bad = new CookieJar().set("pwdless_session", cookie);
       const refresh = await browse(node, bad, "/auth/refresh", { method: "POST" });
@@ -263,7 +298,11 @@ describe("sign in with an email link, over HTTP, against a real server process a
     expect(((await apiCross.json()) as { error: string }).error).toBe("forbidden");
     const sameOrigin = await node.fetch("/login", {
       ...form({ email: "csrf@example.com" }),
-      headers: { "Content-Type": "application/x-www-form-urlencoded", Origin: node.url, "Sec-Fetch-Site": "same-origin" },
+      headers: {
+        "Content-Type": "application/x-www-form-urlencoded",
+        Origin: node.url,
+        "Sec-Fetch-Site": "same-origin",
+      },
     });
     expect(sameOrigin.status).toBe(302);
     // a native form post from a no-referrer page says Origin: null, but fetch metadata says same-origin
@@ -275,7 +314,11 @@ describe("sign in with an email link, over HTTP, against a real server process a
     // behind a proxy the forwarded host may differ from the origin: no 500 from Remix's own check
     const proxied = await node.fetch("/login", {
       ...form({ email: "csrf@example.com" }),
-      headers: { "Content-Type": "application/x-www-form-urlencoded", Origin: node.url, "X-Forwarded-Host": "internal:8080" },
+      headers: {
+        "Content-Type": "application/x-www-form-urlencoded",
+        Origin: node.url,
+        "X-Forwarded-Host": "internal:8080",
+      },
     });
     expect(proxied.status).toBe(302);
 
@@ -285,7 +328,15 @@ describe("sign in with an email link, over HTTP, against a real server process a
     expect(hugeApi.status).toBe(413);
     expect(((await hugeApi.json()) as { error: string }).error).toBe("invalid_request");
 
-    for (const target of ["//evil.example/x", "/\\evil.example", "https://evil.example", "https:evil.example", "%2F%2Fevil.example", "/%2F/evil.example", "javascript:alert(1)"]) {
+    for (const target of [
+      "//evil.example/x",
+      "/\\evil.example",
+      "https://evil.example",
+      "https:evil.example",
+      "%2F%2Fevil.example",
+      "/%2F/evil.example",
+      "javascript:alert(1)",
+    ]) {
       const jar = new CookieJar();
       const link = await requestLink(node, jar, "redirect@example.com", smtp, { redirectTo: target });
       const res = await browse(node, jar, pathOf(link), { method: "POST" });

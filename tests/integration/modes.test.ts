@@ -31,7 +31,7 @@ describe("settings and modes", () => {
     });
     expect(await node.waitForExit()).toBe(1);
     expect(node.log).toContain("config: SECRET_KEY_BASE must be at least 32 characters");
-    expect(node.log).toContain('config: PORT must be a whole number');
+    expect(node.log).toContain("config: PORT must be a whole number");
     expect(node.log).toContain("config: CLUSTER_DISCOVERY must be local, none or mdns");
   });
 
@@ -86,7 +86,9 @@ describe("settings and modes", () => {
   it("shows the cluster in production to ADMIN_EMAILS only", async () => {
     const smtp = await new TestSmtpServer().start();
     try {
-      const node = await startNode({ env: { NODE_ENV: "production", SMTP_URL: smtp.url, ADMIN_EMAILS: "Boss@Example.com" } });
+      const node = await startNode({
+        env: { NODE_ENV: "production", SMTP_URL: smtp.url, ADMIN_EMAILS: "Boss@Example.com" },
+      });
       const boss = await signIn(node, "boss@example.com", smtp);
       expect((await browse(node, boss, "/cluster.json")).status).toBe(200);
       expect((await browse(node, boss, "/cluster")).status).toBe(200);
@@ -113,14 +115,23 @@ describe("settings and modes", () => {
     const oldSecret = testSecret();
     const clusterSecret = testSecret();
     const registry = mkdtempSync(path.join(tmpdir(), "pwdless-reg-"));
-    const cluster = { CLUSTER_SECRET: clusterSecret, CLUSTER_DISCOVERY: "local", CLUSTER_REGISTRY_DIR: registry, CLUSTER_NAME: `rot-${Date.now()}` };
+    const cluster = {
+      CLUSTER_SECRET: clusterSecret,
+      CLUSTER_DISCOVERY: "local",
+      CLUSTER_REGISTRY_DIR: registry,
+      CLUSTER_NAME: `rot-${Date.now()}`,
+    };
     const keeper = await startNode({ env: { ...cluster, SECRET_KEY_BASE: oldSecret } });
     const jar = new CookieJar();
     const link = await requestLink(keeper, jar, "rotate@example.com");
     expect((await browse(keeper, jar, pathOf(link), { method: "POST" })).status).toBe(302);
-    const token = ((await (await browse(keeper, jar, "/auth/refresh", { method: "POST" })).json()) as { access_token: string }).access_token;
+    const token = (
+      (await (await browse(keeper, jar, "/auth/refresh", { method: "POST" })).json()) as { access_token: string }
+    ).access_token;
 
-    const rotated = await startNode({ env: { ...cluster, SECRET_KEY_BASE: testSecret(), SECRET_KEY_BASE_PREVIOUS: oldSecret } });
+    const rotated = await startNode({
+      env: { ...cluster, SECRET_KEY_BASE: testSecret(), SECRET_KEY_BASE_PREVIOUS: oldSecret },
+    });
     await waitFor("the rotated node to catch up", async () => (await rotated.fetch("/readyz")).status === 200, 20_000);
     const me = await rotated.fetch("/api/me", { headers: { Authorization: `Bearer ${token}` } });
     expect(me.status).toBe(200);

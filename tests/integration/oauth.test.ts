@@ -24,7 +24,12 @@ async function me(node: NodeProcess, jar: CookieJar): Promise<{ id: string; emai
 }
 
 /** A refused sign-in: the status, a page that says why with a "Try again" button, no session, a log line. */
-async function expectRefused(node: NodeProcess, res: Response, jar: CookieJar, expected: { status: number; reason: string; says: string; provider: string }) {
+async function expectRefused(
+  node: NodeProcess,
+  res: Response,
+  jar: CookieJar,
+  expected: { status: number; reason: string; says: string; provider: string },
+) {
   const html = await res.text();
   expect(res.status, html.slice(0, 400)).toBe(expected.status);
   expect(html).toContain(expected.says);
@@ -35,7 +40,14 @@ async function expectRefused(node: NodeProcess, res: Response, jar: CookieJar, e
   expect(jar.get("pwdless_session")).toBeUndefined();
   expect(jar.get("pwdless_oauth")).toBeUndefined(); // the attempt is over, whatever its outcome
   await waitFor(`a log line for the refusal (${expected.reason})`, () =>
-    node.events().some((e) => e.event === "refused" && e.method === expected.provider && e.reason === `${expected.provider}-${expected.reason}`),
+    node
+      .events()
+      .some(
+        (e) =>
+          e.event === "refused" &&
+          e.method === expected.provider &&
+          e.reason === `${expected.provider}-${expected.reason}`,
+      ),
   );
 }
 
@@ -83,7 +95,9 @@ describe("sign in through the development OpenID provider (local mode, no settin
     expect(account.methods).toEqual(["Dev OIDC"]);
     expect(account.sessions.map((s) => s.method)).toEqual(["dev"]);
 
-    await waitFor("the sign-in log line", () => node.events().some((e) => e.event === "sign-in" && e.method === "dev" && e.uid === user.id));
+    await waitFor("the sign-in log line", () =>
+      node.events().some((e) => e.event === "sign-in" && e.method === "dev" && e.uid === user.id),
+    );
     expect(node.log).not.toContain(code);
     expect(node.log).not.toContain(q.get("state")!);
   });
@@ -114,7 +128,12 @@ describe("sign in through the development OpenID provider (local mode, no settin
     const callback = await answerAtDevProvider(node, jar, authorization, { cancel: true });
     expect(callback.searchParams.get("error")).toBe("access_denied");
     const res = await browse(node, jar, pathOf(callback.href));
-    await expectRefused(node, res, jar, { status: 403, reason: "denied", says: "Sign-in was cancelled", provider: "dev" });
+    await expectRefused(node, res, jar, {
+      status: 403,
+      reason: "denied",
+      says: "Sign-in was cancelled",
+      provider: "dev",
+    });
 
     const again = await startProviderSignIn(node, jar, "dev");
     expect(again.searchParams.get("state")).not.toBe(authorization.searchParams.get("state"));
@@ -158,7 +177,9 @@ describe("sign in through the development OpenID provider (local mode, no settin
 
     // the attacker's own sign-in, with the victim's code: the state matches, the PKCE verifier does not
     const victim = new CookieJar();
-    const victimCallback = await answerAtDevProvider(node, victim, await startProviderSignIn(node, victim, "dev"), { email: "victim@example.com" });
+    const victimCallback = await answerAtDevProvider(node, victim, await startProviderSignIn(node, victim, "dev"), {
+      email: "victim@example.com",
+    });
     const attacker = new CookieJar();
     const attackerStart = await startProviderSignIn(node, attacker, "dev");
     const injected = new URL(`${node.url}/auth/dev/callback`);
@@ -175,7 +196,10 @@ describe("sign in through the development OpenID provider (local mode, no settin
   it("refuses an address the provider has not verified, and says why", async () => {
     const jar = new CookieJar();
     const authorization = await startProviderSignIn(node, jar, "dev");
-    const callback = await answerAtDevProvider(node, jar, authorization, { email: "unverified@example.com", verified: false });
+    const callback = await answerAtDevProvider(node, jar, authorization, {
+      email: "unverified@example.com",
+      verified: false,
+    });
     await expectRefused(node, await browse(node, jar, pathOf(callback.href)), jar, {
       status: 403,
       reason: "unverified-email",
@@ -227,7 +251,13 @@ describe("sign in through a configured OpenID Connect issuer", () => {
     return { jar, authorization, res: await browse(node, jar, callback) };
   }
 
-  const good = (nonce: string) => ({ sub: "acme-42", aud: clientId, nonce, email: "Olu@Example.com", email_verified: true });
+  const good = (nonce: string) => ({
+    sub: "acme-42",
+    aud: clientId,
+    nonce,
+    email: "Olu@Example.com",
+    email_verified: true,
+  });
 
   it("shows only the configured providers, and signs in with a checked ID token", async () => {
     const login = await (await node.fetch("/login")).text();
@@ -264,12 +294,22 @@ describe("sign in through a configured OpenID Connect issuer", () => {
     for (const [name, claims] of cases) {
       const { jar, res } = await answerWith(claims);
       expect(res.status, name).toBe(502);
-      await expectRefused(node, res, jar, { status: 502, reason: "id-token", says: "We could not verify the answer from Acme SSO", provider: "oidc" });
+      await expectRefused(node, res, jar, {
+        status: 502,
+        reason: "id-token",
+        says: "We could not verify the answer from Acme SSO",
+        provider: "oidc",
+      });
     }
     issuer.signWithForeignKey = true;
     try {
       const { jar, res } = await answerWith(good);
-      await expectRefused(node, res, jar, { status: 502, reason: "id-token", says: "We could not verify the answer from Acme SSO", provider: "oidc" });
+      await expectRefused(node, res, jar, {
+        status: 502,
+        reason: "id-token",
+        says: "We could not verify the answer from Acme SSO",
+        provider: "oidc",
+      });
     } finally {
       issuer.signWithForeignKey = false;
     }
@@ -298,23 +338,47 @@ describe("sign in through a configured OpenID Connect issuer", () => {
     const started = Date.now();
     const slow = await answerWith(good);
     expect(Date.now() - started).toBeLessThan(10_000);
-    await expectRefused(node, slow.res, slow.jar, { status: 504, reason: "timeout", says: "Acme SSO is not answering", provider: "oidc" });
+    await expectRefused(node, slow.res, slow.jar, {
+      status: 504,
+      reason: "timeout",
+      says: "Acme SSO is not answering",
+      provider: "oidc",
+    });
 
     issuer.tokenMode = "garbage";
     const garbage = await answerWith(good);
-    await expectRefused(node, garbage.res, garbage.jar, { status: 502, reason: "malformed", says: "Acme SSO sent an answer we cannot use", provider: "oidc" });
+    await expectRefused(node, garbage.res, garbage.jar, {
+      status: 502,
+      reason: "malformed",
+      says: "Acme SSO sent an answer we cannot use",
+      provider: "oidc",
+    });
 
     issuer.tokenMode = "invalid_grant";
     const expired = await answerWith(good);
-    await expectRefused(node, expired.res, expired.jar, { status: 400, reason: "code", says: "already used or has expired", provider: "oidc" });
+    await expectRefused(node, expired.res, expired.jar, {
+      status: 400,
+      reason: "code",
+      says: "already used or has expired",
+      provider: "oidc",
+    });
 
     // RFC 9207: an answer naming another issuer is refused before the code is sent anywhere
     issuer.tokenMode = "answer";
     const before = issuer.tokenRequests.length;
     const jar = new CookieJar();
     const state = (await startProviderSignIn(node, jar, "oidc")).searchParams.get("state")!;
-    const res = await browse(node, jar, `/auth/oidc/callback?code=c&state=${encodeURIComponent(state)}&iss=${encodeURIComponent("https://evil.example")}`);
-    await expectRefused(node, res, jar, { status: 400, reason: "state", says: "This sign-in could not be checked", provider: "oidc" });
+    const res = await browse(
+      node,
+      jar,
+      `/auth/oidc/callback?code=c&state=${encodeURIComponent(state)}&iss=${encodeURIComponent("https://evil.example")}`,
+    );
+    await expectRefused(node, res, jar, {
+      status: 400,
+      reason: "state",
+      says: "This sign-in could not be checked",
+      provider: "oidc",
+    });
     expect(issuer.tokenRequests.length).toBe(before);
   });
 });
@@ -330,7 +394,12 @@ describe("an OpenID Connect issuer that cannot be reached, is slow, or is not on
     issuer = new MisbehavingServer(issuerPort); // nothing listens there yet
     node = await startNode({
       port,
-      env: { OIDC_ISSUER: `http://127.0.0.1:${issuer.port}`, OIDC_CLIENT_ID: "c", OIDC_CLIENT_SECRET: "s", OAUTH_TIMEOUT_MS: "1000" },
+      env: {
+        OIDC_ISSUER: `http://127.0.0.1:${issuer.port}`,
+        OIDC_CLIENT_ID: "c",
+        OIDC_CLIENT_SECRET: "s",
+        OAUTH_TIMEOUT_MS: "1000",
+      },
     });
   });
   afterAll(() => issuer.close());

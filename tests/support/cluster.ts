@@ -29,7 +29,8 @@ export async function waitForMesh(nodes: NodeProcess[], timeoutMs = 20_000): Pro
       const all = await Promise.all(nodes.map(status));
       const ids = all.map((s) => s.nodeId);
       return all.every(
-        (s) => s.ready && ids.filter((id) => id !== s.nodeId).every((id) => s.peers.some((p) => p.id === id && p.connected)),
+        (s) =>
+          s.ready && ids.filter((id) => id !== s.nodeId).every((id) => s.peers.some((p) => p.id === id && p.connected)),
       );
     },
     timeoutMs,
@@ -37,7 +38,11 @@ export async function waitForMesh(nodes: NodeProcess[], timeoutMs = 20_000): Pro
   );
 }
 
-export async function startClusterNodes(count: number, env: Record<string, string>, options: NodeOptions = {}): Promise<NodeProcess[]> {
+export async function startClusterNodes(
+  count: number,
+  env: Record<string, string>,
+  options: NodeOptions = {},
+): Promise<NodeProcess[]> {
   const nodes: NodeProcess[] = [];
   for (let i = 0; i < count; i++) nodes.push(await startNode({ ...options, env: { ...env, ...options.env } }));
   return nodes;

@@ -10,7 +10,12 @@ export const form = (fields: Record<string, string>) => ({
 });
 
 /** Send a request with the jar's cookies and keep what the response sets. */
-export async function browse(node: NodeProcess, jar: CookieJar, pathname: string, init: RequestInit = {}): Promise<Response> {
+export async function browse(
+  node: NodeProcess,
+  jar: CookieJar,
+  pathname: string,
+  init: RequestInit = {},
+): Promise<Response> {
   const headers = new Headers(init.headers);
   if (jar.header()) headers.set("Cookie", jar.header());
   const response = await node.fetch(pathname, { ...init, headers });
@@ -34,7 +39,9 @@ export async function requestLink(
     return linkIn(mail);
   }
   return waitFor(`an outbox mail to ${email}`, async () => {
-    const { messages } = (await (await node.fetch("/dev/mailbox.json")).json()) as { messages: { to: string; text: string }[] };
+    const { messages } = (await (await node.fetch("/dev/mailbox.json")).json()) as {
+      messages: { to: string; text: string }[];
+    };
     const mine = messages.filter((m) => m.to === email);
     if (mine.length <= before) return undefined;
     return /https?:\/\/\S+\/auth\/email\/callback\?token=\S+/.exec(mine[0]!.text)?.[0];
@@ -55,7 +62,12 @@ export function pathOf(link: string): string {
 }
 
 /** The whole email-link sign-in on one node; returns the signed-in jar. */
-export async function signIn(node: NodeProcess, email: string, smtp?: TestSmtpServer, jar = new CookieJar()): Promise<CookieJar> {
+export async function signIn(
+  node: NodeProcess,
+  email: string,
+  smtp?: TestSmtpServer,
+  jar = new CookieJar(),
+): Promise<CookieJar> {
   const link = await requestLink(node, jar, email, smtp);
   const res = await browse(node, jar, pathOf(link), { method: "POST" });
   if (res.status !== 302) throw new Error(`confirming the link answered ${res.status}: ${await res.text()}`);

@@ -7,9 +7,15 @@ import { browse, form } from "./flows";
 import type { NodeProcess } from "./node";
 
 /** POST /auth/:provider as the login page's button does; returns the provider's authorization URL. */
-export async function startProviderSignIn(node: NodeProcess, jar: CookieJar, provider: string, redirectTo?: string): Promise<URL> {
+export async function startProviderSignIn(
+  node: NodeProcess,
+  jar: CookieJar,
+  provider: string,
+  redirectTo?: string,
+): Promise<URL> {
   const res = await browse(node, jar, `/auth/${provider}`, form(redirectTo ? { redirectTo } : {}));
-  if (res.status !== 302) throw new Error(`POST /auth/${provider} answered ${res.status}: ${(await res.text()).slice(0, 500)}`);
+  if (res.status !== 302)
+    throw new Error(`POST /auth/${provider} answered ${res.status}: ${(await res.text()).slice(0, 500)}`);
   return new URL(res.headers.get("location")!);
 }
 
@@ -25,10 +31,16 @@ export interface DevLogin {
  * its sign-in page and follow its redirects until it sends the browser back to the app.
  * Returns the callback URL, not yet opened.
  */
-export async function answerAtDevProvider(node: NodeProcess, jar: CookieJar, authorization: URL, login: DevLogin = {}): Promise<URL> {
+export async function answerAtDevProvider(
+  node: NodeProcess,
+  jar: CookieJar,
+  authorization: URL,
+  login: DevLogin = {},
+): Promise<URL> {
   let res = await browse(node, jar, authorization.href);
   let location = res.headers.get("location");
-  if (res.status !== 303 || !location) throw new Error(`the provider's authorization endpoint answered ${res.status}: ${await res.text()}`);
+  if (res.status !== 303 || !location)
+    throw new Error(`the provider's authorization endpoint answered ${res.status}: ${await res.text()}`);
   const page = await browse(node, jar, location);
   const html = await page.text();
   if (page.status !== 200) throw new Error(`the provider's sign-in page answered ${page.status}: ${html}`);
@@ -49,14 +61,22 @@ export async function answerAtDevProvider(node: NodeProcess, jar: CookieJar, aut
 }
 
 /** The whole sign-in through the development provider on one node; returns the callback's answer. */
-export async function signInWithDev(node: NodeProcess, email: string, jar = new CookieJar(), redirectTo?: string): Promise<Response> {
+export async function signInWithDev(
+  node: NodeProcess,
+  email: string,
+  jar = new CookieJar(),
+  redirectTo?: string,
+): Promise<Response> {
   const authorization = await startProviderSignIn(node, jar, "dev", redirectTo);
   const callback = await answerAtDevProvider(node, jar, authorization, { email });
   return browse(node, jar, callback.pathname + callback.search);
 }
 
 /** The loader data of /account: the sign-in methods and sessions it lists. */
-export async function accountData(node: NodeProcess, jar: CookieJar): Promise<{ methods: string[]; sessions: { method: string }[] }> {
+export async function accountData(
+  node: NodeProcess,
+  jar: CookieJar,
+): Promise<{ methods: string[]; sessions: { method: string }[] }> {
   const res = await browse(node, jar, "/account?_data=routes%2Faccount");
   if (res.status !== 200) throw new Error(`/account data answered ${res.status}`);
   return (await res.json()) as { methods: string[]; sessions: { method: string }[] };
@@ -132,13 +152,19 @@ export class ScriptedIssuer {
       for await (const chunk of req) chunks.push(chunk as Buffer);
       this.tokenRequests.push(new URLSearchParams(Buffer.concat(chunks).toString("utf8")));
       if (this.tokenMode === "hang") return; // accept, never answer
-      if (this.tokenMode === "garbage") return res.writeHead(200, { "Content-Type": "text/html" }).end("<html>Service Unavailable");
+      if (this.tokenMode === "garbage")
+        return res.writeHead(200, { "Content-Type": "text/html" }).end("<html>Service Unavailable");
       if (this.tokenMode === "invalid_grant") return send(400, { error: "invalid_grant" });
       const now = Math.floor(Date.now() / 1000);
       const idToken = await new SignJWT({ iss: this.url, iat: now, exp: now + 300, ...this.claims })
         .setProtectedHeader({ alg: "RS256", kid: "k1" })
         .sign(this.signWithForeignKey ? this.foreignKey.privateKey : this.key.privateKey);
-      return send(200, { access_token: "scripted-access-token", token_type: "Bearer", expires_in: 300, id_token: idToken });
+      return send(200, {
+        access_token: "scripted-access-token",
+        token_type: "Bearer",
+        expires_in: 300,
+        id_token: idToken,
+      });
     }
     send(404, { error: "not_found" });
   }

@@ -7,7 +7,10 @@ const UID = "0b6f4f4e-3d2a-4c8e-9a51-2f5c6d7e8f90";
 const SID = "1c7a5b5f-4e3b-4d9f-8b62-3a6d7e8f9a01";
 
 function tokens(current: string, previous: string[] = [], clock = { now: 1_700_000_000_000 }) {
-  return { service: new AccessTokens(deriveKeyRing(current, previous), "https://login.example.com", 900, () => clock.now), clock };
+  return {
+    service: new AccessTokens(deriveKeyRing(current, previous), "https://login.example.com", 900, () => clock.now),
+    clock,
+  };
 }
 
 describe("access tokens", () => {
@@ -36,7 +39,9 @@ describe("access tokens", () => {
   it("refuses tampered payloads and signatures", async () => {
     const { service } = tokens(secret);
     const [h, p, s] = (await service.issue(UID, SID)).split(".");
-    const otherPayload = Buffer.from(JSON.stringify({ sub: "someone-else", sid: SID, exp: 9e9, iat: 1 })).toString("base64url");
+    const otherPayload = Buffer.from(JSON.stringify({ sub: "someone-else", sid: SID, exp: 9e9, iat: 1 })).toString(
+      "base64url",
+    );
     expect((await service.verify(`${h}.${otherPayload}.${s}`)).ok).toBe(false);
     expect((await service.verify(`${h}.${p}.${s!.slice(0, -2)}xx`)).ok).toBe(false);
     expect((await service.verify(`${h}.${p}`)).ok).toBe(false);
@@ -45,7 +50,12 @@ describe("access tokens", () => {
   it("refuses alg none, other algorithms, unknown kid and future iat", async () => {
     const { service, clock } = tokens(secret);
     const ring = deriveKeyRing(secret, []);
-    const none = new UnsecuredJWT({ sid: SID }).setSubject(UID).setIssuer("https://login.example.com").setIssuedAt().setExpirationTime("1h").encode();
+    const none = new UnsecuredJWT({ sid: SID })
+      .setSubject(UID)
+      .setIssuer("https://login.example.com")
+      .setIssuedAt()
+      .setExpirationTime("1h")
+      .encode();
     expect(await service.verify(none)).toEqual({ ok: false, reason: "invalid" });
 
     const hs512 = await new SignJWT({ sid: SID })

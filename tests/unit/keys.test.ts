@@ -6,7 +6,13 @@ describe("key derivation", () => {
 
   it("derives a distinct key for every purpose", () => {
     const keys = deriveKeys(secret);
-    const values = [keys.cookie, keys.link, keys.linkCookie, Buffer.from(keys.token).toString("hex"), Buffer.from(keys.cluster).toString("hex")];
+    const values = [
+      keys.cookie,
+      keys.link,
+      keys.linkCookie,
+      Buffer.from(keys.token).toString("hex"),
+      Buffer.from(keys.cluster).toString("hex"),
+    ];
     expect(new Set(values).size).toBe(values.length);
     for (const v of values) expect(v).toMatch(/^[0-9a-f]{64}$/);
   });

@@ -17,7 +17,14 @@ function setup() {
   const store = new ClusterStore({ nodeId: "n1", clock: now });
   const writes: string[] = [];
   store.onLocalWrite((r) => writes.push(`${r.table}:${r.key}`));
-  const port: ClusterPort = { nodeId: "n1", store, isReady: () => true, status: () => ({}), request: async () => 0, handle: () => {} };
+  const port: ClusterPort = {
+    nodeId: "n1",
+    store,
+    isReady: () => true,
+    status: () => ({}),
+    request: async () => 0,
+    handle: () => {},
+  };
   const keys = deriveKeyRing("k".repeat(40), []);
   const users = new UserStore(port, now);
   const sessions = new SessionStore(port, 30, now, 90);

@@ -52,15 +52,23 @@ describe("the table API", () => {
     expect(emails.set("a@x.io", { uid: "later" })).toBe(false);
     store.applyRemote({ table: "emails", key: "a@x.io", value: { uid: "early" }, stamp: { t: 1, c: 0, n: "a" } });
     expect(emails.get("a@x.io")).toEqual({ uid: "early" });
-    expect(store.applyRemote({ table: "emails", key: "a@x.io", value: { uid: "x" }, stamp: { t: 2, c: 0, n: "a" } })).toBe("stale");
+    expect(
+      store.applyRemote({ table: "emails", key: "a@x.io", value: { uid: "x" }, stamp: { t: 2, c: 0, n: "a" } }),
+    ).toBe("stale");
   });
 
   it("rejects remote values that fail the table's schema, and clocks far in the future", () => {
     const store = new ClusterStore({ nodeId: "a", clock: () => 10_000, maxClockSkewMs: 1000 });
     const t = store.table("users", { schema: z.object({ email: z.string() }) });
-    expect(store.applyRemote({ table: "users", key: "u", value: { email: 42 }, stamp: { t: 1, c: 0, n: "b" } })).toBe("rejected");
-    expect(store.applyRemote({ table: "users", key: "u", value: { email: "x" }, stamp: { t: 99_999, c: 0, n: "b" } })).toBe("rejected");
-    expect(store.applyRemote({ table: "Bad Name", key: "u", value: {}, stamp: { t: 1, c: 0, n: "b" } })).toBe("rejected");
+    expect(store.applyRemote({ table: "users", key: "u", value: { email: 42 }, stamp: { t: 1, c: 0, n: "b" } })).toBe(
+      "rejected",
+    );
+    expect(
+      store.applyRemote({ table: "users", key: "u", value: { email: "x" }, stamp: { t: 99_999, c: 0, n: "b" } }),
+    ).toBe("rejected");
+    expect(store.applyRemote({ table: "Bad Name", key: "u", value: {}, stamp: { t: 1, c: 0, n: "b" } })).toBe(
+      "rejected",
+    );
     expect(t.size).toBe(0);
     expect(store.counters.remoteRejected).toBe(3);
   });

@@ -40,7 +40,9 @@ describe("redirect targets", () => {
   const app = new URL("https://login.example.com");
 
   it.each(["/account", "/account?tab=sessions", "/a/b#c", "/x%20y"])("keeps the same-site path %j", (target) => {
-    expect(safeRedirect(target, app)).toBe(new URL(target, app).pathname + new URL(target, app).search + new URL(target, app).hash);
+    expect(safeRedirect(target, app)).toBe(
+      new URL(target, app).pathname + new URL(target, app).search + new URL(target, app).hash,
+    );
   });
 
   it.each([
