@@ -84,6 +84,14 @@ export default function Cluster() {
             </tr>
           </thead>
           <tbody>
+            {status.peers.length === 0 && (
+              <tr>
+                <td colSpan={4} className="muted">
+                  No peers yet. Start another node (e.g. <code>PORT=3001 npm start</code>) or see the README, "Run a
+                  cluster".
+                </td>
+              </tr>
+            )}
             {status.peers.map((p) => (
               <tr key={p.id} data-testid="peer-row">
                 <td className="mono">
