@@ -15,6 +15,8 @@ export type {
   TableOptions,
 } from "./store";
 export { compareStamps, HybridLogicalClock } from "./hlc";
+export { indexTable } from "./table-index";
+export type { TableIndex } from "./table-index";
 export type { Stamp, WallClock } from "./hlc";
 export { startCluster } from "./node";
 export { ClusterRequestError } from "./rpc";

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { Table } from "../../cluster/index";
+import { indexTable, type Table, type TableIndex } from "../../cluster/index";
 import type { ClusterPort } from "./context.server";
 
 export type Verdict = { ok: true } | { ok: false; retryAfterSeconds: number };
@@ -44,8 +44,8 @@ type Sends = z.infer<typeof sendsSchema>;
  */
 export class EmailSendLimiter {
   private readonly table: Table<Sends>;
-  /** address hash → its rows' keys, kept from the table's changes so a check reads only those */
-  private readonly byAddress = new Map<string, Set<string>>();
+  /** address hash → its rows' keys, so a check reads only those */
+  private readonly byAddress: TableIndex;
 
   constructor(
     private readonly cluster: ClusterPort,
@@ -54,17 +54,7 @@ export class EmailSendLimiter {
     private readonly now: () => number,
   ) {
     this.table = cluster.store.table("linkSends", { schema: sendsSchema });
-    for (const [key] of this.table.scan()) this.index(key, true);
-    this.table.onChange((change) => this.index(change.key, change.value !== undefined));
-  }
-
-  private index(key: string, present: boolean): void {
-    const address = key.slice(0, key.indexOf("|"));
-    const keys = this.byAddress.get(address) ?? new Set<string>();
-    if (present) keys.add(key);
-    else keys.delete(key);
-    if (keys.size > 0) this.byAddress.set(address, keys);
-    else this.byAddress.delete(address);
+    this.byAddress = indexTable(this.table, (key) => key.slice(0, key.indexOf("|")));
   }
 
   check(addressHash: string): Verdict {
@@ -84,19 +74,15 @@ export class EmailSendLimiter {
   /** Delete this node's rows that no longer count. */
   prune(): void {
     const horizon = this.now() - this.windowMs;
-    for (const keys of [...this.byAddress.values()]) {
-      for (const key of [...keys]) {
-        const row = this.table.get(key);
-        if (key.endsWith(`|${this.cluster.nodeId}`) && row && row.times.every((t) => t <= horizon))
-          this.table.delete(key);
-      }
+    for (const [key, row] of [...this.table.scan()]) {
+      if (key.endsWith(`|${this.cluster.nodeId}`) && row.times.every((t) => t <= horizon)) this.table.delete(key);
     }
   }
 
   private recent(addressHash: string): number[] {
     const horizon = this.now() - this.windowMs;
     const times: number[] = [];
-    for (const key of this.byAddress.get(addressHash) ?? []) {
+    for (const key of this.byAddress.keys(addressHash)) {
       times.push(...(this.table.get(key)?.times ?? []).filter((t) => t > horizon));
     }
     return times;

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
-import type { Table } from "../../cluster/index";
+import { indexTable, type Table, type TableIndex } from "../../cluster/index";
 import type { ClusterPort } from "./context.server";
 
 export const sessionSchema = z.object({
@@ -24,6 +24,7 @@ const DAY = 24 * HOUR;
 export class SessionStore {
   private readonly sessions: Table<SessionRow>;
   private readonly revocations: Table<z.infer<typeof revocationSchema>>;
+  private readonly sidsByUser: TableIndex;
 
   constructor(
     private readonly cluster: ClusterPort,
@@ -34,6 +35,7 @@ export class SessionStore {
   ) {
     this.sessions = cluster.store.table("sessions", { schema: sessionSchema });
     this.revocations = cluster.store.table("revocations", { schema: revocationSchema });
+    this.sidsByUser = indexTable(this.sessions, (_sid, row) => row.uid);
   }
 
   createSession(uid: string, details: { method: string; userAgent: string }): SessionRow {
@@ -85,8 +87,11 @@ export class SessionStore {
   /** Active sessions of any of these user ids, newest first. */
   listActive(uids: Set<string>): SessionRow[] {
     const rows: SessionRow[] = [];
-    for (const [, row] of this.sessions.scan()) {
-      if (uids.has(row.uid) && this.findActive(row.sid)) rows.push(row);
+    for (const uid of uids) {
+      for (const sid of this.sidsByUser.keys(uid)) {
+        const row = this.findActive(sid);
+        if (row) rows.push(row);
+      }
     }
     return rows.sort((a, b) => b.createdAt - a.createdAt);
   }

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
-import type { Table } from "../../cluster/index";
+import { indexTable, type Table, type TableIndex } from "../../cluster/index";
 import type { ClusterPort } from "./context.server";
 
 export const identitySchema = z.object({
@@ -25,6 +25,8 @@ const emailClaimSchema = z.object({ uid: z.string().uuid() });
 export class UserStore {
   private readonly users: Table<User>;
   private readonly emails: Table<z.infer<typeof emailClaimSchema>>;
+  /** email → every user id created for it (more than one only after a concurrent sign-up) */
+  private readonly idsByEmail: TableIndex;
 
   constructor(
     cluster: ClusterPort,
@@ -32,6 +34,7 @@ export class UserStore {
   ) {
     this.users = cluster.store.table("users", { schema: userSchema });
     this.emails = cluster.store.table("emails", { schema: emailClaimSchema, merge: "first-writer-wins" });
+    this.idsByEmail = indexTable(this.users, (_id, user) => user.email);
     this.nodeId = cluster.nodeId;
   }
 
@@ -82,9 +85,7 @@ export class UserStore {
 
   /** Every id that resolves to this user (its own and any that lost a concurrent sign-up). */
   idsOf(user: User): Set<string> {
-    const ids = new Set([user.id]);
-    for (const [uid, row] of this.users.scan()) if (row.email === user.email) ids.add(uid);
-    return ids;
+    return new Set([user.id, ...this.idsByEmail.keys(user.email)]);
   }
 
   get size(): number {

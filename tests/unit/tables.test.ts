@@ -86,3 +86,21 @@ describe("the table API", () => {
     expect(store.stampOf("t", "k")).toBeUndefined();
   });
 });
+
+describe("a secondary index over a table", () => {
+  it("follows local writes, remote writes and deletes", async () => {
+    const { indexTable } = await import("../../cluster/index");
+    const store = new ClusterStore({ nodeId: "a", clock: () => 10_000 });
+    const sessions = store.table<{ uid: string }>("sessions");
+    sessions.set("s0", { uid: "u1" });
+    const byUser = indexTable(sessions, (_sid, row) => row.uid);
+    sessions.set("s1", { uid: "u1" });
+    store.applyRemote({ table: "sessions", key: "s2", value: { uid: "u2" }, stamp: { t: 9000, c: 0, n: "b" } });
+    expect([...byUser.keys("u1")].sort()).toEqual(["s0", "s1"]);
+    expect([...byUser.keys("u2")]).toEqual(["s2"]);
+    sessions.set("s1", { uid: "u2" }); // moved
+    sessions.delete("s0");
+    expect([...byUser.keys("u1")]).toEqual([]);
+    expect([...byUser.keys("u2")].sort()).toEqual(["s1", "s2"]);
+  });
+});
