@@ -101,8 +101,13 @@ export class Announcements {
     }
     const verdict = checkAnnouncement(message.data, message.from.toString());
     if (typeof verdict === "string") {
-      countRejection(this.deps.counters, verdict);
-      this.deps.log.warn("cluster: rejected an announcement", { from: message.from.toString(), reason: verdict });
+      if (countRejection(this.deps.counters, verdict)) {
+        this.deps.log.warn("cluster: rejected an announcement", {
+          from: message.from.toString(),
+          reason: verdict,
+          total: this.deps.counters.rejected[verdict],
+        });
+      }
       return TopicValidatorResult.Reject;
     }
     this.checked.set(message, verdict);

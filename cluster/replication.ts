@@ -17,8 +17,15 @@ export interface Counters {
   rejected: Record<string, number>;
 }
 
-export function countRejection(counters: Counters, reason: string, by = 1): void {
-  counters.rejected[reason] = (counters.rejected[reason] ?? 0) + by;
+/**
+ * Count a rejection; returns true when it is worth a log line: the 1st, 10th, 100th… of a reason,
+ * so a peer flooding bad messages cannot flood the log (the counters keep the exact numbers).
+ */
+export function countRejection(counters: Counters, reason: string, by = 1): boolean {
+  const before = counters.rejected[reason] ?? 0;
+  const after = before + by;
+  counters.rejected[reason] = after;
+  return Math.floor(Math.log10(after)) > (before === 0 ? -1 : Math.floor(Math.log10(before)));
 }
 
 /** now − stamp of records applied from gossip, kept for a minute. */
@@ -127,11 +134,13 @@ export class Replication {
       this.deps.maxClockSkewMs,
     );
     if (!verdict.ok) {
-      countRejection(this.deps.counters, verdict.reason);
-      this.deps.log.warn("cluster: rejected a gossip message", {
-        from: message.from.toString(),
-        reason: verdict.reason,
-      });
+      if (countRejection(this.deps.counters, verdict.reason)) {
+        this.deps.log.warn("cluster: rejected a gossip message", {
+          from: message.from.toString(),
+          reason: verdict.reason,
+          total: this.deps.counters.rejected[verdict.reason],
+        });
+      }
       return TopicValidatorResult.Reject;
     }
     this.checked.set(message, verdict.records);

@@ -104,3 +104,15 @@ describe("a secondary index over a table", () => {
     expect([...byUser.keys("u2")].sort()).toEqual(["s1", "s2"]);
   });
 });
+
+describe("logging rejected gossip", () => {
+  it("counts every rejection but asks for a log line only at the 1st, 10th, 100th… of a reason", async () => {
+    const { countRejection } = await import("../../cluster/replication");
+    const counters = { messagesIn: 0, messagesOut: 0, rejected: {} as Record<string, number> };
+    const logged: number[] = [];
+    for (let i = 1; i <= 250; i++) if (countRejection(counters, "malformed")) logged.push(i);
+    expect(logged).toEqual([1, 10, 100]);
+    expect(counters.rejected.malformed).toBe(250);
+    expect(countRejection(counters, "too-large", 3)).toBe(true);
+  });
+});
