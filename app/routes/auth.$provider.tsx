@@ -1,8 +1,9 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData } from "@remix-run/react";
-import { ProviderProblem, type ProviderProblemData } from "~/components/provider-problem";
-import { isOAuthError, PROBLEM_STATUS } from "~/lib/oauth-errors.server";
+import { ProviderProblem } from "~/components/provider-problem";
+import { isOAuthError } from "~/lib/oauth-errors.server";
+import { refuseProviderSignIn } from "~/lib/provider-problem.server";
 import { getServices } from "~/lib/services.server";
 import { safeRedirect } from "~/lib/validation.server";
 
@@ -35,16 +36,7 @@ export async function action({ request, params, context }: ActionFunctionArgs) {
     return await social.start(provider, redirectTo);
   } catch (error) {
     if (!isOAuthError(error)) throw error;
-    audit.record("refused", {
-      ip: context.clientIp,
-      method: provider.id,
-      reason: `${provider.id}-${error.problem}`,
-      detail: error.detail,
-    });
-    return json<ProviderProblemData>(
-      { problem: error.problem, provider: { id: provider.id, label: provider.label }, redirectTo },
-      { status: PROBLEM_STATUS[error.problem], headers: { "Cache-Control": "no-store" } },
-    );
+    return refuseProviderSignIn(audit, context.clientIp, provider, error, redirectTo, { "Cache-Control": "no-store" });
   }
 }
 

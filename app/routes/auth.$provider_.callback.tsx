@@ -1,8 +1,9 @@
 import type { HeadersFunction, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
-import { json, redirect } from "@remix-run/node";
+import { redirect } from "@remix-run/node";
 import { useLoaderData } from "@remix-run/react";
-import { ProviderProblem, type ProviderProblemData } from "~/components/provider-problem";
-import { isOAuthError, PROBLEM_STATUS } from "~/lib/oauth-errors.server";
+import { ProviderProblem } from "~/components/provider-problem";
+import { isOAuthError } from "~/lib/oauth-errors.server";
+import { refuseProviderSignIn } from "~/lib/provider-problem.server";
 import { getServices } from "~/lib/services.server";
 import { safeRedirect } from "~/lib/validation.server";
 
@@ -44,16 +45,7 @@ export async function loader({ request, params, context }: LoaderFunctionArgs) {
     return redirect(redirectTo, { headers });
   } catch (error) {
     if (!isOAuthError(error)) throw error;
-    services.audit.record("refused", {
-      ip: context.clientIp,
-      method: provider.id,
-      reason: `${provider.id}-${error.problem}`,
-      detail: error.detail,
-    });
-    return json<ProviderProblemData>(
-      { problem: error.problem, provider: { id: provider.id, label: provider.label }, redirectTo },
-      { status: PROBLEM_STATUS[error.problem], headers },
-    );
+    return refuseProviderSignIn(services.audit, context.clientIp, provider, error, redirectTo, headers);
   }
 }
 

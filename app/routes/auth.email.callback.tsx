@@ -74,7 +74,12 @@ export async function action({ request, context }: ActionFunctionArgs) {
   try {
     const { user, redirectTo } = await services.emailLink.authenticate("email-link", asGet);
     const { setCookie, session } = await services.auth.signIn(user, request, "email");
-    services.audit.record("sign-in", { uid: user.id, method: "email", ip: context.clientIp });
+    services.audit.record("sign-in", {
+      uid: user.id,
+      method: "email",
+      ip: context.clientIp,
+      session: session.sid.slice(0, 8),
+    });
     const headers = new Headers(LINK_PAGE_HEADERS);
     headers.append("Set-Cookie", setCookie);
     headers.append("Set-Cookie", await services.linkCookie.destroySession(await services.linkCookie.getSession()));
