@@ -191,15 +191,21 @@ export function createDevOidc(config: Config, keys: KeyRing, log: Logger): DevOi
       ),
     );
 
+  /** The interaction this request belongs to, or null after answering with the "expired" page. */
+  const interaction = async (req: Request, res: Response) => {
+    try {
+      return await provider.interactionDetails(req, res);
+    } catch {
+      expired(res);
+      return null;
+    }
+  };
+
   router.get(
     "/interaction/:uid",
     handle(async (req, res) => {
-      let details;
-      try {
-        details = await provider.interactionDetails(req, res);
-      } catch {
-        return expired(res);
-      }
+      const details = await interaction(req, res);
+      if (!details) return;
       const client = (await provider.Client.find(String(details.params.client_id)))?.clientName ?? "An app";
       sendPage(res, 200, loginPage(details.uid, client));
     }),
@@ -209,12 +215,8 @@ export function createDevOidc(config: Config, keys: KeyRing, log: Logger): DevOi
     "/interaction/:uid/login",
     form,
     handle(async (req, res) => {
-      let details;
-      try {
-        details = await provider.interactionDetails(req, res);
-      } catch {
-        return expired(res);
-      }
+      const details = await interaction(req, res);
+      if (!details) return;
       const parsed = loginFormSchema.safeParse(req.body);
       if (!parsed.success) {
         const typed = typeof req.body?.email === "string" ? String(req.body.email).slice(0, 254) : "";
@@ -239,11 +241,7 @@ export function createDevOidc(config: Config, keys: KeyRing, log: Logger): DevOi
     "/interaction/:uid/abort",
     form,
     handle(async (req, res) => {
-      try {
-        await provider.interactionDetails(req, res);
-      } catch {
-        return expired(res);
-      }
+      if (!(await interaction(req, res))) return;
       await provider.interactionFinished(
         req,
         res,
