@@ -116,10 +116,13 @@ async function main() {
       server.closeAllConnections();
     }, SHUTDOWN_GRACE_MS);
     force.unref();
+    // requests in flight finish; their keep-alive connections are closed as soon as they are idle
+    const closeIdle = setInterval(() => server.closeIdleConnections(), 100);
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeIdleConnections();
     });
+    clearInterval(closeIdle);
     app.stop();
     await cluster.stop();
     log.info("stopped");

@@ -1,3 +1,4 @@
+import { request } from "node:http";
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -105,7 +106,27 @@ describe("settings and modes", () => {
   it("finishes in-flight work and exits cleanly on SIGTERM", async () => {
     const node = await startNode();
     expect((await node.fetch("/healthz")).status).toBe(200);
-    expect(await node.stop("SIGTERM")).toBe(0);
+    // a request still uploading its body when SIGTERM arrives
+    const inFlight = request(`${node.url}/auth/refresh`, {
+      method: "POST",
+      headers: { "Transfer-Encoding": "chunked" },
+    });
+    const answered = new Promise<number>((resolve, reject) => {
+      inFlight.on("response", (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      inFlight.on("error", reject);
+    });
+    await new Promise((resolve) => inFlight.write("x=", resolve));
+    const exited = node.stop("SIGTERM");
+    await waitFor("the shutdown to begin", () => node.log.includes("shutting down"));
+    // no new connections…
+    await expect(fetch(`${node.url}/healthz`)).rejects.toThrow();
+    // …but the open request is finished and answered
+    inFlight.end("1");
+    expect(await answered).toBe(401);
+    expect(await exited).toBe(0);
     expect(node.log).toContain("shutting down");
     expect(node.log).toContain('"msg":"stopped"');
   });
