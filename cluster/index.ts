@@ -4,6 +4,8 @@
  */
 export { ClusterStore } from "./store";
 export type {
+  AppliedListener,
+  ApplyOrigin,
   ApplyResult,
   Change,
   ChangeListener,
@@ -20,6 +22,7 @@ export type { TableIndex } from "./table-index";
 export type { Stamp, WallClock } from "./hlc";
 export { startCluster } from "./node";
 export { ClusterRequestError } from "./rpc";
+export { ClusterUnavailableError } from "./errors";
 export type { RequestErrorCode } from "./rpc";
 export type {
   Cluster,

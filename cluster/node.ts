@@ -252,6 +252,11 @@ class ClusterNode implements Cluster {
     this.handlers.register(method, handler);
   }
 
+  // no persistence yet: nothing to wait for
+  durable(): Promise<void> {
+    return Promise.resolve();
+  }
+
   async request(
     peerId: string,
     method: string,

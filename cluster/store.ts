@@ -49,6 +49,15 @@ export interface Table<V> {
 
 export type ApplyResult = "applied" | "stale" | "rejected";
 
+/**
+ * Where an applied record came from: this node's own write, a peer's live gossip (or the Redis
+ * fan-out), a catch-up pull, or this node's own file read back at start.
+ */
+export type ApplyOrigin = "local" | "remote" | "sync" | "restore";
+
+/** Told of every record the store applies, tombstones included (the persistence seam). */
+export type AppliedListener = (record: RecordEnvelope, origin: ApplyOrigin) => void;
+
 export interface StoreOptions {
   nodeId: string;
   clock?: WallClock;
@@ -88,6 +97,7 @@ export class ClusterStore {
   readonly clock: HybridLogicalClock;
   private readonly tables = new Map<string, TableState>();
   private readonly writeListeners = new Set<(record: RecordEnvelope) => void>();
+  private readonly appliedListeners = new Set<AppliedListener>();
   private readonly tombstoneTtlMs: number;
   private readonly maxClockSkewMs: number;
   readonly counters = { localWrites: 0, remoteApplied: 0, remoteStale: 0, remoteRejected: 0 };
@@ -123,8 +133,20 @@ export class ClusterStore {
     return () => this.writeListeners.delete(listener);
   }
 
-  /** Merge a record received from a peer. */
-  applyRemote(record: RecordEnvelope): ApplyResult {
+  /**
+   * Register a listener for every record applied, whatever its origin (local writes, gossip,
+   * catch-up, restore), with its stamp; stale and rejected records are not applied and not told.
+   */
+  onApplied(listener: AppliedListener): () => void {
+    this.appliedListeners.add(listener);
+    return () => this.appliedListeners.delete(listener);
+  }
+
+  /**
+   * Merge a record received from elsewhere: a peer's gossip ("remote", the default), a catch-up
+   * ("sync"), or this node's file at start ("restore"). Idempotent: the same record twice is stale.
+   */
+  applyRemote(record: RecordEnvelope, origin: Exclude<ApplyOrigin, "local"> = "remote"): ApplyResult {
     if (!this.acceptable(record)) {
       this.counters.remoteRejected += 1;
       return "rejected";
@@ -147,6 +169,7 @@ export class ClusterStore {
     }
     this.put(state, record.key, { value, stamp: record.stamp }, "remote");
     this.counters.remoteApplied += 1;
+    this.tellApplied({ table: record.table, key: record.key, value, stamp: record.stamp }, origin);
     return "applied";
   }
 
@@ -195,6 +218,16 @@ export class ClusterStore {
       }
     }
     return dropped;
+  }
+
+  private tellApplied(record: RecordEnvelope, origin: ApplyOrigin): void {
+    for (const listener of this.appliedListeners) {
+      try {
+        listener(record, origin);
+      } catch (error) {
+        console.error("[cluster] applied-record listener failed", error);
+      }
+    }
   }
 
   private acceptable(record: RecordEnvelope): boolean {
@@ -266,6 +299,7 @@ export class ClusterStore {
     this.put(state, key, { value, stamp }, "local");
     this.counters.localWrites += 1;
     const record: RecordEnvelope = { table: state.name, key, value, stamp };
+    this.tellApplied(record, "local");
     for (const listener of this.writeListeners) {
       try {
         listener(record);

@@ -114,7 +114,7 @@ export async function pullSync(stream: Stream, deps: SyncDeps, signal: AbortSign
       for (const parsed of frame.records) {
         const record = toRecord(parsed);
         result.received += 1;
-        const outcome = deps.store.applyRemote(record);
+        const outcome = deps.store.applyRemote(record, "sync");
         if (outcome === "applied") result.applied += 1;
         else if (outcome === "rejected") result.rejected += 1;
       }

@@ -112,5 +112,11 @@ export interface Cluster {
   /** request/response to one peer; rejects with a ClusterRequestError ("unreachable" | "timeout" | "remote-error") */
   request(peerId: string, method: string, body: unknown, timeoutMs?: number): Promise<unknown>;
   handle(method: string, handler: RequestHandler): void;
+  /**
+   * Resolves once every write this node has applied so far is durable (this node's file; Redis in
+   * Redis mode). A response that reports a write awaits it. Rejects with a ClusterUnavailableError
+   * when the writes cannot be made durable (disk full, Redis unreachable).
+   */
+  durable(): Promise<void>;
   stop(): Promise<void>;
 }

@@ -24,6 +24,7 @@ function setup() {
     status: () => ({}),
     request: async () => 0,
     handle: () => {},
+    durable: async () => undefined,
   };
   const keys = deriveKeyRing("k".repeat(40), []);
   const users = new UserStore(port, now);

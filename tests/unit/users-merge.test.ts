@@ -16,6 +16,7 @@ function node(id: string, now: () => number) {
     status: () => ({}),
     request: async () => undefined,
     handle: () => undefined,
+    durable: async () => undefined,
   };
   return { store, out, users: new UserStore(port, now), sessions: new SessionStore(port, 30, now) };
 }
