@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
+import { isLoopbackHost } from "./loopback";
 
 /** Everything the process needs, read once from the environment and validated. */
 export interface Config {
@@ -9,6 +10,10 @@ export interface Config {
   port: number;
   host: string;
   appUrl: URL;
+  /** APP_URL and HOST are this machine's own (loopback): the Dev OIDC provider and open /cluster need it */
+  loopback: boolean;
+  /** local mode on a non-loopback APP_URL/HOST, allowed by ALLOW_NON_LOOPBACK_LOCAL_MODE (a staging box) */
+  offLoopbackOverride: boolean;
   /** origins accepted for form posts: APP_URL's, plus its loopback aliases in local mode */
   allowedOrigins: string[];
   secretKeyBase: string;
@@ -23,14 +28,18 @@ export interface Config {
   accessTokenTtlSeconds: number;
   sessionTtlDays: number;
   sessionMaxDays: number;
+  /** an older session cookie generation is still accepted this long after a refresh (parallel tabs) */
+  refreshReuseGraceSeconds: number;
   bodyLimitBytes: number;
   adminEmails: string[];
   /** Express "trust proxy": whose X-Forwarded-For to believe for the client's IP (false: the socket's) */
   trustProxy: boolean | number | string[];
   rateLimits: {
     windowMs: number;
-    /** link emails per address, cluster-wide */
+    /** link emails per mailbox and client (IP, IPv6 /64), cluster-wide */
     emailsPerAddress: number;
+    /** link emails per mailbox from all clients together, cluster-wide: bounds mail bombing */
+    emailsPerAddressTotal: number;
     /** link requests per client IP, per node */
     requestsPerIp: number;
     /** link openings per client IP, per node */
@@ -219,14 +228,33 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     problems.push(`CLUSTER_SECRET must be at least ${MIN_SECRET_LENGTH} characters`);
   }
 
-  const devProvider = boolSetting(env, "DEV_OIDC", !production, problems);
+  // local mode hands out sign-ins (Dev OIDC) and table dumps (/cluster) to whoever can reach it:
+  // it is for this machine only, unless an operator says otherwise, loudly, for a staging box
+  const loopback = isLoopbackHost(appUrl.hostname) && isLoopbackHost(host);
+  const offLoopbackOverride =
+    !production && !loopback && boolSetting(env, "ALLOW_NON_LOOPBACK_LOCAL_MODE", false, problems);
+  if (!production && !loopback && !offLoopbackOverride) {
+    problems.push(
+      `local mode is for this machine only, but ${isLoopbackHost(host) ? `APP_URL is ${appUrl.origin}` : `HOST is ${host}`}: set NODE_ENV=production (or, for a staging box, ALLOW_NON_LOOPBACK_LOCAL_MODE=true)`,
+    );
+  }
+  if (offLoopbackOverride && !smtpUrl) {
+    problems.push(
+      "ALLOW_NON_LOOPBACK_LOCAL_MODE needs SMTP_URL: the outbox at /dev/mailbox would show sign-in links to anyone",
+    );
+  }
+  const devProvider = boolSetting(env, "DEV_OIDC", !production && loopback, problems);
   if (devProvider && production) problems.push("DEV_OIDC cannot be enabled in production: remove the setting");
+  else if (devProvider && !loopback)
+    problems.push("DEV_OIDC needs a loopback APP_URL and HOST: it signs anyone in as any address; remove the setting");
 
   const config: Config = {
     mode,
     port,
     host,
     appUrl,
+    loopback,
+    offLoopbackOverride,
     allowedOrigins: allowedOrigins(appUrl, production),
     secretKeyBase,
     secretKeyBasePrevious,
@@ -239,18 +267,23 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     accessTokenTtlSeconds: intSetting(env, "ACCESS_TOKEN_TTL_SECONDS", 900, 1, 24 * 3600, problems),
     sessionTtlDays: intSetting(env, "SESSION_TTL_DAYS", 30, 1, 365, problems),
     sessionMaxDays: intSetting(env, "SESSION_MAX_DAYS", 90, 1, 3650, problems),
+    refreshReuseGraceSeconds: intSetting(env, "REFRESH_REUSE_GRACE_SECONDS", 30, 0, 3600, problems),
     bodyLimitBytes: 64 * 1024,
     adminEmails: list(env.ADMIN_EMAILS).map((e) => e.toLowerCase()),
     trustProxy: trustProxySetting(env.TRUST_PROXY, problems),
     rateLimits: {
       windowMs: intSetting(env, "RATE_LIMIT_WINDOW_MINUTES", 10, 1, 24 * 60, problems) * 60_000,
       emailsPerAddress: intSetting(env, "RATE_LIMIT_EMAILS_PER_ADDRESS", 3, 1, 10_000, problems),
+      emailsPerAddressTotal: intSetting(env, "RATE_LIMIT_EMAILS_PER_ADDRESS_TOTAL", 20, 1, 100_000, problems),
       requestsPerIp: intSetting(env, "RATE_LIMIT_REQUESTS_PER_IP", 30, 1, 1_000_000, problems),
       openingsPerIp: intSetting(env, "RATE_LIMIT_OPENINGS_PER_IP", 60, 1, 1_000_000, problems),
     },
     oauth: {
       timeoutMs: intSetting(env, "OAUTH_TIMEOUT_MS", 10_000, 100, 120_000, problems),
-      dev: devProvider && !production ? { issuer: `${appUrl.origin}/dev/oidc`, clientId: "pwdless-gs-dev" } : undefined,
+      dev:
+        devProvider && !production && loopback
+          ? { issuer: `${appUrl.origin}/dev/oidc`, clientId: "pwdless-gs-dev" }
+          : undefined,
       github: oauthClient(env, "GITHUB", problems),
       google: oauthClient(env, "GOOGLE", problems),
       oidc: oidcSettings(env, production, problems),
@@ -258,7 +291,12 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     cluster: {
       name: clusterName,
       secret: clusterSecret,
-      host: env.CLUSTER_HOST?.trim() || (production ? "0.0.0.0" : "127.0.0.1"),
+      // all interfaces only when members are elsewhere: then inbound connections are limited to them
+      host:
+        env.CLUSTER_HOST?.trim() ||
+        (production && (list(env.CLUSTER_PEERS).length > 0 || !!env.CLUSTER_DNS?.trim() || discovery === "mdns")
+          ? "0.0.0.0"
+          : "127.0.0.1"),
       port: intSetting(env, "CLUSTER_PORT", 0, 0, 65535, problems),
       peers: list(env.CLUSTER_PEERS),
       dns: env.CLUSTER_DNS?.trim() || undefined,

@@ -5,6 +5,7 @@ import path from "node:path";
 import type { AppContext } from "../app/lib/context.server";
 import type { Config } from "./config";
 import type { Logger } from "./log";
+import { isLoopbackHost } from "./loopback";
 
 const wantsJson = (req: Request) =>
   req.path.startsWith("/api/") ||
@@ -38,6 +39,33 @@ function canonicalLoopbackHost(config: Config): RequestHandler {
     const hostname = host.replace(/:\d+$/, "");
     if (host === config.appUrl.host || !loopback.has(hostname) || !loopback.has(config.appUrl.hostname)) return next();
     res.redirect(302, `${config.appUrl.origin}${req.originalUrl}`);
+  };
+}
+
+const HOST_HEADER = /^(?:[a-z0-9](?:[a-z0-9.-]{0,252})|\[[0-9a-f:.]{2,45}\])(?::\d{1,5})?$/i;
+
+/**
+ * A malformed Host is a 400 (it would make the request's URL throw); in local mode only this
+ * machine's names are answered, so a DNS-rebinding page cannot read the outbox or post as "same site".
+ */
+function checkHost(config: Config, log: Logger): RequestHandler {
+  return (req, res, next) => {
+    const host = req.headers.host ?? "";
+    if (!HOST_HEADER.test(host) || !URL.canParse(`http://${host}/`)) {
+      log.warn("refused a malformed Host header", { event: "refused", reason: "bad-host", path: req.path, ip: req.ip });
+      return refuse(req, res, 400, "invalid_request", "The Host header of this request is malformed.");
+    }
+    const hostname = host.replace(/:\d+$/, "").toLowerCase();
+    if (config.mode === "local" && hostname !== config.appUrl.hostname && !isLoopbackHost(hostname)) {
+      log.warn("refused a request for another host", {
+        event: "refused",
+        reason: "foreign-host",
+        path: req.path,
+        ip: req.ip,
+      });
+      return refuse(req, res, 421, "misdirected_request", `This server answers only for ${config.appUrl.host}.`);
+    }
+    next();
   };
 }
 
@@ -126,6 +154,7 @@ export function createApp({
   app.disable("x-powered-by");
   app.set("trust proxy", config.trustProxy);
   app.use(securityHeaders(config, Boolean(devMiddleware)));
+  app.use(checkHost(config, log));
 
   app.get("/healthz", (_req, res) => {
     res.set("Cache-Control", "no-store").json({ status: "ok" });

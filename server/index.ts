@@ -43,6 +43,12 @@ async function main() {
     }
     throw error;
   }
+  if (config.offLoopbackOverride) {
+    boot.warn(
+      `ALLOW_NON_LOOPBACK_LOCAL_MODE: local mode on ${config.appUrl.origin} (HOST ${config.host}), not for production; the Dev OIDC provider is off and /cluster needs ADMIN_EMAILS`,
+      { event: "unsafe-mode" },
+    );
+  }
   const keys = deriveKeyRing(config.secretKeyBase, config.secretKeyBasePrevious);
 
   const cluster = await startCluster(

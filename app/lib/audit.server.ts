@@ -1,7 +1,8 @@
 import { createHmac } from "node:crypto";
 import type { Logger } from "../../server/log";
 
-export type AuditEvent = "link-sent" | "sign-in" | "sign-out" | "refused" | "rate-limited" | "session-ended";
+export type AuditEvent =
+  "link-sent" | "sign-in" | "sign-out" | "refused" | "rate-limited" | "session-ended" | "refresh-reuse";
 
 export interface AuditFields {
   uid?: string;
@@ -24,7 +25,12 @@ export class Audit {
 
   /** A keyed hash of a normalised address: stable across nodes, useless without the secret. */
   hashEmail(email: string): string {
-    return createHmac("sha256", this.hashKey).update(email).digest("base64url").slice(0, 22);
+    return this.keyedHash(email);
+  }
+
+  /** The same keyed hash for other personal data kept in replicated rows (a client's network). */
+  keyedHash(value: string): string {
+    return createHmac("sha256", this.hashKey).update(value).digest("base64url").slice(0, 22);
   }
 
   record(event: AuditEvent, { email, ...fields }: AuditFields): void {

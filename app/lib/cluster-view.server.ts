@@ -3,9 +3,9 @@ import type { AppContext } from "./context.server";
 import { apiError } from "./http.server";
 import { getServices } from "./services.server";
 
-/** /cluster is open in local mode; in production only for ADMIN_EMAILS. */
+/** /cluster is open in local mode on a loopback APP_URL; anywhere else only for ADMIN_EMAILS. */
 export async function requireClusterViewer(request: Request, ctx: AppContext, as: "page" | "json"): Promise<void> {
-  if (ctx.config.mode !== "production") return;
+  if (ctx.config.mode !== "production" && ctx.config.loopback) return;
   const signedIn = await getServices(ctx).auth.fromCookie(request);
   if (!signedIn) {
     if (as === "json") throw apiError(401, "unauthorized", "Sign in as an administrator to see the cluster.");

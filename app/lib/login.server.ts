@@ -1,7 +1,9 @@
 import { json } from "@remix-run/node";
 import { apiError } from "./http.server";
 import type { Services } from "./services.server";
+import { clientKey } from "./client-key.server";
 import type { Verdict } from "./rate-limit.server";
+import { mailboxOf } from "./validation.server";
 
 export type RequestedBy = "page" | "api";
 
@@ -16,7 +18,7 @@ export function tooManyRequests(by: RequestedBy, verdict: Extract<Verdict, { ok:
 
 /** Every POST /login counts against the client's IP, valid or not. */
 export function limitLinkRequests(services: Services, by: RequestedBy, ip: string): Response | null {
-  const verdict = services.limits.requestsPerIp.hit(ip);
+  const verdict = services.limits.requestsPerIp.hit(clientKey(ip));
   if (verdict.ok) return null;
   services.audit.record("rate-limited", { ip, reason: "link-requests-per-ip" });
   return tooManyRequests(by, verdict);
@@ -35,11 +37,12 @@ export async function requestLink(
   redirectTo: string,
 ): Promise<Response> {
   const { config, log } = services.ctx;
-  const addressHash = services.audit.hashEmail(email);
-  const verdict = services.limits.emails.check(addressHash);
-  if (!verdict.ok) {
+  // `ada+x@` and `ada@` are one mailbox for the budget; the mail still goes to the address typed
+  const mailbox = services.audit.hashEmail(mailboxOf(email));
+  const reserved = services.limits.emails.reserve(mailbox, services.audit.keyedHash(`client:${clientKey(ip)}`));
+  if (!reserved.ok) {
     services.audit.record("rate-limited", { email, ip, reason: "emails-per-address" });
-    return tooManyRequests(by, verdict, email);
+    return tooManyRequests(by, reserved, email);
   }
   const forStrategy = new Request(new URL("/login", config.appUrl), {
     method: "POST",
@@ -53,10 +56,10 @@ export async function requestLink(
     await services.emailLink.authenticate("email-link", forStrategy, { successRedirect: "/login/sent" });
   } catch (outcome) {
     if (outcome instanceof Response) {
-      services.limits.emails.record(addressHash);
       services.audit.record("link-sent", { email, ip, via: services.outbox ? "outbox" : "smtp" });
       return outcome;
     }
+    services.limits.emails.release(reserved.ticket);
     log.error("could not send a sign-in link", { error: outcome instanceof Error ? outcome.message : String(outcome) });
     if (by === "api")
       return apiError(503, "server_error", "The email could not be sent just now; try again in a minute.", {

@@ -35,56 +35,98 @@ export class SlidingWindowLimiter {
   }
 }
 
-const sendsSchema = z.object({ times: z.array(z.number().int()).max(1000) });
+const sendsSchema = z.object({
+  /** when each link was sent (ms) and a keyed hash of the client that asked for it */
+  sends: z.array(z.object({ t: z.number().int(), c: z.string().min(1).max(64) })).max(10_000),
+});
 type Sends = z.infer<typeof sendsSchema>;
 
+/** A reserved send: handed back with `release` when the mail could not be sent. */
+export interface SendTicket {
+  readonly mailbox: string;
+  readonly t: number;
+  readonly c: string;
+}
+
+export type Reservation = { ok: true; ticket: SendTicket } | { ok: false; retryAfterSeconds: number };
+
+export interface EmailSendLimits {
+  /** link emails per mailbox and client in the window */
+  perClient: number;
+  /** link emails per mailbox from every client together: bounds mail bombing from many addresses */
+  total: number;
+  windowMs: number;
+}
+
 /**
- * Link emails per address, counted cluster-wide: each node writes only its own row per address
- * (`<address hash>|<node>`), so concurrent sends on two nodes never overwrite each other.
+ * Link emails per mailbox, counted cluster-wide: each node writes only its own row per mailbox
+ * (`<mailbox hash>|<node>`), so concurrent sends on two nodes never overwrite each other.
+ * A stranger's requests use up only their own client's budget, not the owner's: only the much
+ * larger total, which needs many client networks, can delay the owner.
  */
 export class EmailSendLimiter {
   private readonly table: Table<Sends>;
-  /** address hash → its rows' keys, so a check reads only those */
-  private readonly byAddress: TableIndex;
+  /** mailbox hash → its rows' keys, so a check reads only those */
+  private readonly byMailbox: TableIndex;
 
   constructor(
     private readonly cluster: ClusterPort,
-    private readonly limit: number,
-    private readonly windowMs: number,
+    private readonly limits: EmailSendLimits,
     private readonly now: () => number,
   ) {
     this.table = cluster.store.table("linkSends", { schema: sendsSchema });
-    this.byAddress = indexTable(this.table, (key) => key.slice(0, key.indexOf("|")));
+    this.byMailbox = indexTable(this.table, (key) => key.slice(0, key.indexOf("|")));
   }
 
-  check(addressHash: string): Verdict {
-    const times = this.recent(addressHash);
-    if (times.length < this.limit) return { ok: true };
-    const oldest = Math.min(...times);
-    return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((oldest + this.windowMs - this.now()) / 1000)) };
+  /**
+   * Check and count one send in the same synchronous step, before the mail is handed over, so
+   * concurrent requests on this node can never pass the check together.
+   */
+  reserve(mailbox: string, client: string): Reservation {
+    const now = this.now();
+    const recent = this.recent(mailbox);
+    const mine = recent.filter((s) => s.c === client);
+    const full = mine.length >= this.limits.perClient ? mine : recent.length >= this.limits.total ? recent : null;
+    if (full) {
+      const oldest = Math.min(...full.map((s) => s.t));
+      return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((oldest + this.limits.windowMs - now) / 1000)) };
+    }
+    const key = this.ownKey(mailbox);
+    const kept = (this.table.get(key)?.sends ?? []).filter((s) => s.t > now - this.limits.windowMs);
+    const ticket: SendTicket = { mailbox, t: now, c: client };
+    this.table.set(key, { sends: [...kept, { t: now, c: client }].slice(-this.limits.total - 1) });
+    return { ok: true, ticket };
   }
 
-  record(addressHash: string): void {
-    const key = `${addressHash}|${this.cluster.nodeId}`;
-    const horizon = this.now() - this.windowMs;
-    const mine = (this.table.get(key)?.times ?? []).filter((t) => t > horizon);
-    this.table.set(key, { times: [...mine, this.now()].slice(-this.limit - 1) });
+  /** Give a reserved send back (the mail was not sent). */
+  release(ticket: SendTicket): void {
+    const key = this.ownKey(ticket.mailbox);
+    const sends = this.table.get(key)?.sends ?? [];
+    const at = sends.findIndex((s) => s.t === ticket.t && s.c === ticket.c);
+    if (at === -1) return;
+    const rest = sends.filter((_, i) => i !== at);
+    if (rest.length === 0) this.table.delete(key);
+    else this.table.set(key, { sends: rest });
   }
 
   /** Delete this node's rows that no longer count. */
   prune(): void {
-    const horizon = this.now() - this.windowMs;
+    const horizon = this.now() - this.limits.windowMs;
     for (const [key, row] of [...this.table.scan()]) {
-      if (key.endsWith(`|${this.cluster.nodeId}`) && row.times.every((t) => t <= horizon)) this.table.delete(key);
+      if (key.endsWith(`|${this.cluster.nodeId}`) && row.sends.every((s) => s.t <= horizon)) this.table.delete(key);
     }
   }
 
-  private recent(addressHash: string): number[] {
-    const horizon = this.now() - this.windowMs;
-    const times: number[] = [];
-    for (const key of this.byAddress.keys(addressHash)) {
-      times.push(...(this.table.get(key)?.times ?? []).filter((t) => t > horizon));
+  private ownKey(mailbox: string): string {
+    return `${mailbox}|${this.cluster.nodeId}`;
+  }
+
+  private recent(mailbox: string): Sends["sends"] {
+    const horizon = this.now() - this.limits.windowMs;
+    const sends: Sends["sends"] = [];
+    for (const key of this.byMailbox.keys(mailbox)) {
+      sends.push(...(this.table.get(key)?.sends ?? []).filter((s) => s.t > horizon));
     }
-    return times;
+    return sends;
   }
 }

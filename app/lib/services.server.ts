@@ -61,7 +61,11 @@ function createServices(ctx: AppContext): Services {
   const audit = new Audit(log, keys.current.audit, cluster.nodeId);
   const { windowMs } = config.rateLimits;
   const limits = {
-    emails: new EmailSendLimiter(cluster, config.rateLimits.emailsPerAddress, windowMs, now),
+    emails: new EmailSendLimiter(
+      cluster,
+      { perClient: config.rateLimits.emailsPerAddress, total: config.rateLimits.emailsPerAddressTotal, windowMs },
+      now,
+    ),
     requestsPerIp: new SlidingWindowLimiter(config.rateLimits.requestsPerIp, windowMs, now),
     openingsPerIp: new SlidingWindowLimiter(config.rateLimits.openingsPerIp, windowMs, now),
   };

@@ -1,15 +1,41 @@
+import { domainToASCII } from "node:url";
+
 const MAX_EMAIL_LENGTH = 254;
 const LOCAL_PART = /^[a-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$/;
 const DOMAIN_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
 export type EmailResult = { ok: true; email: string } | { ok: false; message: string };
 
-/** Trim and lower-case an address; refuse anything that could smuggle headers or is not an address. */
+/**
+ * Trim, Unicode-normalise (NFKC) and lower-case an address; refuse anything that could smuggle
+ * headers or is not an address. The local part must be ASCII as typed: case mapping runs only
+ * after that check (U+212A KELVIN SIGN lower-cases to `k` and would reach another account), and
+ * we do not half-support SMTPUTF8. International domain names become punycode.
+ */
 export function normaliseEmail(input: unknown): EmailResult {
   if (typeof input !== "string" || input.trim() === "") {
     return { ok: false, message: "Enter your email address." };
   }
-  const email = input.trim().toLowerCase();
+  const typed = input.trim();
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f\s]/.test(typed)) {
+    return { ok: false, message: "An email address cannot contain spaces or line breaks." };
+  }
+  if (typed.length > MAX_EMAIL_LENGTH * 4) {
+    return { ok: false, message: `That address is too long (at most ${MAX_EMAIL_LENGTH} characters).` };
+  }
+  const at = typed.lastIndexOf("@");
+  // eslint-disable-next-line no-control-regex
+  if (at > 0 && /[^\u0000-\u007f]/.test(typed.slice(0, at))) {
+    return {
+      ok: false,
+      message: "Letters outside A–Z before the @ are not supported here; use the plain (ASCII) form of your address.",
+    };
+  }
+  const rawDomain = typed.slice(at + 1).normalize("NFKC");
+  // domainToASCII applies IDNA (UTS #46) mapping and punycode; '' means not a valid domain
+  const domain = at > 0 ? domainToASCII(rawDomain).toLowerCase() : "";
+  const email = `${typed.slice(0, at).toLowerCase()}@${domain}`;
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f\s]/.test(email)) {
     return { ok: false, message: "An email address cannot contain spaces or line breaks." };
@@ -17,12 +43,11 @@ export function normaliseEmail(input: unknown): EmailResult {
   if (email.length > MAX_EMAIL_LENGTH) {
     return { ok: false, message: `That address is too long (at most ${MAX_EMAIL_LENGTH} characters).` };
   }
-  const at = email.lastIndexOf("@");
   const local = email.slice(0, at);
-  const domain = email.slice(at + 1);
   const labels = domain.split(".");
   const valid =
     at > 0 &&
+    domain.length > 0 &&
     LOCAL_PART.test(local) &&
     !local.startsWith(".") &&
     !local.endsWith(".") &&
@@ -57,5 +82,16 @@ export function safeRedirect(target: unknown, appUrl: URL, fallback = "/account"
     return fallback;
   }
   if (url.origin !== appUrl.origin) return fallback;
-  return `${url.pathname}${url.search}${url.hash}`;
+  const path = `${url.pathname}${url.search}${url.hash}`;
+  // dot segments resolve `/.//evil`, `/%2e//evil` and `/a/..//evil` to `//evil`: protocol-relative
+  if (!/^\/(?![/\\])/.test(path)) return fallback;
+  return path;
+}
+
+/** The mailbox an address reaches, for counting: `ada+news@` and `ada@` are one budget. */
+export function mailboxOf(email: string): string {
+  const at = email.lastIndexOf("@");
+  const plus = email.indexOf("+");
+  if (plus <= 0 || plus > at) return email;
+  return `${email.slice(0, plus)}${email.slice(at)}`;
 }

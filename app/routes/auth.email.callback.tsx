@@ -2,6 +2,7 @@ import type { ActionFunctionArgs, HeadersFunction, LoaderFunctionArgs, MetaFunct
 import { json, redirect } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData } from "@remix-run/react";
 import { isLinkError, type LinkProblem } from "~/lib/email-link.server";
+import { clientKey } from "~/lib/client-key.server";
 import { getServices, type Services } from "~/lib/services.server";
 import { safeRedirect } from "~/lib/validation.server";
 
@@ -35,7 +36,7 @@ function problemResponse(problem: Problem["problem"], email: string | undefined,
 
 /** Each opening (a look or a use) counts against the client's IP. */
 function limitOpenings(services: Services, ip: string) {
-  const verdict = services.limits.openingsPerIp.hit(ip);
+  const verdict = services.limits.openingsPerIp.hit(clientKey(ip));
   if (verdict.ok) return null;
   services.audit.record("rate-limited", { ip, reason: "link-openings-per-ip" });
   return problemResponse("rate-limited", undefined, { "Retry-After": String(verdict.retryAfterSeconds) });
