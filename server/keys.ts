@@ -2,11 +2,12 @@ import { createHash, hkdfSync } from "node:crypto";
 
 /** One subkey per purpose, so a leak or misuse of one cannot forge another's credentials. */
 export interface Keys {
-  /** key id: a fingerprint of the token key, carried as the access token's `kid` */
+  /** a fingerprint of this secret's key-id subkey: iron seal ids derive from it */
   kid: string;
   /** numeric id iron seals carry, so rotated secrets are tried by id, not by guessing */
   sealId: number;
   cookie: string;
+  /** the access tokens' subkey: their Ed25519 key pair derives from it and the issuer */
   token: Uint8Array;
   link: string;
   linkCookie: string;

@@ -1,5 +1,8 @@
+/** Short-lived Bearer tokens: EdDSA (Ed25519) JWTs that any service can verify from our JWKS. */
+import type { KeyObject } from "node:crypto";
 import { errors, jwtVerify, SignJWT, type JWTHeaderParameters } from "jose";
 import type { KeyRing } from "../../server/keys";
+import { deriveSigningKeys, type PublicJwk, type SigningKey } from "./signing-keys.server";
 
 export interface AccessClaims {
   uid: string;
@@ -12,44 +15,75 @@ export type TokenCheck =
   | { ok: false; reason: "expired"; claims: AccessClaims }
   | { ok: false; reason: "invalid" };
 
-const MAX_FUTURE_IAT_SECONDS = 60;
+export interface TokenIdentity {
+  /** `iss`: `urn:pwdless-gs:<CLUSTER_NAME>`; also names the cluster's signing key */
+  issuer: string;
+  /** `aud`: APP_URL's origin */
+  audience: string;
+}
 
-/** Short-lived HS256 Bearer tokens; `kid` names the key so rotated secrets still verify. */
+const MAX_FUTURE_IAT_SECONDS = 60;
+const ALGORITHM = "EdDSA";
+
+/**
+ * Issues and verifies access tokens. Only EdDSA is accepted (no HS256, no `none`); `kid` must
+ * name the current key or one of SECRET_KEY_BASE_PREVIOUS's, which stay published until removed.
+ */
 export class AccessTokens {
-  private readonly byKid: Map<string, Uint8Array>;
+  private readonly signing: SigningKey;
+  private readonly byKid: Map<string, KeyObject>;
+  private readonly published: { keys: PublicJwk[] };
 
   constructor(
-    private readonly keys: KeyRing,
-    private readonly issuer: string,
+    keys: KeyRing,
+    private readonly identity: TokenIdentity,
     readonly ttlSeconds: number,
     private readonly now: () => number,
   ) {
-    this.byKid = new Map([...keys.previous, keys.current].map((k) => [k.kid, k.token]));
+    const { current, previous } = deriveSigningKeys(keys, identity.issuer);
+    this.signing = current;
+    this.byKid = new Map([current, ...previous].map((k) => [k.kid, k.publicKey]));
+    this.published = { keys: [current, ...previous].filter(unique).map((k) => k.jwk) };
+  }
+
+  get issuer(): string {
+    return this.identity.issuer;
+  }
+
+  get audience(): string {
+    return this.identity.audience;
+  }
+
+  /** The public keys, for `GET /.well-known/jwks.json`. */
+  jwks(): { keys: PublicJwk[] } {
+    return this.published;
   }
 
   async issue(uid: string, sid: string): Promise<string> {
     const iat = Math.floor(this.now() / 1000);
     return new SignJWT({ sid })
-      .setProtectedHeader({ alg: "HS256", typ: "JWT", kid: this.keys.current.kid })
+      .setProtectedHeader({ alg: ALGORITHM, typ: "JWT", kid: this.signing.kid })
       .setSubject(uid)
-      .setIssuer(this.issuer)
+      .setIssuer(this.identity.issuer)
+      .setAudience(this.identity.audience)
       .setIssuedAt(iat)
       .setExpirationTime(iat + this.ttlSeconds)
-      .sign(this.keys.current.token);
+      .sign(this.signing.privateKey);
   }
 
   async verify(token: string): Promise<TokenCheck> {
     if (token.length > 2048) return { ok: false, reason: "invalid" };
     const getKey = (header: JWTHeaderParameters) => {
       const key = header.kid ? this.byKid.get(header.kid) : undefined;
-      if (!key || header.alg !== "HS256") throw new errors.JOSENotSupported("unknown key");
+      if (!key || header.alg !== ALGORITHM) throw new errors.JOSENotSupported("unknown key");
       return key;
     };
     const nowSeconds = Math.floor(this.now() / 1000);
     try {
       const { payload } = await jwtVerify(token, getKey, {
-        algorithms: ["HS256"],
-        issuer: this.issuer,
+        algorithms: [ALGORITHM],
+        issuer: this.identity.issuer,
+        audience: this.identity.audience,
         currentDate: new Date(this.now()),
         requiredClaims: ["sub", "exp", "iat"],
       });
@@ -71,4 +105,9 @@ export class AccessTokens {
     if (typeof sub !== "string" || typeof sid !== "string" || typeof exp !== "number") return null;
     return { uid: sub, sid, exp };
   }
+}
+
+/** A secret listed both as current and previous publishes its key once. */
+function unique(key: SigningKey, index: number, all: SigningKey[]): boolean {
+  return all.findIndex((k) => k.kid === key.kid) === index;
 }

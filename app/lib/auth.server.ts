@@ -17,6 +17,13 @@ export type ApiAuth =
 
 const DAY = 24 * 60 * 60 * 1000;
 
+export interface AuthOptions {
+  /** an older cookie generation still passes this long after a refresh: parallel tabs, requests in flight */
+  reuseGraceMs?: number;
+  /** told when a replayed old generation ended a session (the audit event `refresh-reuse`) */
+  onReuse?: (session: SessionRow, cookieGen: number) => void;
+}
+
 /** The cookie and the access token: who is asking, on pages and on the API. */
 export class Auth {
   constructor(
@@ -25,6 +32,7 @@ export class Auth {
     private readonly cookies: SessionCookieJar,
     readonly tokens: AccessTokens,
     private readonly now: () => number,
+    private readonly options: AuthOptions = {},
   ) {}
 
   async signIn(user: User, request: Request, method: string): Promise<{ session: SessionRow; setCookie: string }> {
@@ -32,23 +40,41 @@ export class Auth {
       method,
       userAgent: request.headers.get("User-Agent") ?? "",
     });
-    const setCookie = await this.cookies.write({ uid: user.id, sid: session.sid, iat: this.now() });
+    const setCookie = await this.cookies.write({ uid: user.id, sid: session.sid, iat: this.now(), gen: session.gen });
     return { session, setCookie };
   }
 
-  /** The signed-in person behind the request's cookie, or null (missing, tampered, revoked, expired). */
-  async fromCookie(request: Request): Promise<SignedIn | null> {
+  /**
+   * The signed-in person behind the request's cookie, or null (missing, tampered, revoked, expired).
+   * `refresh` (POST /auth/refresh, and a transparent refresh on the API) re-seals the cookie with
+   * the session's next generation. A cookie of an older generation shown after the grace window
+   * is a copy someone kept: the session ends on every node, for the thief and the owner alike.
+   */
+  async fromCookie(request: Request, { refresh = false }: { refresh?: boolean } = {}): Promise<SignedIn | null> {
     const cookie = await this.cookies.read(request);
     if (!cookie) return null;
     const found = this.sessions.findActive(cookie.sid);
     if (!found || found.uid !== cookie.uid) return null;
+    const stale = cookie.gen < found.gen;
+    if (stale && this.now() - found.genAt > (this.options.reuseGraceMs ?? 30_000)) {
+      this.sessions.revoke(found.sid, "refresh-reuse");
+      this.options.onReuse?.(found, cookie.gen);
+      return null;
+    }
     const user = this.users.getUser(found.uid);
     if (!user) return null;
+    if (refresh) {
+      // within the grace window an older cookie is brought up to date, not moved further on
+      const session = stale ? this.sessions.touch(found) : this.sessions.advanceGeneration(found, cookie.gen);
+      const gen = Math.max(session.gen, cookie.gen);
+      const setCookie = await this.cookies.write({ uid: cookie.uid, sid: cookie.sid, iat: this.now(), gen });
+      return { user, session, setCookie };
+    }
     const session = this.sessions.touch(found);
     // sliding expiry: re-seal a cookie older than a day
     const setCookie =
       this.now() - cookie.iat > DAY
-        ? await this.cookies.write({ uid: cookie.uid, sid: cookie.sid, iat: this.now() })
+        ? await this.cookies.write({ uid: cookie.uid, sid: cookie.sid, iat: this.now(), gen: cookie.gen })
         : undefined;
     return { user, session, setCookie };
   }
@@ -87,7 +113,7 @@ export class Auth {
       return { ok: true, user, session };
     }
     if (check.reason === "expired") {
-      const signedIn = await this.fromCookie(request);
+      const signedIn = await this.fromCookie(request, { refresh: true });
       if (signedIn && signedIn.session.sid === check.claims.sid) {
         const refreshedToken = await this.tokens.issue(signedIn.user.id, signedIn.session.sid);
         return {

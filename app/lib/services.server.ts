@@ -55,10 +55,25 @@ function createServices(ctx: AppContext): Services {
   const users = new UserStore(cluster, now);
   const sessions = new SessionStore(cluster, config.sessionTtlDays, now, config.sessionMaxDays);
   const cookieJar = new SessionCookieJar(keys, { secure, maxAgeSeconds: config.sessionTtlDays * 24 * 3600 });
-  const tokens = new AccessTokens(keys, `urn:pwdless-gs:${config.cluster.name}`, config.accessTokenTtlSeconds, now);
-  const auth = new Auth(users, sessions, cookieJar, tokens, now);
-  const linkUses = new LinkUses(cluster, config.linkTtlMs, now, log);
+  const tokens = new AccessTokens(
+    keys,
+    { issuer: `urn:pwdless-gs:${config.cluster.name}`, audience: config.appUrl.origin },
+    config.accessTokenTtlSeconds,
+    now,
+  );
   const audit = new Audit(log, keys.current.audit, cluster.nodeId);
+  const auth = new Auth(users, sessions, cookieJar, tokens, now, {
+    reuseGraceMs: config.refreshReuseGraceSeconds * 1000,
+    onReuse: (session, cookieGen) =>
+      audit.record("refresh-reuse", {
+        uid: session.uid,
+        sid: session.sid,
+        reason: "old-cookie-generation",
+        cookieGen,
+        sessionGen: session.gen,
+      }),
+  });
+  const linkUses = new LinkUses(cluster, config.linkTtlMs, now, log);
   const { windowMs } = config.rateLimits;
   const limits = {
     emails: new EmailSendLimiter(

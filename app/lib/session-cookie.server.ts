@@ -10,6 +10,8 @@ const payloadSchema = z.object({
   sid: z.string().uuid(),
   /** when this cookie was sealed (ms): the sliding re-seal decides by it */
   iat: z.number().int(),
+  /** the session's refresh generation when this cookie was sealed; cookies sealed before it existed are 0 */
+  gen: z.number().int().nonnegative().default(0),
 });
 export type SessionCookie = z.infer<typeof payloadSchema>;
 
@@ -25,7 +27,7 @@ export function passwordMap(keys: KeyRing, pick: (k: KeyRing["current"]) => stri
   return map;
 }
 
-/** Seals `{uid, sid}` with iron-session's sealing (AES-256-CBC + HMAC-SHA256, constant-time MAC check). */
+/** Seals `{uid, sid, iat, gen}` with iron-session's sealing (AES-256-CBC + HMAC-SHA256, constant-time MAC check). */
 export class SessionCookieJar {
   private readonly openWith: Record<number, string>;
   private readonly sealWith: Record<number, string>;
@@ -50,7 +52,7 @@ export class SessionCookieJar {
     }
   }
 
-  async write(value: SessionCookie): Promise<string> {
+  async write(value: z.input<typeof payloadSchema>): Promise<string> {
     const sealed = await sealData(value, { password: this.sealWith, ttl: this.settings.maxAgeSeconds });
     return serialize(SESSION_COOKIE, sealed, this.options(this.settings.maxAgeSeconds));
   }

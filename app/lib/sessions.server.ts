@@ -12,6 +12,9 @@ export const sessionSchema = z.object({
   createdOn: z.string().max(128),
   method: z.string().max(64),
   userAgent: z.string().max(512),
+  /** the refresh generation the newest cookie carries, and when it last advanced (theft detection) */
+  gen: z.number().int().nonnegative().default(0),
+  genAt: z.number().int().default(0),
 });
 export type SessionRow = z.infer<typeof sessionSchema>;
 
@@ -49,6 +52,8 @@ export class SessionStore {
       createdOn: this.cluster.nodeId,
       method: details.method,
       userAgent: details.userAgent.slice(0, 512),
+      gen: 0,
+      genAt: now,
     };
     this.sessions.set(row.sid, row);
     return row;
@@ -73,6 +78,23 @@ export class SessionStore {
     if (now - row.lastUsedAt < HOUR) return row;
     const updated = {
       ...row,
+      lastUsedAt: now,
+      expiresAt: Math.min(now + this.ttlDays * DAY, row.createdAt + this.maxDays * DAY),
+    };
+    this.sessions.set(row.sid, updated);
+    return updated;
+  }
+
+  /**
+   * A refresh: the session moves to the generation after both its own and the cookie's (the cookie
+   * may be ahead when this node has not yet seen another node's refresh), and notes the use.
+   */
+  advanceGeneration(row: SessionRow, cookieGen: number): SessionRow {
+    const now = this.now();
+    const updated = {
+      ...row,
+      gen: Math.max(row.gen, cookieGen) + 1,
+      genAt: now,
       lastUsedAt: now,
       expiresAt: Math.min(now + this.ttlDays * DAY, row.createdAt + this.maxDays * DAY),
     };

@@ -15,7 +15,8 @@ export async function action({ request, context }: ActionFunctionArgs) {
     return apiError(405, "invalid_request", "Use POST.", { Allow: "POST" });
   }
   const { auth } = getServices(context.app);
-  const signedIn = await auth.fromCookie(request);
+  // each refresh moves the session to its next generation: a kept copy of this cookie stops working
+  const signedIn = await auth.fromCookie(request, { refresh: true });
   if (!signedIn) return apiError(401, "unauthorized", "No valid session: sign in first.");
   const token = await auth.tokens.issue(signedIn.user.id, signedIn.session.sid);
   const headers = new Headers({ "Cache-Control": "no-store", Pragma: "no-cache" });

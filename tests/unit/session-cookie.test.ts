@@ -6,6 +6,7 @@ const value = {
   uid: "0b6f4f4e-3d2a-4c8e-9a51-2f5c6d7e8f90",
   sid: "1c7a5b5f-4e3b-4d9f-8b62-3a6d7e8f9a01",
   iat: 1_700_000_000_000,
+  gen: 3,
 };
 const settings = { secure: true, maxAgeSeconds: 30 * 24 * 3600 };
 

@@ -30,7 +30,13 @@ function setup() {
   const users = new UserStore(port, now);
   const sessions = new SessionStore(port, 30, now, 90);
   const cookies = new SessionCookieJar(keys, { secure: false, maxAgeSeconds: 30 * 24 * 3600 });
-  const auth = new Auth(users, sessions, cookies, new AccessTokens(keys, "urn:test", 900, now), now);
+  const auth = new Auth(
+    users,
+    sessions,
+    cookies,
+    new AccessTokens(keys, { issuer: "urn:test", audience: "http://localhost" }, 900, now),
+    now,
+  );
   return { clock, users, sessions, auth, writes };
 }
 
