@@ -14,6 +14,7 @@ import { preSharedKey } from "@libp2p/pnet";
 import { tcp } from "@libp2p/tcp";
 import { createLibp2p } from "libp2p";
 import { derivePreSharedKey } from "./identity";
+import type { InboundGate } from "./inbound-gate";
 import type { ClusterConfig } from "./types";
 import { MAX_GOSSIP_BYTES, type WireNames } from "./wire";
 
@@ -32,7 +33,14 @@ export interface NodeOptions {
   names: WireNames;
   /** gossipsub heartbeat; short suits the small clusters this serves */
   heartbeatMs?: number;
+  /** refuses inbound connections from non-members and too many pending ones per address */
+  gate?: InboundGate;
 }
+
+/** A keyless peer must finish the pre-shared-key nonce exchange this fast, */
+const PNET_HANDSHAKE_TIMEOUT_MS = 1_000;
+/** and every inbound connection its whole upgrade (pnet, noise, yamux) within this. */
+const INBOUND_UPGRADE_TIMEOUT_MS = 3_000;
 
 /** Create (not start) the libp2p node. */
 export async function createClusterLibp2p(options: NodeOptions): Promise<ClusterLibp2p> {
@@ -42,7 +50,11 @@ export async function createClusterLibp2p(options: NodeOptions): Promise<Cluster
     privateKey,
     addresses: { listen: [listenAddress(config.host, config.port)] },
     transports: [tcp()],
-    connectionProtector: preSharedKey({ psk: derivePreSharedKey(config.clusterKey, config.clusterName) }),
+    connectionProtector: preSharedKey({
+      psk: derivePreSharedKey(config.clusterKey, config.clusterName),
+      timeout: PNET_HANDSHAKE_TIMEOUT_MS,
+    }),
+    connectionGater: options.gate?.gater(),
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery: config.discovery === "mdns" ? [mdns({ interval: 10_000 })] : [],
@@ -51,6 +63,8 @@ export async function createClusterLibp2p(options: NodeOptions): Promise<Cluster
       // every member of a local cluster connects from the same host
       inboundConnectionThreshold: 100,
       maxIncomingPendingConnections: 64,
+      // libp2p's default (10 s) lets stalled keyless connections hold those 64 slots for long
+      inboundUpgradeTimeout: INBOUND_UPGRADE_TIMEOUT_MS,
     },
     services: {
       identify: identify(),

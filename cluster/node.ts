@@ -11,6 +11,7 @@ import { resolvePeerNames, parseDnsName, systemResolver } from "./discovery/dns"
 import { defaultRegistryDir, LocalRegistry } from "./discovery/local";
 import { parseStaticPeers, type HostPort } from "./discovery/static";
 import { CLUSTER_NAME, loadOrCreateNodeKey } from "./identity";
+import { InboundGate, multiaddrIp } from "./inbound-gate";
 import { createClusterLibp2p, type ClusterLibp2p } from "./libp2p";
 import { Members } from "./members";
 import { LagTracker, Replication } from "./replication";
@@ -72,7 +73,12 @@ export async function startCluster(
   const dnsName = config.dns ? parseDnsName(config.dns, config.port) : undefined;
   const privateKey = await loadOrCreateNodeKey(config.dataDir);
   const names = wireNames(config.clusterName);
-  const libp2p = await createClusterLibp2p({ config, privateKey, names });
+  // members listed by the operator: nobody else may even start a handshake
+  const gate = new InboundGate();
+  if (config.peers.length > 0 || config.dns) {
+    gate.allowMembers("static", staticPeers.addrs.flatMap((a) => multiaddrIp(a) ?? []));
+  }
+  const libp2p = await createClusterLibp2p({ config, privateKey, names, gate });
   const nodeId = libp2p.peerId.toString();
   const store = new ClusterStore({
     nodeId,
@@ -91,6 +97,7 @@ export async function startCluster(
     maxClockSkewMs: options.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS,
     staticAddrs: staticPeers.addrs,
     dnsNames: dnsName ? [...staticPeers.names, dnsName] : staticPeers.names,
+    gate,
   });
   try {
     await node.start();
@@ -113,6 +120,7 @@ interface NodeParts {
   maxClockSkewMs: number;
   staticAddrs: string[];
   dnsNames: HostPort[];
+  gate: InboundGate;
 }
 
 class ClusterNode implements Cluster {
@@ -300,6 +308,7 @@ class ClusterNode implements Cluster {
       lastCatchUpAt: this.lastCatchUpAt,
       counters: { ...this.counters, rejected: { ...this.counters.rejected } },
       replicationLagMs: this.lag.summary(),
+      inboundRefused: { ...this.parts.gate.refused },
     };
   }
 
@@ -517,6 +526,8 @@ class ClusterNode implements Cluster {
     })
       .then((addrs) => {
         if (this.stopping) return;
+        // a failed lookup keeps the last known members rather than shutting them all out
+        if (addrs.length > 0) this.parts.gate.allowMembers("dns", addrs.flatMap((a) => multiaddrIp(a) ?? []));
         this.members.replaceAddresses("dns", addrs);
         this.members.tick();
       })

@@ -98,6 +98,8 @@ export interface ClusterStatus {
   counters: ClusterCounters;
   /** now − record stamp for records applied from gossip over the last minute */
   replicationLagMs: { samples: number; p50: number | null; max: number | null };
+  /** inbound cluster connections refused before their handshake, by reason */
+  inboundRefused: Record<string, number>;
 }
 
 export type RequestHandler = (body: unknown, fromPeerId: string) => Promise<unknown>;
