@@ -76,7 +76,10 @@ export async function startCluster(
   // members listed by the operator: nobody else may even start a handshake
   const gate = new InboundGate();
   if (config.peers.length > 0 || config.dns) {
-    gate.allowMembers("static", staticPeers.addrs.flatMap((a) => multiaddrIp(a) ?? []));
+    gate.allowMembers(
+      "static",
+      staticPeers.addrs.flatMap((a) => multiaddrIp(a) ?? []),
+    );
   }
   const libp2p = await createClusterLibp2p({ config, privateKey, names, gate });
   const nodeId = libp2p.peerId.toString();
@@ -527,7 +530,11 @@ class ClusterNode implements Cluster {
       .then((addrs) => {
         if (this.stopping) return;
         // a failed lookup keeps the last known members rather than shutting them all out
-        if (addrs.length > 0) this.parts.gate.allowMembers("dns", addrs.flatMap((a) => multiaddrIp(a) ?? []));
+        if (addrs.length > 0)
+          this.parts.gate.allowMembers(
+            "dns",
+            addrs.flatMap((a) => multiaddrIp(a) ?? []),
+          );
         this.members.replaceAddresses("dns", addrs);
         this.members.tick();
       })
