@@ -6,15 +6,18 @@ import { generateKeyPair } from "@libp2p/crypto/keys";
 import { multiaddr } from "@multiformats/multiaddr";
 import { sealData } from "iron-session";
 import { defaults as ironDefaults, seal } from "iron-webcrypto";
+import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClusterLibp2p } from "../../cluster/libp2p";
 import { names } from "../../cluster/wire";
+import { deriveSigningKey } from "../../app/lib/signing-keys.server";
 import { clusterKeyFor, deriveKeyRing, deriveKeys } from "../../server/keys";
 import { status } from "../support/cluster";
 import { CookieJar } from "../support/cookie-jar";
 import { accessToken, browse, pathOf, requestLink, signIn } from "../support/flows";
 import { startNode, stopAllNodes, tempDir, testSecret, type NodeProcess } from "../support/node";
+import { rawRequest } from "../support/raw-http";
 import { waitFor } from "../support/wait";
 
 const secret = testSecret();
@@ -49,11 +52,13 @@ beforeAll(async () => {
       CLUSTER_SECRET: clusterSecret,
       RATE_LIMIT_REQUESTS_PER_IP: "100000",
       RATE_LIMIT_OPENINGS_PER_IP: "100000",
+      REFRESH_REUSE_GRACE_SECONDS: "1",
     },
   });
   const jar = await signIn(node, "victim@example.com");
-  goodCookie = jar.get("pwdless_session")!;
   goodToken = await accessToken(node, jar);
+  // after the refresh: the cookie of the session's current generation (an older one would be a replay)
+  goodCookie = jar.get("pwdless_session")!;
   const me = (await (await node.fetch("/api/me", { headers: { Authorization: `Bearer ${goodToken}` } })).json()) as {
     id: string;
   };
@@ -74,7 +79,21 @@ afterAll(async () => {
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
 const now = () => Math.floor(Date.now() / 1000);
 
-async function sign(header: Record<string, unknown>, payload: Record<string, unknown>, key: Uint8Array = keys.token) {
+/** This cluster's real signing key, as an attacker who stole nothing does not have it. */
+const realKey = () => deriveSigningKey(keys.token, `urn:pwdless-gs:${node.env.CLUSTER_NAME}`);
+const realClaims = (extra: Record<string, unknown>) => ({
+  sub: uid,
+  sid,
+  iss: `urn:pwdless-gs:${node.env.CLUSTER_NAME}`,
+  aud: node.env.APP_URL,
+  ...extra,
+});
+
+async function sign(
+  header: Record<string, unknown>,
+  payload: Record<string, unknown>,
+  key: Uint8Array | KeyObject = keys.token,
+) {
   return new SignJWT(payload).setProtectedHeader(header as { alg: string }).sign(key);
 }
 
@@ -172,8 +191,9 @@ const tokenCases: HttpCase[] = [
     async () =>
       apiWith(
         await sign(
-          { alg: "HS256", kid: keys.kid },
-          { sub: uid, sid, iss: `urn:pwdless-gs:${node.env.CLUSTER_NAME}`, iat: now() + 3600, exp: now() + 7200 },
+          { alg: "EdDSA", kid: realKey().kid },
+          realClaims({ iat: now() + 3600, exp: now() + 7200 }),
+          realKey().privateKey,
         ),
       ),
     401,
@@ -184,14 +204,50 @@ const tokenCases: HttpCase[] = [
     async () =>
       apiWith(
         await sign(
-          { alg: "HS256", kid: keys.kid },
-          { sub: uid, sid, iss: `urn:pwdless-gs:${node.env.CLUSTER_NAME}`, iat: now() - 7200, exp: now() - 3600 },
+          { alg: "EdDSA", kid: realKey().kid },
+          realClaims({ iat: now() - 7200, exp: now() - 3600 }),
+          realKey().privateKey,
         ),
       ),
     401,
     "invalid_token",
   ],
   ["token: revoked session", async () => apiWith(revokedToken), 401, "invalid_token"],
+  [
+    "token: HS256 (the old format) with the real HMAC key and the JWKS kid",
+    async () =>
+      apiWith(
+        await sign({ alg: "HS256", kid: realKey().kid }, realClaims({ iat: now(), exp: now() + 60 }), keys.token),
+      ),
+    401,
+    "invalid_token",
+  ],
+  [
+    "token: EdDSA with the JWKS kid but another key",
+    async () =>
+      apiWith(
+        await sign(
+          { alg: "EdDSA", kid: realKey().kid },
+          realClaims({ iat: now(), exp: now() + 60 }),
+          generateKeyPairSync("ed25519").privateKey,
+        ),
+      ),
+    401,
+    "invalid_token",
+  ],
+  [
+    "token: the real key, but the audience of another app",
+    async () =>
+      apiWith(
+        await sign(
+          { alg: "EdDSA", kid: realKey().kid },
+          realClaims({ aud: "https://elsewhere.example", iat: now(), exp: now() + 60 }),
+          realKey().privateKey,
+        ),
+      ),
+    401,
+    "invalid_token",
+  ],
   [
     "token: another secret",
     async () =>
@@ -257,6 +313,10 @@ const emailCases: HttpCase[] = [
   ["email: encoded CRLF", () => postLogin(decodeURIComponent("a%40b.com%0D%0ABcc%3A%20c%40d.com")), 400],
   ["email: NUL byte", () => postLogin("a\u0000@example.com"), 400],
   ["email: empty", () => postLogin(""), 400],
+  ["email: KELVIN SIGN (U+212A) for k", () => postLogin("\u212Aelvin@example.com"), 400],
+  ["email: non-ASCII local part", () => postLogin("jos\u00e9@example.com"), 400],
+  ["email: fullwidth letters in the local part", () => postLogin("\uff41dmin@example.com"), 400],
+  ["email: a domain IDNA refuses (U+FFFD)", () => postLogin("a@\uFFFD.example"), 400],
   [
     "email: JSON API, CRLF",
     () =>
@@ -292,6 +352,10 @@ const redirectTargets = [
   "javascript:alert(1)",
   "\\\\evil.example",
   "/\t/evil.example",
+  "/.//evil.example",
+  "/%2e//evil.example",
+  "/a/..//evil.example",
+  "/%2E%2E//evil.example",
 ];
 const redirectCases: HttpCase[] = redirectTargets.map((target) => [
   `redirect: ${JSON.stringify(target)} is replaced by /account`,
@@ -397,6 +461,41 @@ const bodies: HttpCase[] = [
   ],
 ];
 
+const hostCases: HttpCase[] = [
+  ...["a b", "a:b:c", "[", "", "[1:2]", "a:99999", "évil.example"].map((host): HttpCase => [
+    `host: malformed ${JSON.stringify(host)} is a 400`,
+    () => rawRequest(node, { path: "/login", headers: { Host: host } }),
+    400,
+  ]),
+  [
+    "host: malformed on the API answers JSON",
+    () => rawRequest(node, { path: "/api/me", headers: { Host: "a b" } }),
+    400,
+    "invalid_request",
+  ],
+  ...(
+    [
+      ["GET", "/dev/mailbox.json"],
+      ["GET", "/cluster/tables/users.json"],
+      ["POST", "/login"],
+    ] as const
+  ).map(([method, path]): HttpCase => [
+    `host: DNS rebinding, ${method} ${path} as rebind.evil.example is a 421`,
+    () =>
+      rawRequest(node, {
+        method,
+        path,
+        headers: {
+          Host: `rebind.evil.example:${node.port}`,
+          "Sec-Fetch-Site": "same-origin",
+          "Content-Type": "application/x-www-form-urlencoded",
+        },
+        body: method === "POST" ? "email=rebind%40example.com" : undefined,
+      }),
+    421,
+  ]),
+];
+
 function flip(value: string, at: number): string {
   const c = value[at] === "A" ? "B" : "A";
   return `${value.slice(0, at)}${c}${value.slice(at + 1)}`;
@@ -414,7 +513,16 @@ const postLogin = (email: string) =>
   });
 
 describe("bad input over HTTP: the right status, nothing written, node up", () => {
-  const cases = [...cookieCases, ...tokenCases, ...linkCases, ...emailCases, ...redirectCases, ...crossSite, ...bodies];
+  const cases = [
+    ...cookieCases,
+    ...tokenCases,
+    ...linkCases,
+    ...emailCases,
+    ...redirectCases,
+    ...crossSite,
+    ...bodies,
+    ...hostCases,
+  ];
   it.each(cases)("%s", async (_name, request, expected, error) => {
     tried += 1;
     const before = await tableSizes();
@@ -427,6 +535,19 @@ describe("bad input over HTTP: the right status, nothing written, node up", () =
     expect(await tableSizes()).toEqual(before);
     expect(await outboxSize()).toBe(mails);
     expect((await node.fetch("/healthz")).status).toBe(200);
+  });
+
+  it("a refresh cookie of an older generation, replayed after the grace window, ends its session", async () => {
+    tried += 1;
+    const jar = await signIn(node, "replayed-refresh@example.com");
+    const old = jar.get("pwdless_session")!;
+    const token = await accessToken(node, jar);
+    await waitFor("the replay to be refused once the grace window is over", async () => {
+      const res = await refreshWith(old);
+      return res.status === 401;
+    });
+    expect((await apiWith(token)).status).toBe(401);
+    expect((await browse(node, jar, "/auth/refresh", { method: "POST" })).status).toBe(401);
   });
 
   it("the victim's real credentials still work afterwards", async () => {
