@@ -18,7 +18,7 @@ export type TokenCheck =
 export interface TokenIdentity {
   /** `iss`: `urn:pwdless-gs:<CLUSTER_NAME>`; also names the cluster's signing key */
   issuer: string;
-  /** `aud`: APP_URL's origin */
+  /** `aud`: `urn:pwdless-gs:<CLUSTER_NAME>:api`, the APIs that accept this cluster's tokens */
   audience: string;
 }
 

@@ -57,7 +57,8 @@ function createServices(ctx: AppContext): Services {
   const cookieJar = new SessionCookieJar(keys, { secure, maxAgeSeconds: config.sessionTtlDays * 24 * 3600 });
   const tokens = new AccessTokens(
     keys,
-    { issuer: `urn:pwdless-gs:${config.cluster.name}`, audience: config.appUrl.origin },
+    // the audience names the cluster's APIs, not APP_URL: every node (and port) must accept every node's tokens
+    { issuer: `urn:pwdless-gs:${config.cluster.name}`, audience: `urn:pwdless-gs:${config.cluster.name}:api` },
     config.accessTokenTtlSeconds,
     now,
   );

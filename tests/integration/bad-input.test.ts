@@ -85,7 +85,7 @@ const realClaims = (extra: Record<string, unknown>) => ({
   sub: uid,
   sid,
   iss: `urn:pwdless-gs:${node.env.CLUSTER_NAME}`,
-  aud: node.env.APP_URL,
+  aud: `urn:pwdless-gs:${node.env.CLUSTER_NAME}:api`,
   ...extra,
 });
 

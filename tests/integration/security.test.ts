@@ -218,7 +218,7 @@ describe("access tokens another service verifies", () => {
       "--issuer",
       `urn:pwdless-gs:${node.env.CLUSTER_NAME}`,
       "--audience",
-      node.env.APP_URL!,
+      `urn:pwdless-gs:${node.env.CLUSTER_NAME}:api`,
     ];
     const { stdout } = await run("python3", [...args, token]);
     const me = (await (await node.fetch("/api/me", { headers: { Authorization: `Bearer ${token}` } })).json()) as {

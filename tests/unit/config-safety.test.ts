@@ -25,7 +25,12 @@ function problems(env: Record<string, string>): string[] {
 
 describe("safe defaults when misconfigured", () => {
   it("refuses local mode with a public APP_URL or HOST, in one line naming NODE_ENV=production", () => {
-    for (const env of [{ APP_URL: "https://login.example.com" }, { HOST: "0.0.0.0" }, { HOST: "10.0.0.5" }]) {
+    const envs: Record<string, string>[] = [
+      { APP_URL: "https://login.example.com" },
+      { HOST: "0.0.0.0" },
+      { HOST: "10.0.0.5" },
+    ];
+    for (const env of envs) {
       const found = problems({ SECRET_KEY_BASE: secret, ...env });
       expect(found).toHaveLength(1);
       expect(found[0]).toMatch(/local mode is for this machine only.*NODE_ENV=production/);
