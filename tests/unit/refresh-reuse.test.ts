@@ -95,4 +95,18 @@ describe("refresh generations", () => {
     const three = await auth.fromCookie(withCookie(two!.setCookie!), { refresh: true });
     expect(three!.session.gen).toBe(3);
   });
+
+  it("counts a transparent refresh on the API (expired token + cookie) as a refresh", async () => {
+    const { auth, clock, first, sid, sessions } = await signedIn();
+    const token = await auth.tokens.issue(sessions.findActive(sid)!.uid, sid);
+    clock.now += 901_000;
+    const request = new Request("http://localhost/api/me", {
+      headers: { Authorization: `Bearer ${token}`, Cookie: first.split(";")[0]! },
+    });
+    const result = await auth.fromBearer(request);
+    expect(result).toMatchObject({ ok: true, refreshedToken: expect.any(String), setCookie: expect.any(String) });
+    expect(sessions.findActive(sid)!.gen).toBe(1);
+    clock.now += 31_000;
+    expect(await auth.fromCookie(withCookie(first))).toBeNull();
+  });
 });
