@@ -105,10 +105,17 @@ describe("the cluster port under a keyless flood", () => {
     const node = await startNode({
       env: { SECRET_KEY_BASE: secret, CLUSTER_NAME: clusterName, CLUSTER_PORT: String(clusterPort) },
     });
+    // the anchor: the same join with no flood, measured in the same run
+    const calm = await keyedMember(secret, clusterName);
+    const calmStarted = performance.now();
+    await calm.dial(multiaddr(`/ip4/127.0.0.1/tcp/${clusterPort}`), { signal: AbortSignal.timeout(10_000) });
+    const calmMs = performance.now() - calmStarted;
+    await calm.stop();
     const member = await keyedMember(secret, clusterName);
     const attack = flood(clusterPort);
     try {
       const joinedMs = await joinDuringFlood(node, member, clusterPort, attack);
+      console.info(`cluster flood (open port): join without a flood ${calmMs.toFixed(0)} ms`);
       console.info(
         `cluster flood (open port): member joined in ${joinedMs.toFixed(0)} ms with ${attack.open()} flood sockets open, ${attack.opened()} opened so far`,
       );
