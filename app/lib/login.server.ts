@@ -36,7 +36,15 @@ export async function requestLink(
 ): Promise<Response> {
   const { config, log } = services.ctx;
   const addressHash = services.audit.hashEmail(email);
-  const verdict = services.limits.emails.check(addressHash);
+  let verdict: Awaited<ReturnType<typeof services.limits.emails.reserve>>;
+  try {
+    verdict = await services.limits.emails.reserve(addressHash);
+  } catch (error) {
+    // by name: the app bundle has its own copy of the cluster's classes
+    if (!(error instanceof Error) || error.name !== "ClusterUnavailableError") throw error;
+    log.warn("could not count a link email: the shared store is unreachable", { error: error.message });
+    return cannotSend(by, email);
+  }
   if (!verdict.ok) {
     services.audit.record("rate-limited", { email, ip, reason: "emails-per-address" });
     return tooManyRequests(by, verdict, email);
@@ -53,19 +61,24 @@ export async function requestLink(
     await services.emailLink.authenticate("email-link", forStrategy, { successRedirect: "/login/sent" });
   } catch (outcome) {
     if (outcome instanceof Response) {
-      services.limits.emails.record(addressHash);
       services.audit.record("link-sent", { email, ip, via: services.outbox ? "outbox" : "smtp" });
       return outcome;
     }
     log.error("could not send a sign-in link", { error: outcome instanceof Error ? outcome.message : String(outcome) });
-    if (by === "api")
-      return apiError(503, "server_error", "The email could not be sent just now; try again in a minute.", {
-        "Retry-After": "60",
-      });
-    return json(
-      { error: "We could not send the email just now. Please try again in a minute.", email },
-      { status: 503, headers: { "Retry-After": "60" } },
-    );
+    // the mail did not go out: it does not count against the address
+    await verdict.release().catch(() => undefined);
+    return cannotSend(by, email);
   }
   throw new Error("the email-link strategy neither redirected nor failed");
+}
+
+function cannotSend(by: RequestedBy, email: string): Response {
+  if (by === "api")
+    return apiError(503, "server_error", "The email could not be sent just now; try again in a minute.", {
+      "Retry-After": "60",
+    });
+  return json(
+    { error: "We could not send the email just now. Please try again in a minute.", email },
+    { status: 503, headers: { "Retry-After": "60" } },
+  );
 }

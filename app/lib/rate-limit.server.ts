@@ -3,6 +3,8 @@ import { indexTable, type Table, type TableIndex } from "../../cluster/index";
 import type { ClusterPort } from "./context.server";
 
 export type Verdict = { ok: true } | { ok: false; retryAfterSeconds: number };
+/** A counted send: `release()` gives the slot back when the send failed. */
+export type Slot = { ok: true; release(): Promise<void> } | { ok: false; retryAfterSeconds: number };
 
 /** Counts per key within a sliding window, in this node's memory (per-IP limits). */
 export class SlidingWindowLimiter {
@@ -39,8 +41,9 @@ const sendsSchema = z.object({ times: z.array(z.number().int()).max(1000) });
 type Sends = z.infer<typeof sendsSchema>;
 
 /**
- * Link emails per address, counted cluster-wide: each node writes only its own row per address
- * (`<address hash>|<node>`), so concurrent sends on two nodes never overwrite each other.
+ * Link emails per address, counted cluster-wide. Gossip mode: each node writes only its own row
+ * per address (`<address hash>|<node>`), so concurrent sends on two nodes never overwrite each
+ * other. Redis mode: `reserve` counts in Redis, check and count in one atomic step.
  */
 export class EmailSendLimiter {
   private readonly table: Table<Sends>;
@@ -64,11 +67,37 @@ export class EmailSendLimiter {
     return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((oldest + this.windowMs - this.now()) / 1000)) };
   }
 
-  record(addressHash: string): void {
+  /** Count a send before it goes out, or refuse it; rejects with ClusterUnavailableError when Redis is away. */
+  async reserve(addressHash: string): Promise<Slot> {
+    const atomics = this.cluster.atomics;
+    if (atomics?.scope === "cluster") {
+      const slot = await atomics.reserve("linkSends", addressHash, this.limit, this.windowMs);
+      if (!slot.ok) return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil(slot.retryAfterMs / 1000)) };
+      return { ok: true, release: () => atomics.release("linkSends", addressHash, slot.id) };
+    }
+    // no await between the check and the count: two requests on this node cannot both pass
+    const verdict = this.check(addressHash);
+    if (!verdict.ok) return verdict;
+    const at = this.record(addressHash);
+    return { ok: true, release: async () => this.unrecord(addressHash, at) };
+  }
+
+  record(addressHash: string): number {
     const key = `${addressHash}|${this.cluster.nodeId}`;
     const horizon = this.now() - this.windowMs;
     const mine = (this.table.get(key)?.times ?? []).filter((t) => t > horizon);
-    this.table.set(key, { times: [...mine, this.now()].slice(-this.limit - 1) });
+    const at = this.now();
+    this.table.set(key, { times: [...mine, at].slice(-this.limit - 1) });
+    return at;
+  }
+
+  private unrecord(addressHash: string, at: number): void {
+    const key = `${addressHash}|${this.cluster.nodeId}`;
+    const times = [...(this.table.get(key)?.times ?? [])];
+    const i = times.lastIndexOf(at);
+    if (i < 0) return;
+    times.splice(i, 1);
+    this.table.set(key, { times });
   }
 
   /** Delete this node's rows that no longer count. */
