@@ -172,7 +172,7 @@ describe("Redis stopped mid-run", () => {
     // reads from memory
     const account = await browse(a, jar.clone(), "/account");
     expect(account.status).toBe(200);
-    expect(await ((await me(b, token)).json())).toMatchObject({ email: "outage@example.com" });
+    expect(await (await me(b, token)).json()).toMatchObject({ email: "outage@example.com" });
     // writes refused clearly: JSON for API clients, a page for people
     const api = await b.fetch("/api/auth/email", {
       method: "POST",
