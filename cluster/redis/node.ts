@@ -134,6 +134,8 @@ class RedisClusterNode implements Cluster {
   private lastLoadAt: number | null = null;
   private reconnects = 0;
   private outageLogged = false;
+  private stalled = false;
+  private heartbeating = false;
   private stopping: Promise<void> | undefined;
   private unsubscribeStore: (() => void) | undefined;
 
@@ -195,7 +197,9 @@ class RedisClusterNode implements Cluster {
   }
 
   isReady(): boolean {
-    return this.loaded && this.connection === "connected" && this.client.isReady && this.subscriber.isReady;
+    return (
+      this.loaded && !this.stalled && this.connection === "connected" && this.client.isReady && this.subscriber.isReady
+    );
   }
 
   handle(method: string, handler: RequestHandler): void {
@@ -461,16 +465,30 @@ class RedisClusterNode implements Cluster {
   }
 
   private async heartbeat(): Promise<void> {
-    if (this.stopping || !this.client.isReady) return;
+    if (this.stopping || !this.client.isReady || this.heartbeating) return;
+    this.heartbeating = true;
     try {
       const started = performance.now();
-      await this.client.ping();
+      await withDeadline(this.client.ping(), this.settings.timeoutMs, "PING");
       this.latencyMs = Math.round((performance.now() - started) * 100) / 100;
+      if (this.stalled) {
+        this.stalled = false;
+        this.log.info("cluster: Redis answers again", { latencyMs: this.latencyMs });
+      }
       const about = JSON.stringify({ meta: this.config.meta ?? {}, startedAt: this.startedAt });
       await this.client.set(this.names.member(this.nodeId), about, { PX: this.timings.heartbeatMs * 3 });
       this.members = await this.readMembers();
     } catch (error) {
+      // connected but silent: not ready, so a load balancer sends people elsewhere
+      if (this.client.isReady && !this.stalled) {
+        this.stalled = true;
+        this.log.warn("cluster: Redis does not answer; writes are refused until it does", {
+          error: (error as Error).message,
+        });
+      }
       this.noteOutage(error);
+    } finally {
+      this.heartbeating = false;
     }
   }
 
@@ -550,14 +568,25 @@ class RedisAtomics implements ClusterAtomics {
   private async guard<T>(command: () => Promise<T>): Promise<T> {
     if (!this.client.isReady) throw new ClusterUnavailableError("redis", "Redis is unreachable");
     try {
-      return await command();
+      return await withDeadline(command(), this.timeoutMs, "an atomic decision");
     } catch (error) {
-      throw new ClusterUnavailableError(
-        "redis",
-        `Redis did not answer within ${this.timeoutMs} ms: ${(error as Error).message}`,
-      );
+      throw new ClusterUnavailableError("redis", (error as Error).message);
     }
   }
+}
+
+/**
+ * node-redis times a command out only until it is written; once sent, it waits for the answer for
+ * ever (answers come in order). A stalled Redis must not hold a request, so callers race this
+ * deadline; the late answer is still read in order and then ignored.
+ */
+function withDeadline<T>(command: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Redis did not answer ${what} within ${ms} ms`)), ms);
+  });
+  command.catch(() => undefined);
+  return Promise.race([command, deadline]).finally(() => clearTimeout(timer));
 }
 
 async function runScript(client: Client, script: Script, keys: string[], args: string[]): Promise<unknown> {

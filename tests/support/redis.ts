@@ -84,7 +84,17 @@ export class TestRedisServer {
     await this.exited;
   }
 
+  /** SIGSTOP: the server keeps its connections but answers nothing, as a stalled Redis does. */
+  pause(): void {
+    this.proc?.kill("SIGSTOP");
+  }
+
+  resume(): void {
+    this.proc?.kill("SIGCONT");
+  }
+
   async remove(): Promise<void> {
+    this.resume();
     await this.stop("SIGKILL");
     rmSync(this.dir, { recursive: true, force: true });
   }

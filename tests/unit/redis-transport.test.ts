@@ -137,4 +137,37 @@ describe("Redis transport", () => {
     const late = await redisNode(name);
     expect(late.store.table("things").get("while-away")).toBe(1);
   });
+
+  it("a stalled Redis: durable() and atomics reject after the timeout, never hang, and work again after it resumes", async () => {
+    const name = `u-${randomBytes(3).toString("hex")}`;
+    const a = await redisNode(name, 300);
+    redis.pause();
+    try {
+      a.store.table("things").set("while-stalled", 1);
+      const started = Date.now();
+      await expect(a.durable()).rejects.toBeInstanceOf(ClusterUnavailableError);
+      await expect(a.atomics.reserve("sends", "stalled", 3, 60_000)).rejects.toBeInstanceOf(ClusterUnavailableError);
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      redis.resume();
+    }
+    // the answers that arrive late are not mistaken for those of later commands
+    await waitFor(
+      async () => {
+        try {
+          a.store.table("things").set("after-stall", 2);
+          await a.durable();
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      "writes acknowledged again",
+      20_000,
+    );
+    expect(await a.atomics.claimOnce("link", `after-${name}`, 60_000)).toBe(true);
+    expect(await a.atomics.claimOnce("link", `after-${name}`, 60_000)).toBe(false);
+    const late = await redisNode(name);
+    expect(late.store.table("things").get("after-stall")).toBe(2);
+  });
 });
