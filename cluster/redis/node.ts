@@ -294,12 +294,14 @@ class RedisClusterNode implements Cluster {
     this.unsubscribeStore?.();
     this.connection = "stopped";
     this.failWaiters(new ClusterUnavailableError("redis", "the cluster node is stopping"));
+    // a stalled Redis must not hold the shutdown: each step has a deadline
+    const ms = this.settings.timeoutMs;
     if (this.client.isReady) {
-      await this.client.del(this.names.member(this.nodeId)).catch(() => undefined);
+      await withDeadline(this.client.del(this.names.member(this.nodeId)), ms, "DEL").catch(() => undefined);
     }
     for (const client of [this.subscriber, this.client]) {
       if (!client.isOpen) continue;
-      await client.close().catch(() => client.destroy());
+      await withDeadline(client.close(), ms, "close").catch(() => client.destroy());
     }
     this.log.info("cluster: node stopped", { nodeId: this.nodeId });
   }
