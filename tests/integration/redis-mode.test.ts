@@ -49,7 +49,10 @@ describe("three nodes meeting in Redis", () => {
   beforeAll(async () => {
     redis = await startRedisServer({ password: "test-password" });
     env = redisClusterEnv(redis);
-    [a, b, c] = await Promise.all([startNode({ env }), startNode({ env }), startNode({ env })]);
+    // one at a time: three cold starts at once on two busy cores can outlast the start deadline
+    a = await startNode({ env });
+    b = await startNode({ env });
+    c = await startNode({ env });
     await waitForRedisCluster([a, b, c]);
   });
 
@@ -139,7 +142,7 @@ describe("a full restart: every node and Redis itself (AOF)", () => {
   it("keeps every session", async () => {
     const redis = await startRedisServer();
     const env = redisClusterEnv(redis);
-    const first = await Promise.all([startNode({ env }), startNode({ env })]);
+    const first = [await startNode({ env }), await startNode({ env })];
     await waitForRedisCluster(first);
     const jars = [await signIn(first[0]!, "restart-1@example.com"), await signIn(first[1]!, "restart-2@example.com")];
     const tokens = [await accessToken(first[0]!, jars[0]!), await accessToken(first[1]!, jars[1]!)];
@@ -147,7 +150,8 @@ describe("a full restart: every node and Redis itself (AOF)", () => {
     await redis.stop();
     await redis.start();
     // new processes with the same data folders (node ids) and ports
-    const again = await Promise.all(first.map((n) => startNode({ env, port: n.port, dataDir: n.dataDir })));
+    const again: NodeProcess[] = [];
+    for (const n of first) again.push(await startNode({ env, port: n.port, dataDir: n.dataDir }));
     await waitForRedisCluster(again);
     for (const node of again) {
       for (const [i, jar] of jars.entries()) {
@@ -162,7 +166,8 @@ describe("Redis stopped mid-run", () => {
   it("gives clear 503s and log lines, keeps reads working, and recovers by itself when Redis returns", async () => {
     const redis = await startRedisServer();
     const env = redisClusterEnv(redis);
-    const [a, b] = await Promise.all([startNode({ env }), startNode({ env })]);
+    const a = await startNode({ env });
+    const b = await startNode({ env });
     await waitForRedisCluster([a, b]);
     const jar = await signIn(a, "outage@example.com");
     const token = await accessToken(a, jar);
