@@ -431,7 +431,6 @@ class RedisClusterNode implements Cluster {
     client.on("error", (error: Error) => this.noteOutage(error, role));
     client.on("reconnecting", () => {
       if (this.stopping || !this.everConnected) return;
-      if (this.connection === "connected") this.reconnects += 1;
       this.connection = "reconnecting";
     });
     client.on("ready", () => {
@@ -454,6 +453,7 @@ class RedisClusterNode implements Cluster {
 
   /** Both connections are back: store what Redis missed, then re-read what this node missed. */
   private async recover(): Promise<void> {
+    this.reconnects += 1;
     try {
       for (const [id, entry] of this.unacked) if (!entry.inFlight) this.send(id, entry);
       await this.load("reconnect");

@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { createClient } from "redis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compareStamps, startCluster, type Cluster } from "../../cluster";
 import { ClusterUnavailableError } from "../../cluster/errors";
@@ -169,5 +170,24 @@ describe("Redis transport", () => {
     expect(await a.atomics.claimOnce("link", `after-${name}`, 60_000)).toBe(false);
     const late = await redisNode(name);
     expect(late.store.table("things").get("after-stall")).toBe(2);
+  });
+
+  it("a node whose pub/sub connection dropped re-reads what it missed when it reconnects", async () => {
+    const name = `u-${randomBytes(3).toString("hex")}`;
+    const [a, b] = await Promise.all([redisNode(name), redisNode(name)]);
+    const loadsBefore = a.status().counters.catchUps;
+    const admin = createClient({ url: redis.url });
+    await admin.connect();
+    try {
+      // drop every subscriber connection, then write at once: A is not subscribed when it is published
+      await admin.sendCommand(["CLIENT", "KILL", "TYPE", "pubsub"]);
+      b.store.table("things").set("missed", "yes");
+      await b.durable();
+    } finally {
+      await admin.close();
+    }
+    await waitFor(() => a.store.table("things").get("missed") === "yes", "A re-reads the missed row", 20_000);
+    expect(a.status().counters.catchUps).toBeGreaterThan(loadsBefore);
+    expect(a.status().redis?.reconnects).toBeGreaterThan(0);
   });
 });
