@@ -441,7 +441,8 @@ class RedisClusterNode implements Cluster {
   }
 
   private noteOutage(error: unknown, role = "commands"): void {
-    if (this.stopping) return;
+    // at start the one line comes from RedisStartError instead
+    if (this.stopping || !this.everConnected) return;
     if (!this.client.isReady || !this.subscriber.isReady) this.connection = "reconnecting";
     if (this.outageLogged) return;
     this.outageLogged = true;

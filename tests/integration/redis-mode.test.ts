@@ -225,6 +225,7 @@ describe("REDIS_URL problems at start", () => {
     const redis = await startRedisServer({ password: "right-password" });
     const log = await fails({ REDIS_URL: `redis://:wrong@127.0.0.1:${redis.port}` });
     expect(log).toMatch(/cluster: Redis at 127\.0\.0\.1:\d+ refused the password in REDIS_URL/);
+    expect(log.match(/Redis/g)).toHaveLength(2); // that line and the README pointer, no retry noise
     expect(log).not.toContain(":wrong@");
   });
 
