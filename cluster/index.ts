@@ -23,6 +23,9 @@ export type { Stamp, WallClock } from "./hlc";
 export { startCluster } from "./node";
 export { ClusterRequestError } from "./rpc";
 export { ClusterUnavailableError } from "./errors";
+export { RedisStartError } from "./redis/errors";
+export { LocalAtomics } from "./transport";
+export type { ClusterAtomics, Reservation, TransportKind } from "./transport";
 export type { RequestErrorCode } from "./rpc";
 export type {
   Cluster,
@@ -33,6 +36,8 @@ export type {
   DiscoveryMode,
   Logger,
   PeerStatus,
+  RedisSettings,
+  RedisStatus,
   RequestHandler,
   StartClusterOptions,
 } from "./types";

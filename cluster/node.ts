@@ -17,7 +17,9 @@ import { Members } from "./members";
 import { LagTracker, Replication } from "./replication";
 import { ClusterRequestError, DEFAULT_REQUEST_TIMEOUT_MS, RequestHandlers, sendRequest } from "./rpc";
 import { ClusterStore, DEFAULT_MAX_CLOCK_SKEW_MS } from "./store";
+import { startRedisCluster } from "./redis/node";
 import { pullSync, serveSync } from "./sync";
+import { LocalAtomics } from "./transport";
 import type {
   Cluster,
   ClusterConfig,
@@ -68,6 +70,7 @@ export async function startCluster(
   log: Logger,
   options: StartClusterOptions = {},
 ): Promise<Cluster> {
+  if (config.redis) return startRedisCluster(config, config.redis, log, options);
   checkConfig(config);
   const staticPeers = parseStaticPeers(config.peers);
   const dnsName = config.dns ? parseDnsName(config.dns, config.port) : undefined;
@@ -129,6 +132,7 @@ interface NodeParts {
 class ClusterNode implements Cluster {
   readonly nodeId: string;
   readonly store: ClusterStore;
+  readonly atomics = new LocalAtomics(Date.now);
   private readonly libp2p: ClusterLibp2p;
   private readonly pubsub: GossipSub;
   private readonly log: Logger;
@@ -300,6 +304,7 @@ class ClusterNode implements Cluster {
       };
     });
     return {
+      mode: "gossip",
       nodeId: this.nodeId,
       clusterName: this.parts.config.clusterName,
       ready: this.ready,

@@ -193,6 +193,11 @@ export class ClusterStore {
     return this.rowRevision;
   }
 
+  /** The merge rule a table was opened (or declared) with; a transport that stores rows elsewhere applies it there too. */
+  mergeRule(table: string): MergeRule {
+    return this.tables.get(table)?.merge ?? "last-writer-wins";
+  }
+
   tableNames(): string[] {
     return [...this.tables.keys()];
   }

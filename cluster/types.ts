@@ -1,5 +1,6 @@
 import type { WallClock } from "./hlc";
 import type { ClusterStore, TableOptions } from "./store";
+import type { ClusterAtomics, TransportKind } from "./transport";
 
 export type DiscoveryMode = "local" | "none" | "mdns";
 
@@ -23,6 +24,15 @@ export interface ClusterConfig {
   registryDir?: string;
   /** free metadata announced with the node (e.g. httpUrl), shown in peers' status */
   meta?: Record<string, string>;
+  /** set: Redis mode (rows, fan-out, atomics and membership in Redis; no libp2p) */
+  redis?: RedisSettings;
+}
+
+export interface RedisSettings {
+  /** redis:// or rediss://, with password and database number if any */
+  url: string;
+  /** a Redis command, and so a write's durability wait, fails after this long */
+  timeoutMs: number;
 }
 
 export interface Logger {
@@ -85,7 +95,22 @@ export interface ClusterCounters {
   tombstonesCollected: number;
 }
 
+/** Redis mode's connection, as /cluster shows it (the URL without its password). */
+export interface RedisStatus {
+  url: string;
+  keyPrefix: string;
+  connection: "connected" | "reconnecting" | "connecting" | "stopped";
+  /** the last PING's round trip */
+  latencyMs: number | null;
+  lastLoadAt: number | null;
+  reconnects: number;
+  /** local writes Redis has not acknowledged yet (retried on reconnect) */
+  unacknowledged: number;
+}
+
 export interface ClusterStatus {
+  mode: TransportKind;
+  redis?: RedisStatus;
   nodeId: string;
   clusterName: string;
   ready: boolean;
@@ -114,6 +139,8 @@ export interface Cluster {
   /** request/response to one peer; rejects with a ClusterRequestError ("unreachable" | "timeout" | "remote-error") */
   request(peerId: string, method: string, body: unknown, timeoutMs?: number): Promise<unknown>;
   handle(method: string, handler: RequestHandler): void;
+  /** single use and rate limits; `atomics.scope` says whether the answer is cluster-wide */
+  readonly atomics: ClusterAtomics;
   /**
    * Resolves once every write this node has applied so far is durable (this node's file; Redis in
    * Redis mode). A response that reports a write awaits it. Rejects with a ClusterUnavailableError

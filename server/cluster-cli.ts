@@ -5,6 +5,15 @@
  * Production nodes need an admin's session: pass --cookie "pwdless_session=…".
  */
 type Status = {
+  mode?: "gossip" | "redis";
+  redis?: {
+    url: string;
+    keyPrefix: string;
+    connection: string;
+    latencyMs: number | null;
+    reconnects: number;
+    unacknowledged: number;
+  };
   nodeId: string;
   clusterName: string;
   ready: boolean;
@@ -61,10 +70,19 @@ async function main(args: string[]) {
     const s = (await get(`${base}/cluster.json`, cookie)) as Status;
     const rejected = Object.values(s.counters.rejected).reduce((a, b) => a + b, 0);
     console.log(`node       ${s.nodeId}  (cluster ${s.clusterName}, ${s.ready ? "ready" : "not ready"})`);
-    console.log(`listening  ${s.addresses.join(" ")}`);
-    console.log(
-      `mesh       ${s.meshSize} peer(s); last catch-up ${s.lastCatchUpAt ? new Date(s.lastCatchUpAt).toISOString() : "never"}`,
-    );
+    console.log(`mode       ${s.mode ?? "gossip"}`);
+    if (s.redis) {
+      const r = s.redis;
+      console.log(
+        `redis      ${r.connection}, latency ${r.latencyMs === null ? "?" : r.latencyMs} ms; ${r.url} (keys ${r.keyPrefix}*); reconnects ${r.reconnects}, unacknowledged writes ${r.unacknowledged}`,
+      );
+      console.log(`last load  ${s.lastCatchUpAt ? new Date(s.lastCatchUpAt).toISOString() : "never"}`);
+    } else {
+      console.log(`listening  ${s.addresses.join(" ")}`);
+      console.log(
+        `mesh       ${s.meshSize} peer(s); last catch-up ${s.lastCatchUpAt ? new Date(s.lastCatchUpAt).toISOString() : "never"}`,
+      );
+    }
     console.log(
       `messages   in ${s.counters.messagesIn}, out ${s.counters.messagesOut}, rejected ${rejected}; catch-ups ${s.counters.catchUps} (${s.counters.recordsPulled} records)`,
     );

@@ -2,6 +2,7 @@ import { createRequestHandler, writeReadableStreamToWritable, type ServerBuild }
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from "express";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
+import { ClusterUnavailableError } from "#cluster";
 import type { AppContext } from "../app/lib/context.server";
 import type { Config } from "./config";
 import type { Logger } from "./log";
@@ -139,6 +140,8 @@ export interface HttpDeps {
   devOidc?: { mountPath: string; router: RequestHandler };
   appContext: AppContext;
   isReady: () => boolean;
+  /** how many writes this node has made so far: a request that made some waits for them to be durable */
+  localWrites?: () => number;
 }
 
 export function createApp({
@@ -149,6 +152,7 @@ export function createApp({
   devOidc,
   appContext,
   isReady,
+  localWrites,
 }: HttpDeps): express.Express {
   const app = express();
   app.disable("x-powered-by");
@@ -184,13 +188,33 @@ export function createApp({
   const handleRequest = createRequestHandler(build, devMiddleware ? "development" : "production");
   app.all("*", async (req, res, next) => {
     try {
+      const writesBefore = localWrites?.();
       const response = await handleRequest(toFetchRequest(req, res), {
         app: appContext,
         cspNonce: res.locals.cspNonce as string,
         clientIp: req.ip ?? req.socket.remoteAddress ?? "unknown",
       });
+      // acknowledged means stored: an answer after writes waits until they are durable; reads do not wait
+      if (writesBefore === undefined || localWrites?.() !== writesBefore) await appContext.cluster.durable();
       await sendRemixResponse(res, response);
     } catch (error) {
+      if (error instanceof ClusterUnavailableError) {
+        log.warn("refused a request: its changes could not be stored", {
+          event: "refused",
+          reason: `unavailable-${error.reason}`,
+          path: req.path,
+          method: req.method,
+          error: error.message,
+        });
+        res.set("Retry-After", "5");
+        return refuse(
+          req,
+          res,
+          503,
+          "unavailable",
+          "The sign-in service cannot store changes right now. Please try again in a moment.",
+        );
+      }
       next(error);
     }
   });

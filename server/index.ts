@@ -6,7 +6,7 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import type { ServerBuild } from "@remix-run/node";
 import type { RequestHandler } from "express";
-import { startCluster } from "#cluster";
+import { RedisStartError, startCluster, type Cluster } from "#cluster";
 import type { AppContext } from "../app/lib/context.server";
 import { ConfigError, loadConfig, type Config } from "./config";
 import { createDevOidc } from "./dev-oidc";
@@ -53,6 +53,7 @@ async function main() {
 
   const cluster = await startCluster(
     {
+      redis: config.cluster.redis,
       clusterName: config.cluster.name,
       clusterKey: clusterKeyFor(keys, config.cluster.secret),
       dataDir: config.dataDir,
@@ -67,7 +68,12 @@ async function main() {
     boot,
     // declared before the node connects, so records pulled at once merge by the right rule
     { tables: { emails: { merge: "first-writer-wins" } } },
-  );
+  ).catch((error: unknown): Cluster => {
+    // a wrong Redis password or host: one line, not a stack
+    if (!(error instanceof RedisStartError)) throw error;
+    process.stderr.write(`cluster: ${error.message}\nThe server did not start (see README, Redis mode).\n`);
+    process.exit(1);
+  });
   const log = boot.child({ node: cluster.nodeId.slice(-8) });
 
   const appContext: AppContext = { config, keys, cluster, log };
@@ -91,6 +97,7 @@ async function main() {
     devOidc: createDevOidc(config, keys, log),
     appContext,
     isReady: () => cluster.isReady(),
+    localWrites: () => cluster.store.counters.localWrites,
   }).listen(config.port, config.host);
   server.keepAliveTimeout = 5_000;
   server.on("listening", () => {
@@ -102,6 +109,7 @@ async function main() {
       secret: config.secretSource,
       mail: config.smtpUrl ? "smtp" : "outbox at /dev/mailbox",
       cluster: config.cluster.name,
+      clusterMode: cluster.status().mode,
       discovery: config.cluster.discovery,
       clusterAddresses: cluster.status().addresses,
     });

@@ -1,7 +1,7 @@
 import type { Config } from "../../server/config";
 import type { KeyRing } from "../../server/keys";
 import type { Logger } from "../../server/log";
-import type { Table, TableOptions } from "#cluster";
+import type { ClusterAtomics, Table, TableOptions } from "#cluster";
 
 /** What the app needs of the cluster: tables and a way to ask one node. */
 export interface ClusterPort {
@@ -13,6 +13,8 @@ export interface ClusterPort {
   handle(method: string, handler: (body: unknown, fromNodeId: string) => Promise<unknown>): void;
   /** resolves when this node's writes so far are durable; rejects with ClusterUnavailableError */
   durable(): Promise<void>;
+  /** single use and rate limits decided atomically; `scope: "cluster"` in Redis mode (absent: decide as gossip does) */
+  readonly atomics?: ClusterAtomics;
 }
 
 /** Remix load context, built once per process by server/ and handed to every loader and action. */

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { Table } from "../../cluster/index";
+import type { ClusterAtomics, Table } from "../../cluster/index";
 import type { Logger } from "../../server/log";
 import type { ClusterPort } from "./context.server";
 import { LinkError, linkRefSchema, type LinkRef } from "./email-link.server";
@@ -15,9 +15,10 @@ export const CONSUME_METHOD = "link.consume";
 const ASK_ISSUER_TIMEOUT_MS = 3000;
 
 /**
- * One use per link, cluster-wide. The node that issued a link is the only one that decides
- * its use (a check and a write with no await between them), so two nodes opening the same
- * link at once cannot both win; other nodes ask the issuer over the cluster.
+ * One use per link, cluster-wide. Gossip mode: the node that issued a link is the only one that
+ * decides its use (a check and a write with no await between them), so two nodes opening the
+ * same link at once cannot both win; other nodes ask the issuer over the cluster. Redis mode:
+ * Redis decides (a claim only the first caller gets), so a link works whichever node is down.
  */
 export class LinkUses {
   private readonly uses: Table<z.infer<typeof useSchema>>;
@@ -41,9 +42,33 @@ export class LinkUses {
   }
 
   async consume(email: string, ref: LinkRef): Promise<void> {
+    const atomics = this.cluster.atomics;
+    if (atomics?.scope === "cluster") return this.consumeShared(atomics, email, ref);
     const outcome =
       ref.n === this.cluster.nodeId ? this.decide(email, ref, this.cluster.nodeId) : await this.askIssuer(email, ref);
     if (outcome !== "ok") throw new LinkError(outcome, email);
+  }
+
+  private async consumeShared(atomics: ClusterAtomics, email: string, ref: LinkRef): Promise<void> {
+    const seen = this.peek(email, ref);
+    if (seen !== "ok") throw new LinkError(seen, email);
+    const key = `${ref.n}/${ref.i}`;
+    let first: boolean;
+    try {
+      // kept past the link's life, so an expired link is refused as expired, never reused
+      first = await atomics.claimOnce("link", key, this.ttlMs + 60 * 60 * 1000);
+    } catch (error) {
+      this.log.warn("could not decide a sign-in link's single use in Redis", {
+        reason: error instanceof Error ? error.message : String(error),
+      });
+      throw new LinkError("issuer-unreachable", email);
+    }
+    if (!first) throw new LinkError("used", email);
+    // a newer link of this address may have been used while we waited for Redis
+    const newest = this.newest.get(email);
+    if (newest && newest.issuedAt >= ref.c) throw new LinkError("superseded", email);
+    this.uses.set(key, { email, usedAt: this.now(), usedOn: this.cluster.nodeId });
+    this.newest.set(email, { issuedAt: ref.c });
   }
 
   /** This node's current view of a link, for the confirmation page; the issuer still decides on use. */
@@ -58,7 +83,8 @@ export class LinkUses {
     const horizon = this.now() - this.ttlMs - 60 * 60 * 1000;
     let dropped = 0;
     for (const [id, use] of [...this.uses.scan()]) {
-      if (use.usedAt < horizon && this.isMine(id)) {
+      // Redis mode: any node prunes, as the issuer may be gone for good
+      if (use.usedAt < horizon && (this.cluster.atomics?.scope === "cluster" || this.isMine(id))) {
         this.uses.delete(id);
         dropped += 1;
       }

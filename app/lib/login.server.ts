@@ -39,7 +39,15 @@ export async function requestLink(
   const { config, log } = services.ctx;
   // `ada+x@` and `ada@` are one mailbox for the budget; the mail still goes to the address typed
   const mailbox = services.audit.hashEmail(mailboxOf(email));
-  const reserved = services.limits.emails.reserve(mailbox, services.audit.keyedHash(`client:${clientKey(ip)}`));
+  let reserved: Awaited<ReturnType<typeof services.limits.emails.take>>;
+  try {
+    reserved = await services.limits.emails.take(mailbox, services.audit.keyedHash(`client:${clientKey(ip)}`));
+  } catch (error) {
+    // by name: the app bundle has its own copy of the cluster's classes
+    if (!(error instanceof Error) || error.name !== "ClusterUnavailableError") throw error;
+    log.warn("could not count a link email: the shared store is unreachable", { error: error.message });
+    return cannotSend(by, email);
+  }
   if (!reserved.ok) {
     services.audit.record("rate-limited", { email, ip, reason: "emails-per-address" });
     return tooManyRequests(by, reserved, email);
@@ -59,16 +67,21 @@ export async function requestLink(
       services.audit.record("link-sent", { email, ip, via: services.outbox ? "outbox" : "smtp" });
       return outcome;
     }
-    services.limits.emails.release(reserved.ticket);
     log.error("could not send a sign-in link", { error: outcome instanceof Error ? outcome.message : String(outcome) });
-    if (by === "api")
-      return apiError(503, "server_error", "The email could not be sent just now; try again in a minute.", {
-        "Retry-After": "60",
-      });
-    return json(
-      { error: "We could not send the email just now. Please try again in a minute.", email },
-      { status: 503, headers: { "Retry-After": "60" } },
-    );
+    // the mail did not go out: it does not count against the address
+    await reserved.release().catch(() => undefined);
+    return cannotSend(by, email);
   }
   throw new Error("the email-link strategy neither redirected nor failed");
+}
+
+function cannotSend(by: RequestedBy, email: string): Response {
+  if (by === "api")
+    return apiError(503, "server_error", "The email could not be sent just now; try again in a minute.", {
+      "Retry-After": "60",
+    });
+  return json(
+    { error: "We could not send the email just now. Please try again in a minute.", email },
+    { status: 503, headers: { "Retry-After": "60" } },
+  );
 }

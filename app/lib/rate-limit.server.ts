@@ -50,6 +50,9 @@ export interface SendTicket {
 
 export type Reservation = { ok: true; ticket: SendTicket } | { ok: false; retryAfterSeconds: number };
 
+/** A counted send in either mode: `release()` gives the slot back when the mail could not be sent. */
+export type Slot = { ok: true; release(): Promise<void> } | { ok: false; retryAfterSeconds: number };
+
 export interface EmailSendLimits {
   /** link emails per mailbox and client in the window */
   perClient: number;
@@ -96,6 +99,42 @@ export class EmailSendLimiter {
     const ticket: SendTicket = { mailbox, t: now, c: client };
     this.table.set(key, { sends: [...kept, { t: now, c: client }].slice(-this.limits.total - 1) });
     return { ok: true, ticket };
+  }
+
+  /**
+   * Count a send before it goes out, or refuse it, in whichever mode the cluster runs. Redis mode:
+   * both budgets are taken atomically in Redis, cluster-wide (rejects with ClusterUnavailableError
+   * when Redis is away). Gossip mode: `reserve`, atomic on this node.
+   */
+  async take(mailbox: string, client: string): Promise<Slot> {
+    const atomics = this.cluster.atomics;
+    if (atomics?.scope !== "cluster") {
+      const reserved = this.reserve(mailbox, client);
+      if (!reserved.ok) return reserved;
+      return { ok: true, release: async () => this.release(reserved.ticket) };
+    }
+    const { perClient, total, windowMs } = this.limits;
+    const refused = (retryAfterMs: number): Slot => ({
+      ok: false,
+      retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)),
+    });
+    const mine = await atomics.reserve("linkSendsByClient", `${mailbox}|${client}`, perClient, windowMs);
+    if (!mine.ok) return refused(mine.retryAfterMs);
+    const all = await atomics.reserve("linkSends", mailbox, total, windowMs).catch(async (error: unknown) => {
+      await atomics.release("linkSendsByClient", `${mailbox}|${client}`, mine.id).catch(() => undefined);
+      throw error;
+    });
+    if (!all.ok) {
+      await atomics.release("linkSendsByClient", `${mailbox}|${client}`, mine.id);
+      return refused(all.retryAfterMs);
+    }
+    return {
+      ok: true,
+      release: async () => {
+        await atomics.release("linkSendsByClient", `${mailbox}|${client}`, mine.id);
+        await atomics.release("linkSends", mailbox, all.id);
+      },
+    };
   }
 
   /** Give a reserved send back (the mail was not sent). */

@@ -115,7 +115,7 @@ const TEXT: Record<Problem["problem"], { title: string; body: string }> = {
   },
   "issuer-unreachable": {
     title: "We cannot check this link right now",
-    body: "The server that sent this link is not reachable at the moment, so we cannot make sure it is used only once. Request a new link.",
+    body: "The server that sent this link, or the store the servers share, is not reachable at the moment, so we cannot make sure it is used only once. Try again in a moment, or request a new link.",
   },
 };
 

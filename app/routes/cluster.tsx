@@ -33,6 +33,14 @@ export default function Cluster() {
               <td className="mono">{status.nodeId}</td>
             </tr>
             <tr>
+              <th>Mode</th>
+              <td data-testid="cluster-mode">
+                {status.redis
+                  ? `Redis: ${status.redis.connection}, latency ${status.redis.latencyMs ?? "?"} ms, ${status.redis.url} (keys ${status.redis.keyPrefix}*), ${status.redis.reconnects} reconnect(s), ${status.redis.unacknowledged} unacknowledged write(s)`
+                  : "gossip (libp2p mesh)"}
+              </td>
+            </tr>
+            <tr>
               <th>Ready</th>
               <td>{status.ready ? "yes (caught up with a peer)" : "no (alone, or not caught up yet)"}</td>
             </tr>
