@@ -2,6 +2,7 @@ import { createRequestHandler, writeReadableStreamToWritable, type ServerBuild }
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from "express";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
+import { ClusterUnavailableError } from "#cluster";
 import type { AppContext } from "../app/lib/context.server";
 import type { Config } from "./config";
 import type { Logger } from "./log";
@@ -111,6 +112,8 @@ export interface HttpDeps {
   devOidc?: { mountPath: string; router: RequestHandler };
   appContext: AppContext;
   isReady: () => boolean;
+  /** "acknowledged means on disk": a count of local writes, and the wait for them to be durable */
+  durability?: Durability;
 }
 
 export function createApp({
@@ -121,6 +124,7 @@ export function createApp({
   devOidc,
   appContext,
   isReady,
+  durability,
 }: HttpDeps): express.Express {
   const app = express();
   app.disable("x-powered-by");
@@ -155,11 +159,16 @@ export function createApp({
   const handleRequest = createRequestHandler(build, devMiddleware ? "development" : "production");
   app.all("*", async (req, res, next) => {
     try {
+      const writesBefore = durability?.writes();
       const response = await handleRequest(toFetchRequest(req, res), {
         app: appContext,
         cspNonce: res.locals.cspNonce as string,
         clientIp: req.ip ?? req.socket.remoteAddress ?? "unknown",
       });
+      if (durability && durability.writes() !== writesBefore && !(await madeDurable(durability, req, res, log))) {
+        await response.body?.cancel();
+        return;
+      }
       await sendRemixResponse(res, response);
     } catch (error) {
       next(error);
@@ -187,6 +196,44 @@ export function createApp({
   };
   app.use(onError);
   return app;
+}
+
+export interface Durability {
+  /** grows with every write this node makes (the store's local-write counter) */
+  writes(): number;
+  /** resolves once this node's writes so far are durable; rejects with ClusterUnavailableError */
+  durable(): Promise<void>;
+}
+
+/**
+ * Wait until what this request wrote is durable before telling anyone it happened. Only requests
+ * during which this node wrote wait (reads stay served while the disk refuses writes); another
+ * request's write in the same moment makes a read wait too, which is cheap while the disk works.
+ * On failure: a 503 in the client's language and one log line; false means "answered already".
+ */
+async function madeDurable(durability: Durability, req: Request, res: Response, log: Logger): Promise<boolean> {
+  try {
+    await durability.durable();
+    return true;
+  } catch (error) {
+    if (!(error instanceof ClusterUnavailableError)) throw error;
+    log.error("a change could not be made durable; answered 503", {
+      event: "unavailable",
+      reason: error.reason,
+      path: req.path,
+      method: req.method,
+      error: error.message,
+    });
+    res.set("Retry-After", "30");
+    refuse(
+      req,
+      res,
+      503,
+      "unavailable",
+      "This server cannot save changes to its disk right now, so it could not confirm yours. Please try again in a moment.",
+    );
+    return false;
+  }
 }
 
 /** The Fetch request Remix wants, with the body Express already read and bounded. */

@@ -6,13 +6,14 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import type { ServerBuild } from "@remix-run/node";
 import type { RequestHandler } from "express";
-import { startCluster } from "#cluster";
+import { PersistenceError, startCluster } from "#cluster";
 import type { AppContext } from "../app/lib/context.server";
 import { ConfigError, loadConfig, type Config } from "./config";
 import { createDevOidc } from "./dev-oidc";
 import { createApp } from "./http";
 import { clusterKeyFor, deriveKeyRing } from "./keys";
 import { createLogger } from "./log";
+import { persistenceFor } from "./persistence";
 
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -60,7 +61,7 @@ async function main() {
     },
     boot,
     // declared before the node connects, so records pulled at once merge by the right rule
-    { tables: { emails: { merge: "first-writer-wins" } } },
+    { tables: { emails: { merge: "first-writer-wins" } }, persistence: persistenceFor(config) },
   );
   const log = boot.child({ node: cluster.nodeId.slice(-8) });
 
@@ -85,6 +86,7 @@ async function main() {
     devOidc: createDevOidc(config, keys, log),
     appContext,
     isReady: () => cluster.isReady(),
+    durability: { writes: () => cluster.store.counters.localWrites, durable: () => cluster.durable() },
   }).listen(config.port, config.host);
   server.keepAliveTimeout = 5_000;
   server.on("listening", () => {
@@ -133,6 +135,11 @@ async function main() {
 }
 
 main().catch((error) => {
+  // a tables file this node must not use: one line saying what and how; the file is left untouched
+  if (error instanceof PersistenceError) {
+    process.stderr.write(`tables file: ${error.message}\n`);
+    process.exit(1);
+  }
   process.stderr.write(`fatal: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exit(1);
 });
