@@ -114,6 +114,7 @@ function createServices(ctx: AppContext): Services {
   const pruneTimer = setInterval(
     () => {
       linkUses.prune();
+      sessions.prune();
       limits.emails.prune();
       limits.requestsPerIp.prune();
       limits.openingsPerIp.prune();
