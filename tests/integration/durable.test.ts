@@ -2,7 +2,7 @@
 // DATA_DIRs, and nobody is signed out; a file the node must not use is refused, untouched.
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, chownSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
@@ -112,6 +112,29 @@ describe("one node alone", () => {
     await waitFor("the lone restarted node to be ready", async () => (await back.fetch("/readyz")).status === 200);
     expect(back.events().some((e) => e.msg === "cluster: ready alone, from its own file")).toBe(true);
     expect(back.log).not.toContain("ExperimentalWarning"); // Node's SQLite notice, and only it, is silenced
+  });
+
+  it("backs up its tables while running (npm run cluster -- backup), and a restored backup brings the sessions back", async () => {
+    const node = await startNode();
+    const jar = await signIn(node, "backed-up@example.com");
+    const before = await meWith(node, jar);
+    const target = path.join(tempDir("pwdless-backup"), "tables-backup.db");
+    const run = spawnSync(
+      process.execPath,
+      ["--import", "tsx", "server/cluster-cli.ts", "backup", target, "--data-dir", node.dataDir],
+      { cwd: ROOT, encoding: "utf8", timeout: 60_000 },
+    );
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toContain(`to ${target}`);
+    expect((await node.fetch("/healthz")).status).toBe(200); // taken online
+
+    // a disk lost: the node's folder is empty but for its key; the backup goes back in place
+    await node.stop("SIGKILL");
+    for (const suffix of ["", "-wal", "-shm"]) rmSync(`${tablesFile(node)}${suffix}`, { force: true });
+    copyFileSync(target, tablesFile(node));
+    const back = await restart(node);
+    expect(await meWith(back, jar)).toEqual(before);
+    rmSync(path.dirname(target), { recursive: true, force: true });
   });
 
   it("answers 503 to writes its disk refuses, with a log line, and keeps serving reads", async () => {
