@@ -25,7 +25,7 @@ export { ClusterRequestError } from "./rpc";
 export { ClusterUnavailableError } from "./errors";
 export { filePersistence, FilePersistence } from "./persistence/file";
 export type { FilePersistenceOptions, MaintenanceResult } from "./persistence/file";
-export { backupTablesFile, FORMAT_VERSION } from "./persistence/sqlite";
+export { backupTablesFile, FORMAT_VERSION, writeTablesFile } from "./persistence/sqlite";
 export { PersistenceError } from "./persistence/types";
 export type { Persistence, PersistenceContext, PersistenceProblem, RestoreResult } from "./persistence/types";
 export type { RequestErrorCode } from "./rpc";

@@ -58,6 +58,7 @@ export class FilePersistence implements Persistence {
 
   async start(context: PersistenceContext): Promise<RestoreResult> {
     const started = this.now();
+    const cpu = process.cpuUsage();
     this.context = context;
     const file = TablesFile.open(this.options.file, {
       clusterName: this.options.clusterName,
@@ -91,7 +92,8 @@ export class FilePersistence implements Persistence {
     if (refused > 0) {
       context.log.warn("cluster: some rows of the tables file were refused by the store", { refused });
     }
-    return { existed: file.existed, restored, refused, ms };
+    const used = process.cpuUsage(cpu);
+    return { existed: file.existed, restored, refused, ms, cpuMs: Math.round((used.user + used.system) / 1000) };
   }
 
   durable(): Promise<void> {

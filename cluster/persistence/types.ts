@@ -10,6 +10,8 @@ export interface RestoreResult {
   /** records the store refused (e.g. stamped too far in the future after a clock change) */
   refused: number;
   ms: number;
+  /** CPU time the process spent meanwhile (user + system): on a busy machine, the cost without the waiting */
+  cpuMs: number;
 }
 
 export interface PersistenceContext {

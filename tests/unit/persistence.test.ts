@@ -125,6 +125,28 @@ describe("the tables file", () => {
     expect(next.table("users").get("kept")).toEqual({ v: "peer" });
   });
 
+  it("trusts rows restored from its own file when the app opens a table, and checks what peers sent before", () => {
+    const store = new ClusterStore({ nodeId: "a", clock: () => 5_000 });
+    const stamp = { t: 100, c: 0, n: "b" };
+    store.applyRemote({ table: "users", key: "restored", value: { ok: false }, stamp }, "restore");
+    store.applyRemote({ table: "users", key: "gossiped", value: { ok: false }, stamp }, "remote");
+    store.applyRemote({ table: "users", key: "pulled", value: { ok: true }, stamp }, "sync");
+    const parsed: unknown[] = [];
+    const users = store.table<{ ok: boolean }>("users", {
+      schema: {
+        parse(input) {
+          parsed.push(input);
+          if (!(input as { ok: boolean }).ok) throw new Error("invalid");
+          return input as { ok: boolean };
+        },
+      },
+    });
+    expect(parsed).toHaveLength(2);
+    expect(users.has("gossiped")).toBe(false);
+    expect(users.has("pulled")).toBe(true);
+    expect(users.has("restored")).toBe(true);
+  });
+
   it("keeps only the newest version of a key, and commits what is pending on stop", async () => {
     const file = tempFile();
     const store = new ClusterStore({ nodeId: "a", clock: () => 1_000 });

@@ -1,0 +1,271 @@
+/**
+ * npm run bench:durable — what durability costs and how fast a node comes back, on this machine:
+ *  1. sign-ins per second and confirm latency (p50/p99) on one real server, with its tables file
+ *     (PERSISTENCE=sqlite) beside the same run without one (PERSISTENCE=off, the anchor);
+ *  2. restart from a tables file of 100k and 1M users (user + email claim + session each): spawn →
+ *     serving, beside the start of the same server on an empty DATA_DIR (the anchor).
+ * Bounded: fixed counts, every wait with a deadline. Writes bench/results/durable-<time>.{md,json}.
+ */
+import { randomUUID } from "node:crypto";
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { writeTablesFile, type RecordEnvelope } from "#cluster";
+import { CookieJar } from "../tests/support/cookie-jar";
+import { browse, pathOf, requestLink } from "../tests/support/flows";
+import { startNode, stopAllNodes, tempDir, testSecret, uniqueName, type NodeProcess } from "../tests/support/node";
+import { TestSmtpServer } from "../tests/support/smtp";
+import { waitFor } from "../tests/support/wait";
+
+const ROOT = path.resolve(import.meta.dirname, "..");
+const SIGN_INS = Number(process.env.BENCH_SIGN_INS ?? 300);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
+const LOAD_SIZES = (process.env.BENCH_LOAD ?? "100000,1000000").split(",").map(Number);
+const DAY = 24 * 3600_000;
+
+const pct = (sorted: number[], p: number) =>
+  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+const round = (n: number, digits = 1) => Number(n.toFixed(digits));
+
+interface SignInResult {
+  mode: string;
+  signIns: number;
+  perSecond: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+/** Request every link first, then confirm them CONCURRENCY at a time: the confirm is the sign-in's write. */
+async function signIns(mode: "sqlite" | "off", smtp: TestSmtpServer): Promise<SignInResult> {
+  const node = await startNode({
+    env: {
+      PERSISTENCE: mode,
+      SMTP_URL: smtp.url,
+      RATE_LIMIT_REQUESTS_PER_IP: "1000000",
+      RATE_LIMIT_OPENINGS_PER_IP: "1000000",
+    },
+  });
+  const pending: { jar: CookieJar; link: string }[] = [];
+  const tag = uniqueName(mode);
+  for (let i = 0; i < SIGN_INS; i++) {
+    const jar = new CookieJar();
+    pending.push({ jar, link: await requestLink(node, jar, `${tag}-${i}@example.com`, smtp) });
+  }
+  const latencies: number[] = [];
+  const started = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < pending.length) {
+        const { jar, link } = pending[next++]!;
+        const t0 = performance.now();
+        const res = await browse(node, jar, pathOf(link), { method: "POST" });
+        latencies.push(performance.now() - t0);
+        if (res.status !== 302) throw new Error(`a sign-in answered ${res.status}`);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  await node.stop();
+  latencies.sort((a, b) => a - b);
+  return {
+    mode,
+    signIns: latencies.length,
+    perSecond: round(latencies.length / seconds),
+    p50: round(pct(latencies, 50)),
+    p99: round(pct(latencies, 99)),
+    max: round(latencies[latencies.length - 1]!),
+  };
+}
+
+/** N users, their email claims and one session each, valid for the app's schemas. */
+function* seed(users: number, now: number): Generator<RecordEnvelope[]> {
+  const n = "12D3KooWBenchSeedWriter";
+  const slice = 20_000;
+  for (let start = 0; start < users; start += slice) {
+    const records: RecordEnvelope[] = [];
+    for (let i = start; i < Math.min(users, start + slice); i++) {
+      const uid = randomUUID();
+      const sid = randomUUID();
+      const email = `user${i}@example.com`;
+      const t = now - DAY + i;
+      records.push(
+        {
+          table: "users",
+          key: uid,
+          value: {
+            id: uid,
+            email,
+            createdAt: t,
+            createdOn: n,
+            identities: [{ provider: "email", subject: email, linkedAt: t }],
+          },
+          stamp: { t, c: 0, n },
+        },
+        { table: "emails", key: email, value: { uid }, stamp: { t, c: 1, n } },
+        {
+          table: "sessions",
+          key: sid,
+          value: {
+            sid,
+            uid,
+            createdAt: t,
+            lastUsedAt: t,
+            expiresAt: t + 30 * DAY,
+            createdOn: n,
+            method: "email",
+            userAgent: "Mozilla/5.0 (X11; Linux x86_64) bench",
+          },
+          stamp: { t, c: 2, n },
+        },
+      );
+    }
+    yield records;
+  }
+}
+
+interface LoadResult {
+  users: number;
+  rows: number;
+  fileMb: number;
+  seedMs: number;
+  /** spawn → /healthz answers (the node serves) */
+  serveMs: number;
+  /** the file read back into the store (from the node's own log line) */
+  restoreMs: number;
+  /** restore done → HTTP listening: the app opening its tables (schema checks) and the rest */
+  restoredToListeningMs: number;
+  rssMb: number;
+}
+
+function rssMb(pid: number | undefined): number {
+  if (!pid) return NaN;
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return match ? round(Number(match[1]) / 1024, 0) : NaN;
+}
+
+async function timedStart(dataDir: string, env: Record<string, string>): Promise<{ node: NodeProcess; ms: number }> {
+  const t0 = performance.now();
+  const node = await startNode({ dataDir, env, waitUntil: "none" });
+  await waitFor(
+    "the node to serve",
+    async () => {
+      if (node.exitCode !== undefined) throw new Error(`node exited:\n${node.log}`);
+      return (await node.fetch("/healthz")).ok;
+    },
+    120_000,
+    20,
+  );
+  return { node, ms: performance.now() - t0 };
+}
+
+async function load(users: number, env: Record<string, string>): Promise<LoadResult> {
+  const dataDir = tempDir("pwdless-bench-load");
+  const file = path.join(dataDir, "tables.db");
+  const s0 = performance.now();
+  const rows = writeTablesFile(file, env.CLUSTER_NAME!, seed(users, Date.now()));
+  const seedMs = performance.now() - s0;
+  const { node, ms } = await timedStart(dataDir, env);
+  const status = (await (await node.fetch("/cluster.json")).json()) as { tables: Record<string, number> };
+  if (status.tables.users !== users || status.tables.sessions !== users) {
+    throw new Error(`restored ${JSON.stringify(status.tables)}, expected ${users} users and sessions`);
+  }
+  const events = node.events();
+  const restored = events.find((e) => e.msg === "cluster: tables restored from the file");
+  const listening = events.find((e) => typeof e.msg === "string" && e.msg.startsWith("listening on"));
+  const at = (e: Record<string, unknown> | undefined) => (e ? Date.parse(String(e.time ?? e.ts ?? "")) : NaN);
+  const result: LoadResult = {
+    users,
+    rows,
+    fileMb: round(statSync(file).size / 1024 / 1024),
+    seedMs: round(seedMs, 0),
+    serveMs: round(ms, 0),
+    restoreMs: Number(restored?.ms ?? NaN),
+    restoredToListeningMs: at(listening) - at(restored),
+    rssMb: rssMb(node.proc.pid),
+  };
+  await node.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+  return result;
+}
+
+async function main() {
+  const startedAt = new Date();
+  const smtp = await new TestSmtpServer().start();
+  const results: { signIns: SignInResult[]; loads: LoadResult[]; emptyStartMs: number } = {
+    signIns: [],
+    loads: [],
+    emptyStartMs: NaN,
+  };
+  try {
+    for (const mode of ["off", "sqlite"] as const) {
+      results.signIns.push(await signIns(mode, smtp));
+      console.log(`  sign-ins, PERSISTENCE=${mode}: done`);
+    }
+    const env = { CLUSTER_NAME: uniqueName("bench-load"), SECRET_KEY_BASE: testSecret() };
+    const empty = tempDir("pwdless-bench-empty");
+    const first = await timedStart(empty, env);
+    results.emptyStartMs = round(first.ms, 0);
+    await first.node.stop();
+    rmSync(empty, { recursive: true, force: true });
+    for (const users of LOAD_SIZES) {
+      results.loads.push(await load(users, env));
+      console.log(`  restart with ${users} users: done`);
+    }
+  } finally {
+    await stopAllNodes();
+    await smtp.stop();
+  }
+
+  const [off, on] = results.signIns;
+  const lines = [
+    `# Durability benchmark, ${startedAt.toISOString()}`,
+    "",
+    `Machine: ${os.cpus().length} cores, Node ${process.version}, loopback only; one server process.`,
+    "",
+    `## Sign-ins (${SIGN_INS} link confirmations, ${CONCURRENCY} at a time; each writes user, email claim, session, link use)`,
+    "",
+    "| tables file | sign-ins/s | p50 ms | p99 ms | max ms |",
+    "|---|---|---|---|---|",
+    ...results.signIns.map(
+      (r) =>
+        `| ${r.mode === "off" ? "none (PERSISTENCE=off, anchor)" : "SQLite, answer after commit"} | ${r.perSecond} | ${r.p50} | ${r.p99} | ${r.max} |`,
+    ),
+    "",
+    off && on
+      ? `Durability costs ${round((1 - on.perSecond / off.perSecond) * 100, 0)} % of throughput and ${round(on.p99 - off.p99)} ms at p99.`
+      : "",
+    "",
+    "## Restart from the tables file (users + email claims + sessions)",
+    "",
+    `Anchor: the same server started on an empty DATA_DIR, spawn → serving: **${results.emptyStartMs} ms**. Goal: 1M users serving in ≤ 10 000 ms.`,
+    "",
+    "| users | rows | file MB | spawn → serving ms | file read back ms | restored → listening ms | RSS MB |",
+    "|---|---|---|---|---|---|---|",
+    ...results.loads.map(
+      (r) =>
+        `| ${r.users} | ${r.rows} | ${r.fileMb} | ${r.serveMs} | ${r.restoreMs} | ${r.restoredToListeningMs} | ${r.rssMb} |`,
+    ),
+    "",
+  ];
+  const table = lines.join("\n");
+  console.log(`\n${table}`);
+  mkdirSync(path.join(ROOT, "bench/results"), { recursive: true });
+  const file = path.join(
+    ROOT,
+    "bench/results",
+    `durable-${startedAt.toISOString().replace(/[:.]/g, "-").slice(0, 19)}.md`,
+  );
+  writeFileSync(file, table);
+  writeFileSync(
+    file.replace(/\.md$/, ".json"),
+    JSON.stringify({ startedAt, sign_ins: SIGN_INS, concurrency: CONCURRENCY, ...results }, null, 2),
+  );
+  console.log(`written to ${path.relative(ROOT, file)}`);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exitCode = 1;
+});
