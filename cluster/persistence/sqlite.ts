@@ -185,37 +185,48 @@ export class TablesFile {
     db.exec("COMMIT");
   }
 
-  /** Every row, in slices of about `size` records, so the caller can yield between them. */
+  /** Every row, in slices of at most `size` records, so the caller can yield between them. */
   *slices(size: number): Generator<RecordEnvelope[]> {
-    let slice: RecordEnvelope[] = [];
+    let tables: string[];
+    let page: StatementSync;
     try {
-      // one table at a time: the table name is not read (nor allocated) once per row
-      const tables = this.db.prepare("SELECT DISTINCT tbl FROM rows").all();
-      const stmt = this.db.prepare("SELECT key, value, t, c, w FROM rows WHERE tbl = ?");
-      stmt.setReturnArrays(true);
-      for (const { tbl } of tables) {
-        const table = String(tbl);
-        for (const raw of stmt.iterate(table)) {
-          const row = raw as unknown as [string, string | null, number, number, number];
-          const n = this.writerNames.get(row[4]);
-          if (n === undefined) throw new PersistenceError("corrupt", `a row of ${this.file} names an unknown writer`);
-          slice.push({
-            table,
-            key: row[0],
-            value: row[1] === null ? null : JSON.parse(row[1]),
-            stamp: { t: row[2], c: row[3], n },
-          });
-          if (slice.length >= size) {
-            yield slice;
-            slice = [];
-          }
-        }
-      }
+      // one table at a time, in key order: the table name is not read (nor allocated) per row, and
+      // each slice is one `all()` (cheaper than stepping an iterator) that ends where the next begins
+      tables = this.db
+        .prepare("SELECT DISTINCT tbl FROM rows")
+        .all()
+        .map((r) => String(r.tbl));
+      page = this.db.prepare("SELECT key, value, t, c, w FROM rows WHERE tbl = ? AND key > ? ORDER BY key LIMIT ?");
+      page.setReturnArrays(true);
     } catch (error) {
-      if (error instanceof PersistenceError) throw error;
       throw corruptOrUnreadable(error, this.file);
     }
-    if (slice.length > 0) yield slice;
+    for (const table of tables) {
+      let after = "";
+      for (;;) {
+        let slice: RecordEnvelope[];
+        try {
+          const rows = page.all(table, after, size) as unknown as [string, string | null, number, number, number][];
+          slice = rows.map((row) => {
+            const n = this.writerNames.get(row[4]);
+            if (n === undefined) throw new PersistenceError("corrupt", `a row of ${this.file} names an unknown writer`);
+            return {
+              table,
+              key: row[0],
+              value: row[1] === null ? null : JSON.parse(row[1]),
+              stamp: { t: row[2], c: row[3], n },
+            };
+          });
+        } catch (error) {
+          if (error instanceof PersistenceError) throw error;
+          throw corruptOrUnreadable(error, this.file);
+        }
+        if (slice.length === 0) break;
+        yield slice;
+        if (slice.length < size) break;
+        after = slice[slice.length - 1]!.key;
+      }
+    }
   }
 
   /** Upsert records in one transaction: committed (fsynced) when this returns; throws if not. */
