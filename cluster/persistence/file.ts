@@ -98,6 +98,9 @@ export class FilePersistence implements Persistence {
 
   durable(): Promise<void> {
     if (this.pending.size === 0) return Promise.resolve();
+    if (!this.file) {
+      return Promise.reject(new ClusterUnavailableError("disk", "the tables file is closed: the node is stopping"));
+    }
     return new Promise<void>((resolve, reject) => {
       this.waiters.push({ resolve, reject });
       this.schedule();
