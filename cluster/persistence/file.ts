@@ -131,14 +131,15 @@ export class FilePersistence implements Persistence {
     this.flush();
     const horizon = this.now() - this.context.tombstoneTtlMs;
     let deleted = 0;
-    // bounded: a huge backlog is finished by the next rounds, not in one long stall
-    for (let round = 0; round < 100; round++) {
+    // bounded (100k rows, 10k pages a run): a huge backlog is finished by the next runs, not in one long stall
+    for (let round = 0; round < 20; round++) {
       const n = file.deleteTombstones(horizon, DELETE_CHUNK);
       deleted += n;
       if (n < DELETE_CHUNK) break;
     }
     const before = file.pages();
-    if (before.free >= VACUUM_MIN_FREE_PAGES && before.free * 10 >= before.total) file.vacuumStep(before.free);
+    if (before.free >= VACUUM_MIN_FREE_PAGES && before.free * 10 >= before.total)
+      file.vacuumStep(Math.min(before.free, 10_000));
     file.checkpoint();
     const after = file.pages();
     this.counters.tombstonesDeleted += deleted;
