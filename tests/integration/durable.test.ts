@@ -72,7 +72,7 @@ describe("three nodes killed at once and started again on their DATA_DIRs", () =
     });
 
     await Promise.all(nodes.map((n) => n.stop("SIGKILL")));
-    const again = [await restart(a), await restart(b), await restart(c)];
+    const again = await Promise.all([restart(a), restart(b), restart(c)]);
     await waitForMesh(again);
 
     for (const node of again) {
@@ -89,7 +89,7 @@ describe("three nodes killed at once and started again on their DATA_DIRs", () =
       .filter((e) => e.msg === "cluster: tables restored from the file");
     expect(restoredLines).toHaveLength(3);
     for (const line of restoredLines) expect(line.existed).toBe(true);
-  });
+  }, 240_000); // six server starts on a shared two-core machine
 });
 
 describe("one node alone", () => {
