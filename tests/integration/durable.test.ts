@@ -234,14 +234,16 @@ describe("a tables file the node must not use", () => {
   async function refusedStartAs(node: NodeProcess, env: Record<string, string>) {
     if (!env.RUN_AS_UID) return refusedStart(node);
     const uid = Number(env.RUN_AS_UID);
+    const tmp = tempDirFor(uid);
     const run = spawnSync(process.execPath, ["--import", "tsx", "server/index.ts"], {
       cwd: ROOT,
       uid,
       gid: uid,
-      env: { ...(node.env as NodeJS.ProcessEnv), TMPDIR: tempDirFor(uid) },
+      env: { ...(node.env as NodeJS.ProcessEnv), TMPDIR: tmp },
       encoding: "utf8",
       timeout: 60_000,
     });
+    rmSync(tmp, { recursive: true, force: true });
     expect(run.status, run.stderr).toBe(1);
     const lines = run.stderr.split("\n").filter((l) => l.startsWith("tables file:"));
     expect(lines, run.stderr).toHaveLength(1);
