@@ -16,8 +16,9 @@ import { createClusterLibp2p, type ClusterLibp2p } from "./libp2p";
 import { Members } from "./members";
 import { LagTracker, Replication } from "./replication";
 import { ClusterRequestError, DEFAULT_REQUEST_TIMEOUT_MS, RequestHandlers, sendRequest } from "./rpc";
-import { ClusterStore, DEFAULT_MAX_CLOCK_SKEW_MS } from "./store";
+import { ClusterStore, DEFAULT_MAX_CLOCK_SKEW_MS, DEFAULT_TOMBSTONE_TTL_MS } from "./store";
 import { startRedisCluster } from "./redis/node";
+import type { Persistence, RestoreResult } from "./persistence/types";
 import { pullSync, serveSync } from "./sync";
 import { LocalAtomics } from "./transport";
 import type {
@@ -46,6 +47,7 @@ export const DEFAULT_TIMINGS: ClusterTimings = {
   memberTtlMs: 60_000,
   pingIntervalMs: 5_000,
   tombstoneCollectMs: 10 * 60_000,
+  aloneReadyMs: 5_000,
 };
 
 /** a catch-up, 100k rows included, finishes well within this */
@@ -93,6 +95,12 @@ export async function startCluster(
     maxClockSkewMs: options.maxClockSkewMs,
   });
   for (const [name, tableOptions] of Object.entries(options.tables ?? {})) store.table(name, tableOptions);
+  // the file is read back before libp2p starts: peers then only add what this node missed
+  const persistence = options.persistence;
+  const restore = persistence
+    ? await persistence.start({ store, log, tombstoneTtlMs: options.tombstoneTtlMs ?? DEFAULT_TOMBSTONE_TTL_MS })
+    : undefined;
+  if (restore) log.info("cluster: tables restored from the file", { ...restore, tables: store.sizes() });
   const node = new ClusterNode({
     config,
     log,
@@ -104,6 +112,8 @@ export async function startCluster(
     staticAddrs: staticPeers.addrs,
     dnsNames: dnsName ? [...staticPeers.names, dnsName] : staticPeers.names,
     gate,
+    persistence,
+    restore,
   });
   try {
     await node.start();
@@ -127,6 +137,8 @@ interface NodeParts {
   staticAddrs: string[];
   dnsNames: HostPort[];
   gate: InboundGate;
+  persistence: Persistence | undefined;
+  restore: RestoreResult | undefined;
 }
 
 class ClusterNode implements Cluster {
@@ -251,6 +263,10 @@ class ClusterNode implements Cluster {
       this.scanRegistry();
     }
     this.members.tick();
+    if (this.parts.restore?.existed) {
+      const timer = setTimeout(() => this.readyAlone(), t.aloneReadyMs);
+      this.timers.add(timer);
+    }
     this.log.info("cluster: node started", {
       nodeId: this.nodeId,
       clusterName: this.parts.config.clusterName,
@@ -267,9 +283,19 @@ class ClusterNode implements Cluster {
     this.handlers.register(method, handler);
   }
 
-  // no persistence yet: nothing to wait for
   durable(): Promise<void> {
-    return Promise.resolve();
+    return this.parts.persistence ? this.parts.persistence.durable() : Promise.resolve();
+  }
+
+  /**
+   * A restarted node whose file holds its tables serves them when no peer is there to catch up
+   * from (a single-node deployment, or the whole cluster restarting); a peer that is there is
+   * caught up from first, so a node back from a long stop does not serve old sessions as ready.
+   */
+  private readyAlone(): void {
+    if (this.ready || this.stopping || this.connectedPeers().length > 0 || this.syncing.size > 0) return;
+    this.ready = true;
+    this.log.info("cluster: ready alone, from its own file", { aloneReadyMs: this.timings.aloneReadyMs });
   }
 
   async request(
@@ -343,6 +369,10 @@ class ClusterNode implements Cluster {
       });
     }
     await this.libp2p.stop();
+    // after the transport: records that arrived until now are committed too
+    await this.parts.persistence?.stop().catch((error: unknown) => {
+      this.log.error("cluster: closing the tables file failed", { error: (error as Error).message });
+    });
     this.log.info("cluster: node stopped", { nodeId: this.nodeId });
   }
 

@@ -71,6 +71,7 @@ export const TABLE_NAME = /^[a-z][a-zA-Z0-9_-]{0,39}$/;
 export const MAX_KEY_LENGTH = 512;
 export const DEFAULT_TOMBSTONE_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 export const DEFAULT_MAX_CLOCK_SKEW_MS = 60_000;
+const MAX_UNCHECKED = 100_000;
 
 interface Row {
   value: unknown;
@@ -84,6 +85,10 @@ class TableState {
   schema: Schema<unknown> | undefined;
   merge: MergeRule = "last-writer-wins";
   opened = false;
+  /** keys applied from peers before the table had a schema: checked when it gets one */
+  readonly unchecked = new Set<string>();
+  /** too many to list (or a table that never gets a schema): then every row is checked */
+  uncheckedAll = false;
   constructor(readonly name: string) {}
 }
 
@@ -160,6 +165,10 @@ export class ClusterStore {
         this.counters.remoteRejected += 1;
         return "rejected";
       }
+    } else if (value !== null && origin !== "restore") {
+      // rows restored from this node's own file were checked when they first arrived
+      if (state.unchecked.size < MAX_UNCHECKED) state.unchecked.add(record.key);
+      else state.uncheckedAll = true;
     }
     this.clock.observe(record.stamp);
     const current = state.rows.get(record.key);
@@ -260,8 +269,9 @@ export class ClusterStore {
   }
 
   private revalidate(state: TableState): void {
-    for (const [key, row] of state.rows) {
-      if (row.value === null) continue;
+    for (const key of state.uncheckedAll ? [...state.rows.keys()] : state.unchecked) {
+      const row = state.rows.get(key);
+      if (!row || row.value === null) continue;
       try {
         row.value = state.schema!.parse(row.value);
       } catch {
@@ -271,6 +281,8 @@ export class ClusterStore {
         this.counters.remoteRejected += 1;
       }
     }
+    state.unchecked.clear();
+    state.uncheckedAll = false;
   }
 
   private put(state: TableState, key: string, row: Row, origin: "local" | "remote"): void {

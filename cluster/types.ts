@@ -1,4 +1,5 @@
 import type { WallClock } from "./hlc";
+import type { Persistence } from "./persistence/types";
 import type { ClusterStore, TableOptions } from "./store";
 import type { ClusterAtomics, TransportKind } from "./transport";
 
@@ -62,6 +63,8 @@ export interface ClusterTimings {
   memberTtlMs: number;
   pingIntervalMs: number;
   tombstoneCollectMs: number;
+  /** a node restored from its file with no peer connected this long after start is ready alone */
+  aloneReadyMs: number;
 }
 
 export interface StartClusterOptions {
@@ -75,6 +78,8 @@ export interface StartClusterOptions {
   tombstoneTtlMs?: number;
   maxClockSkewMs?: number;
   timings?: Partial<ClusterTimings>;
+  /** keeps the tables across restarts (e.g. `filePersistence`); loaded before the node connects */
+  persistence?: Persistence;
 }
 
 export interface PeerStatus {
@@ -133,7 +138,10 @@ export interface Cluster {
   /** the libp2p peer id; also the store's node id */
   readonly nodeId: string;
   readonly store: ClusterStore;
-  /** true after the first successful catch-up with a peer (false while alone) */
+  /**
+   * true after the first successful catch-up with a peer; a node restored from its own file is
+   * also ready when no peer has connected within `aloneReadyMs` of its start
+   */
   isReady(): boolean;
   status(): ClusterStatus;
   /** request/response to one peer; rejects with a ClusterRequestError ("unreachable" | "timeout" | "remote-error") */

@@ -2,6 +2,7 @@
  * Look inside a running node from a terminal.
  *   npm run cluster -- status [--url http://localhost:4001]
  *   npm run cluster -- table users [--url …]
+ *   npm run cluster -- backup <file> [--data-dir DIR]   (a consistent copy of a node's tables file)
  * Production nodes need an admin's session: pass --cookie "pwdless_session=…".
  */
 type Status = {
@@ -108,6 +109,12 @@ async function main(args: string[]) {
     );
     return;
   }
+  if (command === "backup" && name) {
+    const { backup } = await import("./backup");
+    const dataDir = option(args, "--data-dir");
+    console.log(backup(name, dataDir));
+    return;
+  }
   if (command === "table" && name) {
     const { rows } = (await get(`${base}/cluster/tables/${encodeURIComponent(name)}.json`, cookie)) as {
       rows: Record<string, unknown>[];
@@ -117,7 +124,7 @@ async function main(args: string[]) {
     return;
   }
   console.error(
-    "usage: npm run cluster -- status [--url http://localhost:3000]\n       npm run cluster -- table <users|sessions|revocations|emails|linkUses> [--url …]",
+    "usage: npm run cluster -- status [--url http://localhost:3000]\n       npm run cluster -- table <users|sessions|revocations|emails|linkUses> [--url …]\n       npm run cluster -- backup <file> [--data-dir DIR]",
   );
   process.exitCode = 2;
 }

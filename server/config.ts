@@ -21,6 +21,8 @@ export interface Config {
   /** where the local-mode secret came from, for the start-up log line (never the secret) */
   secretSource: "env" | "generated" | "dev-secret-file";
   dataDir: string;
+  /** the tables file in DATA_DIR (`sqlite`, the default) or none (`off`: benchmarks only, refused in production) */
+  persistence: { mode: "sqlite" | "off"; maxBytes: number | undefined };
   smtpUrl: string | undefined;
   mailFrom: string;
   linkTtlMs: number;
@@ -250,6 +252,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   else if (devProvider && !loopback)
     problems.push("DEV_OIDC needs a loopback APP_URL and HOST: it signs anyone in as any address; remove the setting");
 
+  const persistence = persistenceSettings(env, production, problems);
+
   const config: Config = {
     mode,
     port,
@@ -262,6 +266,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     secretKeyBasePrevious,
     secretSource,
     dataDir: path.resolve(cwd, env.DATA_DIR?.trim() || path.join(".data", `node-${port}`)),
+    persistence,
     smtpUrl,
     mailFrom: env.MAIL_FROM?.trim() || `PwdlessGs <no-reply@${appUrl.hostname}>`,
     linkTtlMs: intSetting(env, "LINK_TTL_MINUTES", 15, 1, 24 * 60, problems) * 60_000,
@@ -337,6 +342,25 @@ export function redisSettings(env: Env, problems: string[]): Config["cluster"]["
     problems.push("REDIS_URL takes no query or fragment: put the database number in the path");
   if (problems.length > before) return undefined;
   return { url: url.toString(), timeoutMs };
+}
+
+/** PERSISTENCE (sqlite | off) and DATA_MAX_MB (a cap on the tables file, in MB, decimals allowed). */
+function persistenceSettings(env: Env, production: boolean, problems: string[]): Config["persistence"] {
+  const mode = env.PERSISTENCE?.trim().toLowerCase() || "sqlite";
+  if (mode !== "sqlite" && mode !== "off")
+    problems.push(`PERSISTENCE must be sqlite or off (got "${env.PERSISTENCE}")`);
+  if (mode === "off" && production) {
+    problems.push("PERSISTENCE=off keeps nothing across restarts and is for benchmarks only: remove it in production");
+  }
+  const raw = env.DATA_MAX_MB?.trim();
+  let maxBytes: number | undefined;
+  if (raw) {
+    const mb = Number(raw);
+    if (!Number.isFinite(mb) || mb <= 0)
+      problems.push(`DATA_MAX_MB must be a positive number of megabytes (got "${raw}")`);
+    else maxBytes = Math.round(mb * 1024 * 1024);
+  }
+  return { mode: mode === "off" ? "off" : "sqlite", maxBytes };
 }
 
 /** TRUST_PROXY: unset/false, true (every hop), a hop count, or proxy addresses/subnets (comma-separated). */

@@ -140,8 +140,8 @@ export interface HttpDeps {
   devOidc?: { mountPath: string; router: RequestHandler };
   appContext: AppContext;
   isReady: () => boolean;
-  /** how many writes this node has made so far: a request that made some waits for them to be durable */
-  localWrites?: () => number;
+  /** "acknowledged means on disk": a count of local writes, and the wait for them to be durable */
+  durability?: Durability;
 }
 
 export function createApp({
@@ -152,7 +152,7 @@ export function createApp({
   devOidc,
   appContext,
   isReady,
-  localWrites,
+  durability,
 }: HttpDeps): express.Express {
   const app = express();
   app.disable("x-powered-by");
@@ -188,14 +188,16 @@ export function createApp({
   const handleRequest = createRequestHandler(build, devMiddleware ? "development" : "production");
   app.all("*", async (req, res, next) => {
     try {
-      const writesBefore = localWrites?.();
+      const writesBefore = durability?.writes();
       const response = await handleRequest(toFetchRequest(req, res), {
         app: appContext,
         cspNonce: res.locals.cspNonce as string,
         clientIp: req.ip ?? req.socket.remoteAddress ?? "unknown",
       });
-      // acknowledged means stored: an answer after writes waits until they are durable; reads do not wait
-      if (writesBefore === undefined || localWrites?.() !== writesBefore) await appContext.cluster.durable();
+      if (durability && durability.writes() !== writesBefore && !(await madeDurable(durability, req, res, log))) {
+        await response.body?.cancel();
+        return;
+      }
       await sendRemixResponse(res, response);
     } catch (error) {
       if (error instanceof ClusterUnavailableError) {
@@ -240,6 +242,46 @@ export function createApp({
   };
   app.use(onError);
   return app;
+}
+
+export interface Durability {
+  /** grows with every write this node makes (the store's local-write counter) */
+  writes(): number;
+  /** resolves once this node's writes so far are durable; rejects with ClusterUnavailableError */
+  durable(): Promise<void>;
+}
+
+/**
+ * Wait until what this request wrote is durable before telling anyone it happened. Only requests
+ * during which this node wrote wait (reads stay served while the disk refuses writes); another
+ * request's write in the same moment makes a read wait too, which is cheap while the disk works.
+ * On failure: a 503 in the client's language and one log line; false means "answered already".
+ */
+async function madeDurable(durability: Durability, req: Request, res: Response, log: Logger): Promise<boolean> {
+  try {
+    await durability.durable();
+    return true;
+  } catch (error) {
+    if (!(error instanceof ClusterUnavailableError)) throw error;
+    log.error("a change could not be made durable; answered 503", {
+      event: "unavailable",
+      reason: error.reason,
+      path: req.path,
+      method: req.method,
+      error: error.message,
+    });
+    res.set("Retry-After", "30");
+    refuse(
+      req,
+      res,
+      503,
+      "unavailable",
+      error.reason === "disk"
+        ? "This server cannot save changes to its disk right now, so it could not confirm yours. Please try again in a moment."
+        : "The sign-in service cannot store changes right now, so it could not confirm yours. Please try again in a moment.",
+    );
+    return false;
+  }
 }
 
 /** The Fetch request Remix wants, with the body Express already read and bounded. */

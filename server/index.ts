@@ -6,13 +6,14 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import type { ServerBuild } from "@remix-run/node";
 import type { RequestHandler } from "express";
-import { RedisStartError, startCluster, type Cluster } from "#cluster";
+import { PersistenceError, RedisStartError, startCluster, type Cluster } from "#cluster";
 import type { AppContext } from "../app/lib/context.server";
 import { ConfigError, loadConfig, type Config } from "./config";
 import { createDevOidc } from "./dev-oidc";
 import { createApp } from "./http";
 import { clusterKeyFor, deriveKeyRing } from "./keys";
 import { createLogger } from "./log";
+import { persistenceFor } from "./persistence";
 
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -67,7 +68,7 @@ async function main() {
     },
     boot,
     // declared before the node connects, so records pulled at once merge by the right rule
-    { tables: { emails: { merge: "first-writer-wins" } } },
+    { tables: { emails: { merge: "first-writer-wins" } }, persistence: persistenceFor(config) },
   ).catch((error: unknown): Cluster => {
     // a wrong Redis password or host: one line, not a stack
     if (!(error instanceof RedisStartError)) throw error;
@@ -97,7 +98,7 @@ async function main() {
     devOidc: createDevOidc(config, keys, log),
     appContext,
     isReady: () => cluster.isReady(),
-    localWrites: () => cluster.store.counters.localWrites,
+    durability: { writes: () => cluster.store.counters.localWrites, durable: () => cluster.durable() },
   }).listen(config.port, config.host);
   server.keepAliveTimeout = 5_000;
   server.on("listening", () => {
@@ -147,6 +148,11 @@ async function main() {
 }
 
 main().catch((error) => {
+  // a tables file this node must not use: one line saying what and how; the file is left untouched
+  if (error instanceof PersistenceError) {
+    process.stderr.write(`tables file: ${error.message}\n`);
+    process.exit(1);
+  }
   process.stderr.write(`fatal: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exit(1);
 });

@@ -37,7 +37,10 @@ export class LinkUses {
       if (!parsed.success) throw new Error("malformed link.consume request");
       const { email, usedOn, ...ref } = parsed.data;
       if (ref.n !== cluster.nodeId) throw new Error(`link was not issued here (asked by ${from})`);
-      return { outcome: this.decide(email, ref, usedOn) };
+      const outcome = this.decide(email, ref, usedOn);
+      // the asking node signs the person in on this answer: the use must survive this node's crash
+      await cluster.durable();
+      return { outcome };
     });
   }
 
@@ -86,6 +89,14 @@ export class LinkUses {
       // Redis mode: any node prunes, as the issuer may be gone for good
       if (use.usedAt < horizon && (this.cluster.atomics?.scope === "cluster" || this.isMine(id))) {
         this.uses.delete(id);
+        dropped += 1;
+      }
+    }
+    // every link issued before `horizon` has expired, so "newest used" older than it stops nothing;
+    // any node may drop it (the row names no node), and a newer use written meanwhile wins by stamp
+    for (const [email, newest] of [...this.newest.scan()]) {
+      if (newest.issuedAt < horizon) {
+        this.newest.delete(email);
         dropped += 1;
       }
     }

@@ -134,6 +134,7 @@ function createServices(ctx: AppContext): Services {
   const pruneTimer = setInterval(
     () => {
       linkUses.prune();
+      sessions.prune();
       limits.emails.prune();
       limits.requestsPerIp.prune();
       limits.openingsPerIp.prune();

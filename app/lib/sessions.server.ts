@@ -106,6 +106,33 @@ export class SessionStore {
     if (!this.revocations.has(sid)) this.revocations.set(sid, { revokedAt: this.now(), reason });
   }
 
+  /**
+   * Delete sessions that can no longer be used (expired, or revoked) and revocations older than
+   * any session's absolute limit, so the tables and their files stay the size of what is live.
+   * The node that created a session deletes it; any node does once it is a day past its expiry
+   * (its creator may be gone), so N nodes do not all write the same tombstone.
+   */
+  prune(): number {
+    const now = this.now();
+    let dropped = 0;
+    for (const [sid, row] of [...this.sessions.scan()]) {
+      const end = Math.min(row.expiresAt, row.createdAt + this.maxDays * DAY);
+      const dead = end <= now || this.revocations.has(sid);
+      if (dead && (row.createdOn === this.cluster.nodeId || end + DAY <= now)) {
+        this.sessions.delete(sid);
+        dropped += 1;
+      }
+    }
+    // a revocation outlives its session's absolute limit (revokedAt ≥ createdAt), then stops nothing
+    for (const [sid, revocation] of [...this.revocations.scan()]) {
+      if (revocation.revokedAt + this.maxDays * DAY + DAY <= now) {
+        this.revocations.delete(sid);
+        dropped += 1;
+      }
+    }
+    return dropped;
+  }
+
   /** Active sessions of any of these user ids, newest first. */
   listActive(uids: Set<string>): SessionRow[] {
     const rows: SessionRow[] = [];

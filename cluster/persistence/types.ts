@@ -1,0 +1,47 @@
+/** The persistence seam: what a node asks of the engine that keeps its tables across restarts. */
+import type { ClusterStore } from "../store";
+import type { Logger } from "../types";
+
+export interface RestoreResult {
+  /** the file held tables from an earlier run (false on a first start) */
+  existed: boolean;
+  /** records read back and applied */
+  restored: number;
+  /** records the store refused (e.g. stamped too far in the future after a clock change) */
+  refused: number;
+  ms: number;
+  /** CPU time the process spent meanwhile (user + system): on a busy machine, the cost without the waiting */
+  cpuMs: number;
+}
+
+export interface PersistenceContext {
+  store: ClusterStore;
+  log: Logger;
+  /** tombstones older than this are dropped from memory; the file drops them too */
+  tombstoneTtlMs: number;
+}
+
+/**
+ * Keeps one node's rows. `start` reads every row back into the store (origin "restore") before
+ * the node talks to anyone, then records every record the store applies.
+ */
+export interface Persistence {
+  start(context: PersistenceContext): Promise<RestoreResult>;
+  /** resolves when every record applied so far is committed; rejects with ClusterUnavailableError("disk") */
+  durable(): Promise<void>;
+  /** commits what is pending and closes the file */
+  stop(): Promise<void>;
+}
+
+export type PersistenceProblem = "corrupt" | "newer-format" | "other-cluster" | "foreign" | "unreadable";
+
+/** The node cannot use its file; `message` is one line saying what and how to recover. */
+export class PersistenceError extends Error {
+  constructor(
+    readonly problem: PersistenceProblem,
+    message: string,
+  ) {
+    super(message);
+    this.name = "PersistenceError";
+  }
+}
