@@ -1,5 +1,5 @@
 import { parse, serialize } from "cookie";
-import { sealData, unsealData } from "iron-session";
+import { sealData, unsealData } from "#app/lib/seal.server.ts";
 import { z } from "zod";
 import type { KeyRing } from "../../server/keys";
 
