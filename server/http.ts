@@ -2,6 +2,7 @@ import { createRequestHandler, writeReadableStreamToWritable, type ServerBuild }
 import express, { type ErrorRequestHandler, type Request, type RequestHandler, type Response } from "express";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
+import { staticFiles } from "./static-files";
 import type { AppContext } from "../app/lib/context.server";
 import type { Config } from "./config";
 import type { Logger } from "./log";
@@ -109,6 +110,8 @@ export interface HttpDeps {
   devMiddleware?: RequestHandler;
   /** the development OpenID provider (local mode): it reads its own bodies, so it goes before ours */
   devOidc?: { mountPath: string; router: RequestHandler };
+  /** the JSON API's hot paths answered without Remix (server/fast-api.ts); not in `npm run dev` */
+  fastApi?: RequestHandler;
   appContext: AppContext;
   isReady: () => boolean;
 }
@@ -119,6 +122,7 @@ export function createApp({
   build,
   devMiddleware,
   devOidc,
+  fastApi,
   appContext,
   isReady,
 }: HttpDeps): express.Express {
@@ -141,9 +145,7 @@ export function createApp({
   if (devMiddleware) {
     app.use(devMiddleware);
   } else {
-    const client = path.resolve("build/client");
-    app.use("/assets", express.static(path.join(client, "assets"), { immutable: true, maxAge: "1y", index: false }));
-    app.use(express.static(client, { maxAge: "1h", index: false }));
+    app.use(staticFiles(path.resolve("build/client")));
   }
 
   if (config.mode === "local") app.use(canonicalLoopbackHost(config));
@@ -151,6 +153,7 @@ export function createApp({
   if (devOidc) app.use(devOidc.mountPath, devOidc.router);
   // Bodies are read here, whole and bounded (413 past the limit), before Remix sees them.
   app.use(express.raw({ type: () => true, limit: config.bodyLimitBytes }));
+  if (fastApi) app.use(fastApi);
 
   const handleRequest = createRequestHandler(build, devMiddleware ? "development" : "production");
   app.all("*", async (req, res, next) => {

@@ -17,6 +17,11 @@ export type ApiAuth =
 
 const DAY = 24 * 60 * 60 * 1000;
 
+/** What the checks read of a request: its headers (a Fetch Request, or server/'s view of Express's). */
+export interface WithHeaders {
+  headers: { get(name: string): string | null };
+}
+
 /** The cookie and the access token: who is asking, on pages and on the API. */
 export class Auth {
   constructor(
@@ -37,7 +42,7 @@ export class Auth {
   }
 
   /** The signed-in person behind the request's cookie, or null (missing, tampered, revoked, expired). */
-  async fromCookie(request: Request): Promise<SignedIn | null> {
+  async fromCookie(request: WithHeaders): Promise<SignedIn | null> {
     const cookie = await this.cookies.read(request);
     if (!cookie) return null;
     const found = this.sessions.findActive(cookie.sid);
@@ -65,7 +70,7 @@ export class Auth {
   }
 
   /** Bearer first; only an expired (but genuine) Bearer falls back to the cookie, which then mints a new one. */
-  async fromBearer(request: Request): Promise<ApiAuth> {
+  async fromBearer(request: WithHeaders): Promise<ApiAuth> {
     const header = request.headers.get("Authorization") ?? "";
     const match = /^Bearer ([A-Za-z0-9_.-]+)$/.exec(header.trim());
     if (!match) {
