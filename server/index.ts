@@ -7,9 +7,11 @@ import { pathToFileURL } from "node:url";
 import type { ServerBuild } from "@remix-run/node";
 import type { RequestHandler } from "express";
 import { startCluster } from "#cluster";
+import type { ApiAnswers } from "../app/lib/api-answers.server";
 import type { AppContext } from "../app/lib/context.server";
 import { ConfigError, loadConfig, type Config } from "./config";
-import { createDevOidc } from "./dev-oidc";
+import { lazyDevOidc } from "./dev-oidc-lazy";
+import { fastApi } from "./fast-api";
 import { createApp } from "./http";
 import { clusterKeyFor, deriveKeyRing } from "./keys";
 import { createLogger } from "./log";
@@ -74,7 +76,7 @@ async function main() {
     await cluster.stop();
     process.exit(1);
   }
-  const entry = build.entry.module as unknown as { initialise(ctx: AppContext): { stop(): void } };
+  const entry = build.entry.module as unknown as { initialise(ctx: AppContext): { stop(): void; api: ApiAnswers } };
   const app = entry.initialise(appContext);
 
   const server: Server = createApp({
@@ -82,7 +84,9 @@ async function main() {
     log,
     build: dev ? dev.load : build,
     devMiddleware: dev?.middleware,
-    devOidc: createDevOidc(config, keys, log),
+    devOidc: lazyDevOidc(config, keys, log),
+    // `npm run dev` reloads the routes on change: there the API stays with Remix
+    fastApi: dev ? undefined : fastApi(app.api, () => cluster.durable()),
     appContext,
     isReady: () => cluster.isReady(),
   }).listen(config.port, config.host);
