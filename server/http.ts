@@ -112,6 +112,8 @@ export interface HttpDeps {
   devOidc?: { mountPath: string; router: RequestHandler };
   /** the JSON API's hot paths answered without Remix (server/fast-api.ts); not in `npm run dev` */
   fastApi?: RequestHandler;
+  /** request timing for every answer, and the /metrics endpoint (server/metrics.ts) */
+  metrics?: { middleware: RequestHandler; handler: RequestHandler };
   appContext: AppContext;
   isReady: () => boolean;
 }
@@ -123,6 +125,7 @@ export function createApp({
   devMiddleware,
   devOidc,
   fastApi,
+  metrics,
   appContext,
   isReady,
 }: HttpDeps): express.Express {
@@ -130,6 +133,7 @@ export function createApp({
   app.disable("x-powered-by");
   app.set("trust proxy", config.trustProxy);
   app.use(securityHeaders(config, Boolean(devMiddleware)));
+  if (metrics) app.use(metrics.middleware);
 
   app.get("/healthz", (_req, res) => {
     res.set("Cache-Control", "no-store").json({ status: "ok" });
@@ -141,6 +145,7 @@ export function createApp({
       .status(ready ? 200 : 503)
       .json({ ready });
   });
+  if (metrics) app.get("/metrics", metrics.handler);
 
   if (devMiddleware) {
     app.use(devMiddleware);

@@ -15,6 +15,7 @@ import { fastApi } from "./fast-api";
 import { createApp } from "./http";
 import { clusterKeyFor, deriveKeyRing } from "./keys";
 import { createLogger } from "./log";
+import { createMetrics } from "./metrics";
 
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -66,7 +67,15 @@ async function main() {
   );
   const log = boot.child({ node: cluster.nodeId.slice(-8) });
 
-  const appContext: AppContext = { config, keys, cluster, log };
+  const metrics = createMetrics({
+    status: () => cluster.status(),
+    // open in local mode (its APP_URL is loopback); production: METRICS_TOKEN or an administrator
+    access:
+      config.mode === "production"
+        ? { token: config.metricsToken, isAdmin: (request) => app.api.isAdmin(request) }
+        : undefined,
+  });
+  const appContext: AppContext = { config, keys, cluster, log: metrics.countingAudit(log) };
   const dev = process.argv.includes("--dev") ? await startVite() : undefined;
   let build: ServerBuild;
   try {
@@ -87,6 +96,7 @@ async function main() {
     devOidc: lazyDevOidc(config, keys, log),
     // `npm run dev` reloads the routes on change: there the API stays with Remix
     fastApi: dev ? undefined : fastApi(app.api, () => cluster.durable()),
+    metrics,
     appContext,
     isReady: () => cluster.isReady(),
   }).listen(config.port, config.host);

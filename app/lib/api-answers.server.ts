@@ -18,6 +18,8 @@ export interface ApiAnswer {
 export interface ApiAnswers {
   me(request: WithHeaders): Promise<ApiAnswer>;
   refresh(request: WithHeaders): Promise<ApiAnswer>;
+  /** the request's session is one of ADMIN_EMAILS' (operations pages: /metrics) */
+  isAdmin(request: WithHeaders): Promise<boolean>;
 }
 
 /** The one JSON error shape: `{"error","message"}`; a 401 says why in WWW-Authenticate. */
@@ -39,6 +41,10 @@ export function errorAnswer(
 export function apiAnswers(ctx: AppContext): ApiAnswers {
   const { auth } = getServices(ctx);
   return {
+    async isAdmin(request) {
+      const signedIn = await auth.fromCookie(request);
+      return !!signedIn && ctx.config.adminEmails.includes(signedIn.user.email);
+    },
     async me(request) {
       const result = await auth.fromBearer(request);
       if (!result.ok) return errorAnswer(result.status, result.error, result.message);
