@@ -1,8 +1,9 @@
 /**
  * iron-session's `sealData`/`unsealData`, same signatures and same seal format (`Fe26.2*…~2`), with
- * each password's AES and HMAC keys derived once instead of by PBKDF2 on every call.
+ * each password's AES and HMAC keys derived once instead of by PBKDF2 on every call, and iron's
+ * cipher and MAC run by node:crypto.
  */
-import { hkdfSync, webcrypto } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomFillSync } from "node:crypto";
 import { unsealData as unsealWithPbkdf2 } from "iron-session";
 import { defaults, seal, unseal, type password as ironPassword } from "iron-webcrypto";
 
@@ -17,9 +18,51 @@ interface DerivedKeys {
 const VERSION_SUFFIX = "~2";
 const HKDF_SALT = "pwdless-gs/iron-seal/v1";
 
-// Node's WebCrypto, the object iron-session hands iron too; TypeScript's DOM and Node declarations
-// of BufferSource disagree with iron-webcrypto's, so the type is named once here.
-const ironCrypto = webcrypto as unknown as Parameters<typeof seal>[0];
+/** a key as iron hands it back to us: the raw bytes it imported */
+interface RawKey {
+  raw: Buffer;
+  name: string;
+}
+
+const arrayBuffer = (buffer: Buffer): ArrayBuffer =>
+  buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength) as ArrayBuffer;
+
+function aesKey(algorithm: { name?: string; iv?: Uint8Array }, key: RawKey): { key: Buffer; iv: Uint8Array } {
+  if (algorithm.name !== "AES-CBC" || key.name !== "AES-CBC" || key.raw.length !== 32 || !algorithm.iv)
+    throw new Error("only AES-256-CBC with a 32-byte key");
+  return { key: key.raw, iv: algorithm.iv };
+}
+
+// The four WebCrypto calls iron makes with pre-derived keys (import a raw key, AES-256-CBC both
+// ways, HMAC-SHA256), done by node:crypto. iron takes its crypto as a parameter for this; Node's
+// WebCrypto spends tens of µs checking arguments and hopping threads per call, more than the work.
+const nodeCrypto = {
+  getRandomValues: (array: Uint8Array) => randomFillSync(array),
+  subtle: {
+    async importKey(_format: string, keyData: Uint8Array, algorithm: { name: string }): Promise<RawKey> {
+      return { raw: Buffer.from(keyData), name: algorithm.name };
+    },
+    async encrypt(algorithm: { name?: string; iv?: Uint8Array }, key: RawKey, data: Uint8Array) {
+      const { key: raw, iv } = aesKey(algorithm, key);
+      const cipher = createCipheriv("aes-256-cbc", raw, iv);
+      return arrayBuffer(Buffer.concat([cipher.update(data), cipher.final()]));
+    },
+    async decrypt(algorithm: { name?: string; iv?: Uint8Array }, key: RawKey, data: Uint8Array) {
+      const { key: raw, iv } = aesKey(algorithm, key);
+      const decipher = createDecipheriv("aes-256-cbc", raw, iv);
+      return arrayBuffer(Buffer.concat([decipher.update(data), decipher.final()]));
+    },
+    async sign(_algorithm: unknown, key: RawKey, data: Uint8Array) {
+      if (key.name !== "HMAC") throw new Error("only HMAC-SHA256");
+      return arrayBuffer(createHmac("sha256", key.raw).update(data).digest());
+    },
+    async deriveBits(): Promise<ArrayBuffer> {
+      throw new Error("keys are pre-derived: no PBKDF2 here");
+    },
+  },
+};
+// iron-webcrypto declares DOM CryptoKey types for what is, to it, an opaque key handle
+const ironCrypto = nodeCrypto as unknown as Parameters<typeof seal>[0];
 
 // A password string gives two fixed 256-bit keys. iron with a key buffer skips its per-call PBKDF2
 // (two async WebCrypto derivations of ~0.2 ms each) and leaves the seal's salt fields empty.

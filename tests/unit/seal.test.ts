@@ -1,5 +1,6 @@
-import { webcrypto } from "node:crypto";
+import { hkdfSync, webcrypto } from "node:crypto";
 import { sealData as ironSessionSeal, unsealData as ironSessionUnseal } from "iron-session";
+import { defaults, seal as ironSeal, unseal as ironUnseal } from "iron-webcrypto";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { sealData, unsealData } from "#app/lib/seal.server.ts";
 
@@ -25,6 +26,16 @@ describe("iron seals with pre-derived keys", () => {
       expect(await unsealData(sealed, { password: { 1: A }, ttl: 60 })).toEqual({ i });
     }
     expect(derive).not.toHaveBeenCalled();
+  });
+
+  it("is iron's own format and crypto: WebCrypto opens our seals and makes seals we open, given the keys", async () => {
+    const key = (info: string) => new Uint8Array(hkdfSync("sha256", A, "pwdless-gs/iron-seal/v1", info, 32));
+    const keys = { encryption: key("encryption"), integrity: key("integrity") };
+    const ours = await sealData({ from: "node:crypto" }, { password: { 3: A }, ttl: 60 });
+    const crypto = webcrypto as unknown as Parameters<typeof ironUnseal>[0];
+    expect(await ironUnseal(crypto, ours.replace(/~2$/, ""), { 3: keys }, defaults)).toEqual({ from: "node:crypto" });
+    const theirs = await ironSeal(crypto, { from: "webcrypto" }, { id: "3", ...keys }, { ...defaults, ttl: 60_000 });
+    expect(await unsealData(`${theirs}~2`, { password: { 3: A }, ttl: 60 })).toEqual({ from: "webcrypto" });
   });
 
   it("still opens seals iron-session made with PBKDF2 (cookies issued before the change)", async () => {
