@@ -77,6 +77,9 @@ async function main() {
   });
   const appContext: AppContext = { config, keys, cluster, log: metrics.countingAudit(log) };
   const dev = process.argv.includes("--dev") ? await startVite() : undefined;
+  // A built app runs React's production build in every mode, as remix-serve does: its development
+  // build (prop checks on every render) tripled a page's CPU. The mode was read from NODE_ENV above.
+  if (!dev) process.env.NODE_ENV = "production";
   let build: ServerBuild;
   try {
     build = dev ? await dev.load() : await loadBuild();
