@@ -18,6 +18,7 @@ import { createLogger } from "./log";
 import { createMetrics } from "./metrics";
 
 const SHUTDOWN_GRACE_MS = 10_000;
+const DEV_OIDC_WARM_AFTER_MS = 1_000;
 
 async function loadBuild(): Promise<ServerBuild> {
   return (await import(pathToFileURL(path.resolve("build/server/index.js")).href)) as ServerBuild;
@@ -91,12 +92,13 @@ async function main() {
   const entry = build.entry.module as unknown as { initialise(ctx: AppContext): { stop(): void; api: ApiAnswers } };
   const app = entry.initialise(appContext);
 
+  const devOidc = lazyDevOidc(config, keys, log);
   const server: Server = createApp({
     config,
     log,
     build: dev ? dev.load : build,
     devMiddleware: dev?.middleware,
-    devOidc: lazyDevOidc(config, keys, log),
+    devOidc,
     // `npm run dev` reloads the routes on change: there the API stays with Remix
     fastApi: dev ? undefined : fastApi(app.api, () => cluster.durable()),
     metrics,
@@ -105,6 +107,8 @@ async function main() {
   }).listen(config.port, config.host);
   server.keepAliveTimeout = 5_000;
   server.on("listening", () => {
+    // after the start, not on its path: the first "Sign in with Dev OIDC" then finds it loaded
+    if (devOidc) setTimeout(() => devOidc.warm(), DEV_OIDC_WARM_AFTER_MS).unref();
     const address = server.address();
     const port = typeof address === "object" && address ? address.port : config.port;
     log.info(`listening on http://${config.host}:${port}`, {
