@@ -3,6 +3,7 @@ import type { AppLoadContext, EntryContext, HandleErrorFunction } from "@remix-r
 import { createReadableStreamFromReadable } from "@remix-run/node";
 import { isRouteErrorResponse, RemixServer } from "@remix-run/react";
 import { renderToPipeableStream } from "react-dom/server";
+import { apiAnswers, type ApiAnswers } from "./lib/api-answers.server";
 import type { AppContext } from "./lib/context.server";
 import { NonceProvider } from "./lib/nonce";
 import { getServices } from "./lib/services.server";
@@ -11,10 +12,11 @@ const ABORT_DELAY = 5_000;
 
 /**
  * Called by server/ once at start, so services that answer the cluster (link decisions)
- * exist before the first HTTP request.
+ * exist before the first HTTP request; `api` is what server/ answers without Remix.
  */
-export function initialise(ctx: AppContext): { stop(): void } {
-  return getServices(ctx);
+export function initialise(ctx: AppContext): { stop(): void; api: ApiAnswers } {
+  const services = getServices(ctx);
+  return { stop: () => services.stop(), api: apiAnswers(ctx) };
 }
 
 export const handleError: HandleErrorFunction = (error, { request, context }) => {

@@ -34,6 +34,8 @@ export interface Config {
   refreshReuseGraceSeconds: number;
   bodyLimitBytes: number;
   adminEmails: string[];
+  /** METRICS_TOKEN: a Bearer token that may read /metrics in production (local mode: open) */
+  metricsToken: string | undefined;
   /** Express "trust proxy": whose X-Forwarded-For to believe for the client's IP (false: the socket's) */
   trustProxy: boolean | number | string[];
   rateLimits: {
@@ -133,6 +135,17 @@ function localSecret(cwd: string): { secret: string; source: "generated" | "dev-
 }
 
 const urlSchema = z.string().url();
+
+/** A scraper's shared secret: long enough not to be guessed, and no whitespace to mangle in a header. */
+function metricsTokenSetting(raw: string | undefined, problems: string[]): string | undefined {
+  const token = raw?.trim();
+  if (!token) return undefined;
+  if (token.length < 32 || /\s/.test(token)) {
+    problems.push("METRICS_TOKEN must be at least 32 characters without spaces (npm run gen:secret prints one)");
+    return undefined;
+  }
+  return token;
+}
 
 /** A provider is configured when its client id is set; the secret must come with it. */
 function oauthClient(env: Env, prefix: string, problems: string[]): OAuthClientSettings | undefined {
@@ -277,6 +290,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     refreshReuseGraceSeconds: intSetting(env, "REFRESH_REUSE_GRACE_SECONDS", 30, 0, 3600, problems),
     bodyLimitBytes: 64 * 1024,
     adminEmails: list(env.ADMIN_EMAILS).map((e) => e.toLowerCase()),
+    metricsToken: metricsTokenSetting(env.METRICS_TOKEN, problems),
     trustProxy: trustProxySetting(env.TRUST_PROXY, problems),
     rateLimits: {
       windowMs: intSetting(env, "RATE_LIMIT_WINDOW_MINUTES", 10, 1, 24 * 60, problems) * 60_000,

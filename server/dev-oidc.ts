@@ -3,7 +3,8 @@
  * process at APP_URL/dev/oidc, so "Sign in with Dev OIDC" works with no settings. Its sign-in
  * page asks for any email address and vouches for it. Local mode only (never in production).
  */
-import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
+import { createHash, generateKeyPair, randomBytes } from "node:crypto";
+import { promisify } from "node:util";
 import express, { type NextFunction, type Request, type Response, type Router } from "express";
 import Provider, { type Adapter, type AdapterPayload, type KoaContextWithOIDC } from "oidc-provider";
 import { z } from "zod";
@@ -116,13 +117,14 @@ export interface DevOidc {
   mountPath: string;
 }
 
-export function createDevOidc(config: Config, keys: KeyRing, log: Logger): DevOidc | undefined {
+export async function createDevOidc(config: Config, keys: KeyRing, log: Logger): Promise<DevOidc | undefined> {
   const dev = config.oauth.dev;
   if (!dev) return undefined;
   const mountPath = new URL(dev.issuer).pathname;
   const accounts = new Map<string, DevAccount>();
   // a new signing key each start: ID tokens of an earlier run are refused, as after a key rotation
-  const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  // generated off the event loop: a 2048-bit key takes tens to hundreds of ms
+  const { privateKey } = await promisify(generateKeyPair)("rsa", { modulusLength: 2048 });
   const jwk = {
     ...privateKey.export({ format: "jwk" }),
     use: "sig",

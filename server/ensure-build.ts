@@ -2,13 +2,15 @@
  * `npm start` builds the app only when the build is missing or older than its sources, so a
  * second `PORT=… npm start` does not rebuild (and briefly remove) the assets the first one serves.
  * Two starts at once: one builds, the other waits for it (a lock directory), then both serve.
+ * Node runs this file as it is (type stripping), so it must stay free of TypeScript-only syntax.
  */
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 
-const SOURCES = ["app", "public", "vite.config.ts", "package.json", "tsconfig.json"];
-const BUILT = path.resolve("build/server/index.js");
+const SOURCES = ["app", "public", "server", "cluster", "vite.config.ts", "package.json", "tsconfig.json"];
+/** the Remix app and the server that runs it (server/build-server.ts) */
+const BUILT = [path.resolve("build/server/index.js"), path.resolve("build/node/index.js")];
 const LOCK = path.resolve(".data/build.lock");
 const STALE_LOCK_MS = 5 * 60_000;
 
@@ -19,7 +21,9 @@ function newest(entry: string): number {
   return Math.max(0, ...readdirSync(entry).map((name) => newest(path.join(entry, name))));
 }
 
-const upToDate = () => (statSync(BUILT, { throwIfNoEntry: false })?.mtimeMs ?? 0) >= Math.max(...SOURCES.map(newest));
+const upToDate = () =>
+  Math.min(...BUILT.map((file) => statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? 0)) >=
+  Math.max(...SOURCES.map(newest));
 
 function takeLock(): boolean {
   mkdirSync(path.dirname(LOCK), { recursive: true });

@@ -3,6 +3,7 @@ import express, { type ErrorRequestHandler, type Request, type RequestHandler, t
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { ClusterUnavailableError } from "#cluster";
+import { staticFiles } from "./static-files";
 import type { AppContext } from "../app/lib/context.server";
 import type { Config } from "./config";
 import type { Logger } from "./log";
@@ -138,6 +139,10 @@ export interface HttpDeps {
   devMiddleware?: RequestHandler;
   /** the development OpenID provider (local mode): it reads its own bodies, so it goes before ours */
   devOidc?: { mountPath: string; router: RequestHandler };
+  /** the JSON API's hot paths answered without Remix (server/fast-api.ts); not in `npm run dev` */
+  fastApi?: RequestHandler;
+  /** request timing for every answer, and the /metrics endpoint (server/metrics.ts) */
+  metrics?: { middleware: RequestHandler; handler: RequestHandler };
   appContext: AppContext;
   isReady: () => boolean;
   /** "acknowledged means on disk": a count of local writes, and the wait for them to be durable */
@@ -150,6 +155,8 @@ export function createApp({
   build,
   devMiddleware,
   devOidc,
+  fastApi,
+  metrics,
   appContext,
   isReady,
   durability,
@@ -159,6 +166,7 @@ export function createApp({
   app.set("trust proxy", config.trustProxy);
   app.use(securityHeaders(config, Boolean(devMiddleware)));
   app.use(checkHost(config, log));
+  if (metrics) app.use(metrics.middleware);
 
   app.get("/healthz", (_req, res) => {
     res.set("Cache-Control", "no-store").json({ status: "ok" });
@@ -170,13 +178,12 @@ export function createApp({
       .status(ready ? 200 : 503)
       .json({ ready });
   });
+  if (metrics) app.get("/metrics", metrics.handler);
 
   if (devMiddleware) {
     app.use(devMiddleware);
   } else {
-    const client = path.resolve("build/client");
-    app.use("/assets", express.static(path.join(client, "assets"), { immutable: true, maxAge: "1y", index: false }));
-    app.use(express.static(client, { maxAge: "1h", index: false }));
+    app.use(staticFiles(path.resolve("build/client")));
   }
 
   if (config.mode === "local") app.use(canonicalLoopbackHost(config));
@@ -184,6 +191,7 @@ export function createApp({
   if (devOidc) app.use(devOidc.mountPath, devOidc.router);
   // Bodies are read here, whole and bounded (413 past the limit), before Remix sees them.
   app.use(express.raw({ type: () => true, limit: config.bodyLimitBytes }));
+  if (fastApi) app.use(fastApi);
 
   const handleRequest = createRequestHandler(build, devMiddleware ? "development" : "production");
   app.all("*", async (req, res, next) => {
@@ -257,7 +265,7 @@ export interface Durability {
  * request's write in the same moment makes a read wait too, which is cheap while the disk works.
  * On failure: a 503 in the client's language and one log line; false means "answered already".
  */
-async function madeDurable(durability: Durability, req: Request, res: Response, log: Logger): Promise<boolean> {
+export async function madeDurable(durability: Durability, req: Request, res: Response, log: Logger): Promise<boolean> {
   try {
     await durability.durable();
     return true;

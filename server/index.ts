@@ -7,15 +7,19 @@ import { pathToFileURL } from "node:url";
 import type { ServerBuild } from "@remix-run/node";
 import type { RequestHandler } from "express";
 import { PersistenceError, RedisStartError, startCluster, type Cluster } from "#cluster";
+import type { ApiAnswers } from "../app/lib/api-answers.server";
 import type { AppContext } from "../app/lib/context.server";
 import { ConfigError, loadConfig, type Config } from "./config";
-import { createDevOidc } from "./dev-oidc";
+import { lazyDevOidc } from "./dev-oidc-lazy";
+import { fastApi } from "./fast-api";
 import { createApp } from "./http";
 import { clusterKeyFor, deriveKeyRing } from "./keys";
 import { createLogger } from "./log";
 import { persistenceFor } from "./persistence";
+import { createMetrics } from "./metrics";
 
 const SHUTDOWN_GRACE_MS = 10_000;
+const DEV_OIDC_WARM_AFTER_MS = 1_000;
 
 async function loadBuild(): Promise<ServerBuild> {
   return (await import(pathToFileURL(path.resolve("build/server/index.js")).href)) as ServerBuild;
@@ -77,8 +81,19 @@ async function main() {
   });
   const log = boot.child({ node: cluster.nodeId.slice(-8) });
 
-  const appContext: AppContext = { config, keys, cluster, log };
+  const metrics = createMetrics({
+    status: () => cluster.status(),
+    // open in local mode (its APP_URL is loopback); production: METRICS_TOKEN or an administrator
+    access:
+      config.mode === "production"
+        ? { token: config.metricsToken, isAdmin: (request) => app.api.isAdmin(request) }
+        : undefined,
+  });
+  const appContext: AppContext = { config, keys, cluster, log: metrics.countingAudit(log) };
   const dev = process.argv.includes("--dev") ? await startVite() : undefined;
+  // A built app runs React's production build in every mode, as remix-serve does: its development
+  // build checks props on every render (a large share of a page's CPU). NODE_ENV set the mode above.
+  if (!dev) process.env.NODE_ENV = "production";
   let build: ServerBuild;
   try {
     build = dev ? await dev.load() : await loadBuild();
@@ -87,21 +102,29 @@ async function main() {
     await cluster.stop();
     process.exit(1);
   }
-  const entry = build.entry.module as unknown as { initialise(ctx: AppContext): { stop(): void } };
+  const entry = build.entry.module as unknown as { initialise(ctx: AppContext): { stop(): void; api: ApiAnswers } };
   const app = entry.initialise(appContext);
 
+  const devOidc = lazyDevOidc(config, keys, log);
+  // "acknowledged means durable": a request that wrote waits for its writes (file or Redis)
+  const durability = { writes: () => cluster.store.counters.localWrites, durable: () => cluster.durable() };
   const server: Server = createApp({
     config,
     log,
     build: dev ? dev.load : build,
     devMiddleware: dev?.middleware,
-    devOidc: createDevOidc(config, keys, log),
+    devOidc,
+    // `npm run dev` reloads the routes on change: there the API stays with Remix
+    fastApi: dev ? undefined : fastApi(app.api, durability, log),
+    metrics,
     appContext,
     isReady: () => cluster.isReady(),
-    durability: { writes: () => cluster.store.counters.localWrites, durable: () => cluster.durable() },
+    durability,
   }).listen(config.port, config.host);
   server.keepAliveTimeout = 5_000;
   server.on("listening", () => {
+    // after the start, not on its path: the first "Sign in with Dev OIDC" then finds it loaded
+    if (devOidc) setTimeout(() => devOidc.warm(), DEV_OIDC_WARM_AFTER_MS).unref();
     const address = server.address();
     const port = typeof address === "object" && address ? address.port : config.port;
     log.info(`listening on http://${config.host}:${port}`, {

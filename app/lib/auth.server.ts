@@ -17,6 +17,11 @@ export type ApiAuth =
 
 const DAY = 24 * 60 * 60 * 1000;
 
+/** What the checks read of a request: its headers (a Fetch Request, or server/'s view of Express's). */
+export interface WithHeaders {
+  headers: { get(name: string): string | null };
+}
+
 export interface AuthOptions {
   /** an older cookie generation still passes this long after a refresh: parallel tabs, requests in flight */
   reuseGraceMs?: number;
@@ -50,7 +55,7 @@ export class Auth {
    * the session's next generation. A cookie of an older generation shown after the grace window
    * is a copy someone kept: the session ends on every node, for the thief and the owner alike.
    */
-  async fromCookie(request: Request, { refresh = false }: { refresh?: boolean } = {}): Promise<SignedIn | null> {
+  async fromCookie(request: WithHeaders, { refresh = false }: { refresh?: boolean } = {}): Promise<SignedIn | null> {
     const cookie = await this.cookies.read(request);
     if (!cookie) return null;
     const found = this.sessions.findActive(cookie.sid);
@@ -91,7 +96,7 @@ export class Auth {
   }
 
   /** Bearer first; only an expired (but genuine) Bearer falls back to the cookie, which then mints a new one. */
-  async fromBearer(request: Request): Promise<ApiAuth> {
+  async fromBearer(request: WithHeaders): Promise<ApiAuth> {
     const header = request.headers.get("Authorization") ?? "";
     const match = /^Bearer ([A-Za-z0-9_.-]+)$/.exec(header.trim());
     if (!match) {

@@ -1,6 +1,6 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { SessionStorage } from "@remix-run/node";
-import { sealData, unsealData } from "iron-session";
+import { sealData, unsealData } from "#app/lib/seal.server.ts";
 import { Authenticator, type Strategy, type StrategyVerifyCallback } from "remix-auth";
 import {
   EmailLinkStrategy,

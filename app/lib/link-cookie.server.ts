@@ -1,6 +1,6 @@
 import { createSession, type Session, type SessionStorage } from "@remix-run/node";
 import { parse, serialize } from "cookie";
-import { sealData, unsealData } from "iron-session";
+import { sealData, unsealData } from "#app/lib/seal.server.ts";
 import type { KeyRing } from "../../server/keys";
 import { passwordMap } from "./session-cookie.server";
 

@@ -61,7 +61,11 @@ export class Outbox implements Mailer {
   ) {
     this.table = cluster.store.table("outbox", { schema: sentSchema });
     this.nodeId = cluster.nodeId;
+    this.table.onChange(() => (this.serialised = undefined));
   }
+
+  /** `/dev/mailbox.json`'s body, kept until the outbox changes: polling it serialises nothing new */
+  private serialised: string | undefined;
 
   private readonly nodeId: string;
 
@@ -80,6 +84,16 @@ export class Outbox implements Mailer {
   /** Newest first, from every node of the cluster. */
   list(): OutboxMessage[] {
     return [...this.table.scan()].map(([, m]) => m).sort((a, b) => b.sentAt.localeCompare(a.sentAt));
+  }
+
+  /** `{"messages": [...]}` newest first; for one address only when `to` is given. */
+  json(to?: string): string {
+    const shown = (messages: OutboxMessage[]) =>
+      JSON.stringify({
+        messages: messages.map(({ to, subject, text, html, sentAt }) => ({ to, subject, text, html, sentAt })),
+      });
+    if (to !== undefined) return shown(this.list().filter((m) => m.to === to));
+    return (this.serialised ??= shown(this.list()));
   }
 }
 

@@ -1,5 +1,4 @@
 import type { Authenticator } from "remix-auth";
-import { AccessTokens } from "./access-token.server";
 import { Auth } from "./auth.server";
 import type { AppContext } from "./context.server";
 import { createEmailLinkAuthenticator, SealedEmailLinkStrategy, type SignIn } from "./email-link.server";
@@ -13,6 +12,7 @@ import { configuredProviders } from "./providers.server";
 import { SessionCookieJar } from "./session-cookie.server";
 import { SessionStore } from "./sessions.server";
 import { UserStore, type User } from "./users.server";
+import { VerifiedAccessTokens } from "./verified-tokens.server";
 import { linkRefSchema } from "./email-link.server";
 
 export interface Services {
@@ -55,7 +55,7 @@ function createServices(ctx: AppContext): Services {
   const users = new UserStore(cluster, now);
   const sessions = new SessionStore(cluster, config.sessionTtlDays, now, config.sessionMaxDays);
   const cookieJar = new SessionCookieJar(keys, { secure, maxAgeSeconds: config.sessionTtlDays * 24 * 3600 });
-  const tokens = new AccessTokens(
+  const tokens = new VerifiedAccessTokens(
     keys,
     // the audience names the cluster's APIs, not APP_URL: every node (and port) must accept every node's tokens
     { issuer: `urn:pwdless-gs:${config.cluster.name}`, audience: `urn:pwdless-gs:${config.cluster.name}:api` },

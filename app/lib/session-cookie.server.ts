@@ -1,5 +1,5 @@
 import { parse, serialize } from "cookie";
-import { sealData, unsealData } from "iron-session";
+import { sealData, unsealData } from "#app/lib/seal.server.ts";
 import { z } from "zod";
 import type { KeyRing } from "../../server/keys";
 
@@ -40,7 +40,7 @@ export class SessionCookieJar {
     this.sealWith = { [keys.current.sealId]: keys.current.cookie };
   }
 
-  async read(request: Request): Promise<SessionCookie | null> {
+  async read(request: { headers: { get(name: string): string | null } }): Promise<SessionCookie | null> {
     const raw = parse(request.headers.get("Cookie") ?? "")[SESSION_COOKIE];
     if (!raw || raw.length > 4096) return null;
     try {

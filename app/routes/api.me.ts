@@ -1,13 +1,7 @@
 import type { LoaderFunctionArgs } from "@remix-run/node";
-import { json } from "@remix-run/node";
-import { apiError } from "~/lib/http.server";
-import { getServices } from "~/lib/services.server";
+import { apiAnswers, toResponse } from "~/lib/api-answers.server";
 
+// In production server/ answers this path from Express with the same function (api-answers.server.ts).
 export async function loader({ request, context }: LoaderFunctionArgs) {
-  const result = await getServices(context.app).auth.fromBearer(request);
-  if (!result.ok) return apiError(result.status, result.error, result.message);
-  const headers = new Headers({ "Cache-Control": "no-store" });
-  if (result.refreshedToken) headers.set("X-Access-Token", result.refreshedToken);
-  if (result.setCookie) headers.append("Set-Cookie", result.setCookie);
-  return json({ id: result.user.id, email: result.user.email }, { headers });
+  return toResponse(await apiAnswers(context.app).me(request));
 }

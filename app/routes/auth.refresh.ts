@@ -1,7 +1,6 @@
 import type { ActionFunctionArgs } from "@remix-run/node";
-import { json } from "@remix-run/node";
+import { apiAnswers, toResponse } from "~/lib/api-answers.server";
 import { apiError } from "~/lib/http.server";
-import { getServices } from "~/lib/services.server";
 
 export async function loader() {
   return apiError(405, "invalid_request", "Use POST to trade the session cookie for an access token.", {
@@ -9,17 +8,10 @@ export async function loader() {
   });
 }
 
-/** Trade a valid session cookie for a fresh access token. */
+/** Trade a valid session cookie for a fresh access token (in production server/ answers from Express, same function). */
 export async function action({ request, context }: ActionFunctionArgs) {
   if (request.method !== "POST") {
     return apiError(405, "invalid_request", "Use POST.", { Allow: "POST" });
   }
-  const { auth } = getServices(context.app);
-  // each refresh moves the session to its next generation: a kept copy of this cookie stops working
-  const signedIn = await auth.fromCookie(request, { refresh: true });
-  if (!signedIn) return apiError(401, "unauthorized", "No valid session: sign in first.");
-  const token = await auth.tokens.issue(signedIn.user.id, signedIn.session.sid);
-  const headers = new Headers({ "Cache-Control": "no-store", Pragma: "no-cache" });
-  if (signedIn.setCookie) headers.append("Set-Cookie", signedIn.setCookie);
-  return json({ access_token: token, token_type: "Bearer", expires_in: auth.tokens.ttlSeconds }, { headers });
+  return toResponse(await apiAnswers(context.app).refresh(request));
 }

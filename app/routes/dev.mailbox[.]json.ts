@@ -1,11 +1,10 @@
 import type { LoaderFunctionArgs } from "@remix-run/node";
-import { json } from "@remix-run/node";
 import { requireOutbox } from "~/lib/mailbox.server";
 
-export async function loader({ context }: LoaderFunctionArgs) {
-  const messages = requireOutbox(context.app).list();
-  return json(
-    { messages: messages.map(({ to, subject, text, html, sentAt }) => ({ to, subject, text, html, sentAt })) },
-    { headers: { "Cache-Control": "no-store" } },
-  );
+/** The outbox as JSON (`?to=` for one address), serialised once per change of the outbox. */
+export async function loader({ request, context }: LoaderFunctionArgs) {
+  const to = new URL(request.url).searchParams.get("to") ?? undefined;
+  return new Response(requireOutbox(context.app).json(to), {
+    headers: { "Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store" },
+  });
 }

@@ -17,7 +17,7 @@ export interface NodeOptions {
   waitUntil?: "healthy" | "none";
 }
 
-/** One real server process (server/index.ts on the built app) on loopback. */
+/** One real server process (the built server, build/node/index.js, on the built app) on loopback. */
 export class NodeProcess {
   readonly output: string[] = [];
   private exited: Promise<number | null>;
@@ -92,6 +92,11 @@ export function tempDir(prefix: string): string {
 
 const started: NodeProcess[] = [];
 
+/** How a server process is started: what `npm start` runs after its build check (`npm run build` first). */
+export function serverCommand(): { command: string; args: string[] } {
+  return { command: process.execPath, args: ["build/node/index.js"] };
+}
+
 /** Start the server as a real process; by default alone in its own cluster and registry. */
 export async function startNode(options: NodeOptions = {}): Promise<NodeProcess> {
   const port = options.port ?? (await freePort());
@@ -111,7 +116,8 @@ export async function startNode(options: NodeOptions = {}): Promise<NodeProcess>
     CLUSTER_DISCOVERY: "none",
     ...options.env,
   };
-  const proc = spawn(process.execPath, ["--import", "tsx", "server/index.ts"], {
+  const { command, args } = serverCommand();
+  const proc = spawn(command, args, {
     cwd: ROOT,
     env: Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as NodeJS.ProcessEnv,
     stdio: ["ignore", "pipe", "pipe"],

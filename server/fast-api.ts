@@ -1,0 +1,52 @@
+/**
+ * The JSON API's hot paths (`GET /api/me`, `POST /auth/refresh`) answered straight from Express
+ * with the app's own functions (app/lib/api-answers.server.ts): no Fetch Request, no Remix route
+ * matching per call. Mounted after the request checks, in production builds only.
+ */
+import express, { type Request, type RequestHandler, type Router } from "express";
+import type { ApiAnswer, ApiAnswers } from "../app/lib/api-answers.server";
+import type { WithHeaders } from "../app/lib/auth.server";
+import { madeDurable, type Durability } from "./http";
+import type { Logger } from "./log";
+
+/** The headers as the app reads them (Fetch's `get`: lower-cased name, repeated values joined). */
+function requestOf(req: Request): WithHeaders {
+  return {
+    headers: {
+      get(name: string): string | null {
+        const value = req.headers[name.toLowerCase()];
+        if (value === undefined) return null;
+        return Array.isArray(value) ? value.join(", ") : value;
+      },
+    },
+  };
+}
+
+export function fastApi(api: ApiAnswers, durability: Durability, log: Logger): Router {
+  const answer =
+    (produce: (request: WithHeaders) => Promise<ApiAnswer>): RequestHandler =>
+    async (req, res, next) => {
+      try {
+        const writesBefore = durability.writes();
+        const result = await produce(requestOf(req));
+        // acknowledged means durable: an answer that wrote (a touched session, a refresh's next
+        // generation) waits for the write; one that only read does not, so reads go on in an outage
+        if (durability.writes() !== writesBefore && !(await madeDurable(durability, req, res, log))) return;
+        res.status(result.status).set(result.headers);
+        for (const cookie of result.setCookies) res.append("Set-Cookie", cookie);
+        res.json(result.body);
+      } catch (error) {
+        next(error);
+      }
+    };
+  const router = express.Router();
+  router.get(
+    "/api/me",
+    answer((request) => api.me(request)),
+  );
+  router.post(
+    "/auth/refresh",
+    answer((request) => api.refresh(request)),
+  );
+  return router;
+}
