@@ -3,9 +3,9 @@ import type { AppLoadContext, EntryContext, HandleErrorFunction } from "@remix-r
 import { createReadableStreamFromReadable } from "@remix-run/node";
 import { isRouteErrorResponse, RemixServer } from "@remix-run/react";
 import { renderToPipeableStream } from "react-dom/server";
-import type { AppContext } from "./lib/context.server";
-import { NonceProvider } from "./lib/nonce";
-import { getServices } from "./lib/services.server";
+import type { AppContext } from "#app/lib/context.server.ts";
+import { NonceProvider } from "#app/lib/nonce.tsx";
+import { getServices } from "#app/lib/services.server.ts";
 
 const ABORT_DELAY = 5_000;
 

@@ -1,19 +1,23 @@
 import type { Authenticator } from "remix-auth";
-import { AccessTokens } from "./access-token.server";
-import { Auth } from "./auth.server";
+import { AccessTokens } from "#app/lib/session/access-token.server.ts";
+import { Auth } from "#app/lib/session/auth.server.ts";
 import type { AppContext } from "./context.server";
-import { createEmailLinkAuthenticator, SealedEmailLinkStrategy, type SignIn } from "./email-link.server";
-import { createLinkCookieStorage, createSealedCookieStorage } from "./link-cookie.server";
-import { Audit } from "./audit.server";
-import { LinkUses } from "./link-uses.server";
-import { EmailSendLimiter, SlidingWindowLimiter } from "./rate-limit.server";
-import { magicLinkMessage, Outbox, SmtpMailer, type Mailer } from "./mail.server";
-import { OAUTH_COOKIE, OAUTH_COOKIE_TTL_SECONDS, SocialLogin } from "./oauth.server";
-import { configuredProviders } from "./providers.server";
-import { SessionCookieJar } from "./session-cookie.server";
-import { SessionStore } from "./sessions.server";
-import { UserStore, type User } from "./users.server";
-import { linkRefSchema } from "./email-link.server";
+import {
+  createEmailLinkAuthenticator,
+  SealedEmailLinkStrategy,
+  type SignIn,
+} from "#app/lib/sign-in/email-link/strategy.server.ts";
+import { createLinkCookieStorage, createSealedCookieStorage } from "#app/lib/sign-in/email-link/link-cookie.server.ts";
+import { Audit } from "#app/lib/abuse/audit.server.ts";
+import { LinkUses } from "#app/lib/sign-in/email-link/link-uses.server.ts";
+import { EmailSendLimiter, SlidingWindowLimiter } from "#app/lib/abuse/rate-limit.server.ts";
+import { magicLinkMessage, Outbox, SmtpMailer, type Mailer } from "#app/lib/ops/mail.server.ts";
+import { OAUTH_COOKIE, OAUTH_COOKIE_TTL_SECONDS, SocialLogin } from "#app/lib/sign-in/social/oauth.server.ts";
+import { configuredProviders } from "#app/lib/sign-in/social/providers.server.ts";
+import { SessionCookieJar } from "#app/lib/session/session-cookie.server.ts";
+import { SessionStore } from "#app/lib/session/sessions.server.ts";
+import { UserStore, type User } from "#app/lib/accounts/users.server.ts";
+import { linkRefSchema } from "#app/lib/sign-in/email-link/strategy.server.ts";
 
 export interface Services {
   ctx: AppContext;

@@ -2,8 +2,8 @@ import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remi
 import { json, redirect } from "@remix-run/node";
 import { Form, useLoaderData } from "@remix-run/react";
 import { useEffect, useState } from "react";
-import { methodLabel } from "~/lib/providers.server";
-import { getServices } from "~/lib/services.server";
+import { methodLabel } from "#app/lib/sign-in/social/providers.server.ts";
+import { getServices } from "#app/lib/services.server.ts";
 
 export const meta: MetaFunction = () => [{ title: "Your account · PwdlessGs" }];
 

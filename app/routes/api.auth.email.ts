@@ -1,10 +1,10 @@
 import type { ActionFunctionArgs } from "@remix-run/node";
 import { json } from "@remix-run/node";
 import { z } from "zod";
-import { apiError } from "~/lib/http.server";
-import { limitLinkRequests, requestLink } from "~/lib/login.server";
-import { getServices } from "~/lib/services.server";
-import { normaliseEmail, safeRedirect } from "~/lib/validation.server";
+import { apiError } from "#app/lib/http.server.ts";
+import { limitLinkRequests, requestLink } from "#app/lib/sign-in/email-link/request.server.ts";
+import { getServices } from "#app/lib/services.server.ts";
+import { normaliseEmail, safeRedirect } from "#app/lib/validation.server.ts";
 
 const bodySchema = z.object({ email: z.unknown(), redirectTo: z.unknown().optional() });
 

@@ -1,7 +1,7 @@
 import type { LoaderFunctionArgs } from "@remix-run/node";
 import { json } from "@remix-run/node";
-import { apiError } from "~/lib/http.server";
-import { getServices } from "~/lib/services.server";
+import { apiError } from "#app/lib/http.server.ts";
+import { getServices } from "#app/lib/services.server.ts";
 
 export async function loader({ request, context }: LoaderFunctionArgs) {
   const result = await getServices(context.app).auth.fromBearer(request);

@@ -1,9 +1,9 @@
 import type { ActionFunctionArgs, HeadersFunction, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json, redirect } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData } from "@remix-run/react";
-import { isLinkError, type LinkProblem } from "~/lib/email-link.server";
-import { getServices, type Services } from "~/lib/services.server";
-import { safeRedirect } from "~/lib/validation.server";
+import { isLinkError, type LinkProblem } from "#app/lib/sign-in/email-link/strategy.server.ts";
+import { getServices, type Services } from "#app/lib/services.server.ts";
+import { safeRedirect } from "#app/lib/validation.server.ts";
 
 export const meta: MetaFunction = () => [{ title: "Sign in · PwdlessGs" }];
 

@@ -1,7 +1,7 @@
 import type { ActionFunctionArgs } from "@remix-run/node";
 import { json } from "@remix-run/node";
-import { apiError } from "~/lib/http.server";
-import { getServices } from "~/lib/services.server";
+import { apiError } from "#app/lib/http.server.ts";
+import { getServices } from "#app/lib/services.server.ts";
 
 export async function loader() {
   return apiError(405, "invalid_request", "Use POST to trade the session cookie for an access token.", {

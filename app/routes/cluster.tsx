@@ -3,7 +3,7 @@ import { json } from "@remix-run/node";
 import { useLoaderData, useRevalidator } from "@remix-run/react";
 import { useEffect } from "react";
 import type { ClusterStatus } from "../../cluster/types";
-import { requireClusterViewer } from "~/lib/cluster-view.server";
+import { requireClusterViewer } from "#app/lib/ops/cluster-view.server.ts";
 
 export const meta: MetaFunction = () => [{ title: "Cluster · PwdlessGs" }];
 

@@ -1,6 +1,6 @@
 import type { LoaderFunctionArgs } from "@remix-run/node";
 import { json } from "@remix-run/node";
-import { requireOutbox } from "~/lib/mailbox.server";
+import { requireOutbox } from "#app/lib/ops/mailbox.server.ts";
 
 export async function loader({ context }: LoaderFunctionArgs) {
   const messages = requireOutbox(context.app).list();

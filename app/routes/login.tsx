@@ -1,9 +1,9 @@
 import type { ActionFunctionArgs, HeadersFunction, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData, useNavigation } from "@remix-run/react";
-import { limitLinkRequests, requestLink } from "~/lib/login.server";
-import { getServices } from "~/lib/services.server";
-import { normaliseEmail, safeRedirect } from "~/lib/validation.server";
+import { limitLinkRequests, requestLink } from "#app/lib/sign-in/email-link/request.server.ts";
+import { getServices } from "#app/lib/services.server.ts";
+import { normaliseEmail, safeRedirect } from "#app/lib/validation.server.ts";
 
 /** A refused request's Retry-After reaches the page too, not only data requests. */
 export const headers: HeadersFunction = ({ actionHeaders }) => {

@@ -9,8 +9,8 @@ import {
   type MagicLinkPayload,
 } from "remix-auth-email-link";
 import { z } from "zod";
-import type { KeyRing } from "../../server/keys";
-import { passwordMap } from "./session-cookie.server";
+import type { KeyRing } from "../../../../server/keys";
+import { passwordMap } from "#app/lib/session/session-cookie.server.ts";
 
 export type LinkProblem = "invalid" | "expired" | "used" | "superseded" | "other-browser" | "issuer-unreachable";
 

@@ -1,6 +1,6 @@
 import { json } from "@remix-run/node";
-import type { ProviderProblemData } from "~/components/provider-problem";
-import type { Audit } from "./audit.server";
+import type { ProviderProblemData } from "#app/components/provider-problem.tsx";
+import type { Audit } from "#app/lib/abuse/audit.server.ts";
 import { PROBLEM_STATUS, type OAuthError } from "./oauth-errors.server";
 import type { Provider } from "./providers.server";
 

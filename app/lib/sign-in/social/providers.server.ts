@@ -1,5 +1,5 @@
-import type { Config } from "../../server/config";
-import type { KeyRing } from "../../server/keys";
+import type { Config } from "../../../../server/config";
+import type { KeyRing } from "../../../../server/keys";
 
 export const PROVIDER_IDS = ["github", "google", "oidc", "dev"] as const;
 export type ProviderId = (typeof PROVIDER_IDS)[number];

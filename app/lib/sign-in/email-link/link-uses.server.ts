@@ -1,8 +1,8 @@
 import { z } from "zod";
-import type { Table } from "../../cluster/index";
-import type { Logger } from "../../server/log";
-import type { ClusterPort } from "./context.server";
-import { LinkError, linkRefSchema, type LinkRef } from "./email-link.server";
+import type { Table } from "#cluster";
+import type { Logger } from "../../../../server/log";
+import type { ClusterPort } from "#app/lib/context.server.ts";
+import { LinkError, linkRefSchema, type LinkRef } from "./strategy.server";
 
 const useSchema = z.object({ email: z.string().max(254), usedAt: z.number().int(), usedOn: z.string().max(128) });
 const newestSchema = z.object({ issuedAt: z.number().int() });

@@ -1,9 +1,9 @@
 import { randomBytes } from "node:crypto";
 import nodemailer from "nodemailer";
 import { z } from "zod";
-import type { Table } from "../../cluster/index";
-import type { Logger } from "../../server/log";
-import type { ClusterPort } from "./context.server";
+import type { Table } from "#cluster";
+import type { Logger } from "../../../server/log";
+import type { ClusterPort } from "#app/lib/context.server.ts";
 
 export interface MailMessage {
   to: string;

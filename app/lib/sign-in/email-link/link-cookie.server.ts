@@ -1,8 +1,8 @@
 import { createSession, type Session, type SessionStorage } from "@remix-run/node";
 import { parse, serialize } from "cookie";
 import { sealData, unsealData } from "iron-session";
-import type { KeyRing } from "../../server/keys";
-import { passwordMap } from "./session-cookie.server";
+import type { KeyRing } from "../../../../server/keys";
+import { passwordMap } from "#app/lib/session/session-cookie.server.ts";
 
 export const LINK_COOKIE = "pwdless_link";
 

@@ -1,7 +1,7 @@
 import { json } from "@remix-run/node";
-import { apiError } from "./http.server";
-import type { Services } from "./services.server";
-import type { Verdict } from "./rate-limit.server";
+import { apiError } from "#app/lib/http.server.ts";
+import type { Services } from "#app/lib/services.server.ts";
+import type { Verdict } from "#app/lib/abuse/rate-limit.server.ts";
 
 export type RequestedBy = "page" | "api";
 
