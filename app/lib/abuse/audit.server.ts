@@ -1,5 +1,5 @@
 import { createHmac } from "node:crypto";
-import type { Logger } from "../../../server/log";
+import type { Logger } from "#app/lib/context.server.ts";
 
 export type AuditEvent = "link-sent" | "sign-in" | "sign-out" | "refused" | "rate-limited" | "session-ended";
 

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import nodemailer from "nodemailer";
 import { z } from "zod";
 import type { Table } from "#cluster";
-import type { Logger } from "../../../server/log";
+import type { Logger } from "#app/lib/context.server.ts";
 import type { ClusterPort } from "#app/lib/context.server.ts";
 
 export interface MailMessage {

@@ -1,5 +1,5 @@
 import { errors, jwtVerify, SignJWT, type JWTHeaderParameters } from "jose";
-import type { KeyRing } from "../../../server/keys";
+import type { KeyRing } from "#app/lib/context.server.ts";
 
 export interface AccessClaims {
   uid: string;

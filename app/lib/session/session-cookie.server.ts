@@ -1,7 +1,7 @@
 import { parse, serialize } from "cookie";
 import { sealData, unsealData } from "iron-session";
 import { z } from "zod";
-import type { KeyRing } from "../../../server/keys";
+import type { KeyRing } from "#app/lib/context.server.ts";
 
 export const SESSION_COOKIE = "pwdless_session";
 

@@ -1,7 +1,7 @@
 import { createSession, type Session, type SessionStorage } from "@remix-run/node";
 import { parse, serialize } from "cookie";
 import { sealData, unsealData } from "iron-session";
-import type { KeyRing } from "../../../../server/keys";
+import type { KeyRing } from "#app/lib/context.server.ts";
 import { passwordMap } from "#app/lib/session/session-cookie.server.ts";
 
 export const LINK_COOKIE = "pwdless_link";

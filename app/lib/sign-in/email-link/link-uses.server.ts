@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { Table } from "#cluster";
-import type { Logger } from "../../../../server/log";
+import type { Logger } from "#app/lib/context.server.ts";
 import type { ClusterPort } from "#app/lib/context.server.ts";
 import { LinkError, linkRefSchema, type LinkRef } from "./strategy.server";
 

@@ -9,7 +9,7 @@ import {
   type MagicLinkPayload,
 } from "remix-auth-email-link";
 import { z } from "zod";
-import type { KeyRing } from "../../../../server/keys";
+import type { KeyRing } from "#app/lib/context.server.ts";
 import { passwordMap } from "#app/lib/session/session-cookie.server.ts";
 
 export type LinkProblem = "invalid" | "expired" | "used" | "superseded" | "other-browser" | "issuer-unreachable";

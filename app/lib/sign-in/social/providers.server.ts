@@ -1,5 +1,4 @@
-import type { Config } from "../../../../server/config";
-import type { KeyRing } from "../../../../server/keys";
+import type { AppConfig, KeyRing } from "#app/lib/context.server.ts";
 
 export const PROVIDER_IDS = ["github", "google", "oidc", "dev"] as const;
 export type ProviderId = (typeof PROVIDER_IDS)[number];
@@ -34,7 +33,7 @@ export type Provider = GitHubProvider | OidcProvider;
 const GOOGLE_ISSUER = "https://accounts.google.com";
 
 /** The providers this process offers, from its settings, in the order of the buttons. */
-export function configuredProviders(config: Config, keys: KeyRing): Provider[] {
+export function configuredProviders(config: AppConfig, keys: KeyRing): Provider[] {
   const { github, google, oidc, dev } = config.oauth;
   const providers: Provider[] = [];
   if (github) {
