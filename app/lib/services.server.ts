@@ -4,9 +4,14 @@ import { Auth } from "#app/lib/session/auth.server.ts";
 import type { AppContext } from "./context.server";
 import {
   createEmailLinkAuthenticator,
-  SealedEmailLinkStrategy,
+  EmailLinkStrategy,
   type SignIn,
 } from "#app/lib/sign-in/email-link/strategy.server.ts";
+import { createHmac } from "node:crypto";
+import { EmailCodes, newCode } from "#app/lib/sign-in/code/codes.server.ts";
+import type { FinishDeps } from "#app/lib/sign-in/finish.server.ts";
+import { SignInMethods } from "#app/lib/sign-in/methods.server.ts";
+import type { RequestLinkDeps } from "#app/lib/sign-in/email-link/request.server.ts";
 import { createLinkCookieStorage, createSealedCookieStorage } from "#app/lib/sign-in/email-link/link-cookie.server.ts";
 import { Audit } from "#app/lib/abuse/audit.server.ts";
 import { LinkUses } from "#app/lib/sign-in/email-link/link-uses.server.ts";
@@ -16,8 +21,7 @@ import { OAUTH_COOKIE, OAUTH_COOKIE_TTL_SECONDS, SocialLogin } from "#app/lib/si
 import { configuredProviders } from "#app/lib/sign-in/social/providers.server.ts";
 import { SessionCookieJar } from "#app/lib/session/session-cookie.server.ts";
 import { SessionStore } from "#app/lib/session/sessions.server.ts";
-import { UserStore, type User } from "#app/lib/accounts/users.server.ts";
-import { linkRefSchema } from "#app/lib/sign-in/email-link/strategy.server.ts";
+import { UserStore } from "#app/lib/accounts/users.server.ts";
 
 export interface Services {
   ctx: AppContext;
@@ -25,8 +29,14 @@ export interface Services {
   sessions: SessionStore;
   auth: Auth;
   linkUses: LinkUses;
-  links: SealedEmailLinkStrategy<User>;
-  emailLink: Authenticator<SignIn<User>>;
+  links: EmailLinkStrategy;
+  emailLink: Authenticator<SignIn>;
+  codes: EmailCodes;
+  methods: SignInMethods;
+  /** what finishSignIn needs: every method ends there */
+  finish: FinishDeps;
+  /** what asking for a sign-in email needs */
+  linkRequests: RequestLinkDeps;
   linkCookie: ReturnType<typeof createLinkCookieStorage>;
   mailer: Mailer;
   outbox: Outbox | undefined;
@@ -35,6 +45,8 @@ export interface Services {
     emails: EmailSendLimiter;
     requestsPerIp: SlidingWindowLimiter;
     openingsPerIp: SlidingWindowLimiter;
+    /** typed codes per client IP, per node (the per-address budget is cluster-wide, in EmailCodes) */
+    codesPerIp: SlidingWindowLimiter;
   };
   social: SocialLogin;
   stop(): void;
@@ -68,12 +80,22 @@ function createServices(ctx: AppContext): Services {
     emails: new EmailSendLimiter(cluster, config.rateLimits.emailsPerAddress, windowMs, now),
     requestsPerIp: new SlidingWindowLimiter(config.rateLimits.requestsPerIp, windowMs, now),
     openingsPerIp: new SlidingWindowLimiter(config.rateLimits.openingsPerIp, windowMs, now),
+    codesPerIp: new SlidingWindowLimiter(config.rateLimits.openingsPerIp, windowMs, now),
   };
   const outbox = config.smtpUrl || config.mode === "production" ? undefined : new Outbox(cluster, log);
   const mailer: Mailer = outbox ?? new SmtpMailer(config.smtpUrl!, config.mailFrom);
   const linkCookie = createLinkCookieStorage(keys, { secure, maxAgeSeconds: Math.ceil(config.linkTtlMs / 1000) });
 
-  const links = new SealedEmailLinkStrategy<User>(
+  const codes = new EmailCodes(
+    { cluster, linkUses, hashEmail: (email) => audit.hashEmail(email), log },
+    // a subkey of the link key: the MAC of a code is only worth anything together with its link's id
+    {
+      macKey: createHmac("sha256", keys.current.link).update("email-code").digest("hex"),
+      ttlMs: config.linkTtlMs,
+      now,
+    },
+  );
+  const links = new EmailLinkStrategy(
     {
       appUrl: config.appUrl,
       keys,
@@ -81,26 +103,20 @@ function createServices(ctx: AppContext): Services {
       ttlMs: config.linkTtlMs,
       sameBrowser: config.linkSameBrowser,
       now,
+      newCode,
       usedAlready: (payload) => {
         const seen = linkUses.peek(payload.e, payload);
         return seen === "ok" ? null : seen;
       },
-      async sendEmail({ emailAddress, magicLink }) {
-        await mailer.send(
-          magicLinkMessage(emailAddress, magicLink, config.appUrl, Math.round(config.linkTtlMs / 60_000)),
-        );
+      async sendEmail({ email, link, code, payload }) {
+        codes.issued(payload);
+        await mailer.send(magicLinkMessage(email, link, code, config.appUrl, Math.round(config.linkTtlMs / 60_000)));
       },
     },
-    async ({ email, form, magicLinkVerify }) => {
-      const redirectTo = String(form.get("redirectTo") ?? "/account");
-      if (!magicLinkVerify) {
-        // asked while sending: nothing is created until the link is opened
-        return { user: users.findByEmail(email) as User, redirectTo };
-      }
-      const ref = linkRefSchema.parse(JSON.parse(String(form.get("_link"))));
-      await linkUses.consume(email, ref);
-      const user = users.findOrCreateByEmail(email, { provider: "email", subject: email });
-      return { user, redirectTo };
+    // every check has passed but the one use, which the issuing node decides
+    async ({ email, redirectTo, link }) => {
+      await linkUses.consume(email, link);
+      return { email, redirectTo };
     },
   );
   const emailLink = createEmailLinkAuthenticator(linkCookie, links);
@@ -115,9 +131,14 @@ function createServices(ctx: AppContext): Services {
     log,
   });
 
+  const methods = new SignInMethods(social.providers);
+  const finish: FinishDeps = { users, auth, audit, appUrl: config.appUrl, durable: () => cluster.durable() };
+
   const pruneTimer = setInterval(
     () => {
       linkUses.prune();
+      codes.prune();
+      limits.codesPerIp.prune();
       limits.emails.prune();
       limits.requestsPerIp.prune();
       limits.openingsPerIp.prune();
@@ -134,6 +155,10 @@ function createServices(ctx: AppContext): Services {
     linkUses,
     links,
     emailLink,
+    codes,
+    methods,
+    finish,
+    linkRequests: { limits, audit, links, linkCookie, log, via: outbox ? "outbox" : "smtp" },
     linkCookie,
     mailer,
     outbox,

@@ -2,7 +2,6 @@ import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remi
 import { json, redirect } from "@remix-run/node";
 import { Form, useLoaderData } from "@remix-run/react";
 import { useEffect, useState } from "react";
-import { methodLabel } from "#app/lib/sign-in/social/providers.server.ts";
 import { getServices } from "#app/lib/services.server.ts";
 
 export const meta: MetaFunction = () => [{ title: "Your account · PwdlessGs" }];
@@ -23,7 +22,7 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
   if (setCookie) headers.append("Set-Cookie", setCookie);
   return json(
     {
-      methods: [...new Set(user.identities.map((i) => methodLabel(i.provider, services.social.providers)))],
+      methods: [...new Set(user.identities.map((i) => services.methods.accountName(i.provider)))],
       sessions,
       node: context.app.cluster.nodeId,
     },

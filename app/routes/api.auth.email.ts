@@ -32,7 +32,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
   const email = normaliseEmail(parsed.success ? parsed.data.email : undefined);
   if (!email.ok) return apiError(400, "invalid_request", email.message);
   const redirectTo = safeRedirect(parsed.success ? parsed.data.redirectTo : undefined, context.app.config.appUrl);
-  const outcome = await requestLink(services, request, "api", context.clientIp, email.email, redirectTo);
+  const outcome = await requestLink(services.linkRequests, request, "api", context.clientIp, email.email, redirectTo);
   if (outcome.status !== 302) return outcome;
   const headers = new Headers({ "Cache-Control": "no-store" });
   for (const cookie of outcome.headers.getSetCookie()) headers.append("Set-Cookie", cookie);

@@ -25,7 +25,8 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
       email: (url.searchParams.get("email") ?? "").slice(0, 254),
       signedOut: url.searchParams.has("signedOut"),
       signedInAs: signedIn?.user.email ?? null,
-      providers: services.social.providers.map((p) => ({ id: p.id, label: p.label })),
+      emailLabel: services.methods.get("email").label,
+      providers: services.methods.shownAs("provider-button").map((m) => ({ id: m.id, label: m.label })),
     },
     { headers: { "Cache-Control": "no-store" } },
   );
@@ -47,11 +48,11 @@ export async function action({ request, context }: ActionFunctionArgs) {
     return json({ error: result.message, email: typed }, { status: 400 });
   }
   const redirectTo = safeRedirect(form.get("redirectTo"), context.app.config.appUrl);
-  return requestLink(services, request, "page", context.clientIp, result.email, redirectTo);
+  return requestLink(services.linkRequests, request, "page", context.clientIp, result.email, redirectTo);
 }
 
 export default function Login() {
-  const { redirectTo, email, signedOut, signedInAs, providers } = useLoaderData<typeof loader>();
+  const { redirectTo, email, signedOut, signedInAs, emailLabel, providers } = useLoaderData<typeof loader>();
   const failed = useActionData<typeof action>();
   const busy = useNavigation().state === "submitting";
   return (
@@ -84,7 +85,7 @@ export default function Login() {
           )}
           <div className="row">
             <button type="submit" disabled={busy}>
-              {busy ? "Sending…" : "Email me a sign-in link"}
+              {busy ? "Sending…" : emailLabel}
             </button>
           </div>
         </Form>
@@ -96,7 +97,7 @@ export default function Login() {
               <Form key={p.id} method="post" action={`/auth/${p.id}`} reloadDocument className="row">
                 <input type="hidden" name="redirectTo" value={redirectTo} />
                 <button type="submit" className="secondary">
-                  Sign in with {p.label}
+                  {p.label}
                 </button>
               </Form>
             ))}

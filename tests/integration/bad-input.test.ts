@@ -31,7 +31,17 @@ let sid = "";
 let usedLink = "";
 let revokedToken = "";
 
-const TABLES = ["users", "emails", "sessions", "revocations", "linkUses", "linkNewest", "linkSends"];
+const TABLES = [
+  "users",
+  "emails",
+  "sessions",
+  "revocations",
+  "linkUses",
+  "linkNewest",
+  "linkSends",
+  "codePending",
+  "codeTries",
+];
 
 async function tableSizes(): Promise<Record<string, number>> {
   const s = await status(node);
@@ -234,10 +244,13 @@ const linkCases: HttpCase[] = [
     "link: expired (real key)",
     async () =>
       openToken(
-        await sealData(JSON.stringify({ e: "x@example.com", c: Date.now() - 3_600_000, i: "bbbbbbbbbbbb", n: "x" }), {
-          password: { [keys.sealId]: keys.link },
-          ttl: 0,
-        }),
+        await sealData(
+          JSON.stringify({ e: "x@example.com", c: Date.now() - 3_600_000, i: "bbbbbbbbbbbb", n: "x", k: "123456" }),
+          {
+            password: { [keys.sealId]: keys.link },
+            ttl: 0,
+          },
+        ),
       ),
     410,
   ],
@@ -397,6 +410,41 @@ const bodies: HttpCase[] = [
   ],
 ];
 
+const codeApi = (body: unknown) =>
+  node.fetch("/api/auth/email/code", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+
+const codeCases: HttpCase[] = [
+  ["code: letters", () => codeApi({ email: "replay@example.com", code: "abcdef" }), 400, "invalid_request"],
+  ["code: five digits", () => codeApi({ email: "replay@example.com", code: "12345" }), 400, "invalid_request"],
+  ["code: seven digits", () => codeApi({ email: "replay@example.com", code: "1234567" }), 400, "invalid_request"],
+  ["code: a JSON number", () => codeApi({ email: "replay@example.com", code: 123456 }), 400, "invalid_request"],
+  ["code: missing", () => codeApi({ email: "replay@example.com" }), 400, "invalid_request"],
+  ["code: 10 KB", () => codeApi({ email: "replay@example.com", code: "1".repeat(10_000) }), 400, "invalid_request"],
+  [
+    "code: unknown address",
+    () => codeApi({ email: "nobody-asked@example.com", code: "123456" }),
+    400,
+    "invalid_request",
+  ],
+  ["code: bad address", () => codeApi({ email: "x\r\nBcc: y@example.com", code: "123456" }), 400, "invalid_request"],
+  ["code: body not JSON", () => codeApi("{email:"), 400, "invalid_request"],
+  ["code: body a JSON array", () => codeApi([1, 2]), 400, "invalid_request"],
+  [
+    "code: typed on the page with no sign-in waiting",
+    () =>
+      node.fetch("/login/sent", {
+        method: "POST",
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body: "code=123456",
+      }),
+    400,
+  ],
+];
+
 function flip(value: string, at: number): string {
   const c = value[at] === "A" ? "B" : "A";
   return `${value.slice(0, at)}${c}${value.slice(at + 1)}`;
@@ -414,7 +462,16 @@ const postLogin = (email: string) =>
   });
 
 describe("bad input over HTTP: the right status, nothing written, node up", () => {
-  const cases = [...cookieCases, ...tokenCases, ...linkCases, ...emailCases, ...redirectCases, ...crossSite, ...bodies];
+  const cases = [
+    ...cookieCases,
+    ...tokenCases,
+    ...linkCases,
+    ...codeCases,
+    ...emailCases,
+    ...redirectCases,
+    ...crossSite,
+    ...bodies,
+  ];
   it.each(cases)("%s", async (_name, request, expected, error) => {
     tried += 1;
     const before = await tableSizes();

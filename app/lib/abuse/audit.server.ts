@@ -1,7 +1,16 @@
 import { createHmac } from "node:crypto";
 import type { Logger } from "#app/lib/context.server.ts";
 
-export type AuditEvent = "link-sent" | "sign-in" | "sign-out" | "refused" | "rate-limited" | "session-ended";
+export type AuditEvent =
+  | "link-sent"
+  | "sign-in"
+  | "sign-out"
+  | "refused"
+  | "rate-limited"
+  | "session-ended"
+  | "code-shown"
+  | "passkey-added"
+  | "passkey-removed";
 
 export interface AuditFields {
   uid?: string;

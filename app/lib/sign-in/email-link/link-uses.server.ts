@@ -70,7 +70,18 @@ export class LinkUses {
     return linkId.startsWith(`${this.cluster.nodeId}/`);
   }
 
-  private decide(email: string, ref: LinkRef, usedOn: string): Outcome {
+  /**
+   * Kill a link whose code was guessed at too often (on its issuer, like a use): the link stops
+   * working, and no other link of the address is superseded by it.
+   */
+  burn(email: string, ref: LinkRef): void {
+    if (ref.n !== this.cluster.nodeId) throw new Error("only the issuing node burns a link");
+    const key = `${ref.n}/${ref.i}`;
+    if (!this.uses.has(key)) this.uses.set(key, { email, usedAt: this.now(), usedOn: "burnt" });
+  }
+
+  /** The one use, decided here: only on the issuing node (consume and the code check call it). */
+  decide(email: string, ref: LinkRef, usedOn: string): Outcome {
     const key = `${ref.n}/${ref.i}`;
     if (this.uses.has(key)) return "used";
     const newest = this.newest.get(email);

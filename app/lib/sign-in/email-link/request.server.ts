@@ -1,7 +1,11 @@
-import { json } from "@remix-run/node";
+/** Asking for a sign-in email (link and code): the limits, the send, and the one answer for every address. */
+import type { SessionStorage } from "@remix-run/node";
+import { json, redirect } from "@remix-run/node";
+import type { Logger } from "#app/lib/context.server.ts";
+import type { Audit } from "#app/lib/abuse/audit.server.ts";
+import type { EmailSendLimiter, SlidingWindowLimiter, Verdict } from "#app/lib/abuse/rate-limit.server.ts";
 import { apiError } from "#app/lib/http.server.ts";
-import type { Services } from "#app/lib/services.server.ts";
-import type { Verdict } from "#app/lib/abuse/rate-limit.server.ts";
+import type { EmailLinkStrategy } from "./strategy.server";
 
 export type RequestedBy = "page" | "api";
 
@@ -15,49 +19,50 @@ export function tooManyRequests(by: RequestedBy, verdict: Extract<Verdict, { ok:
 }
 
 /** Every POST /login counts against the client's IP, valid or not. */
-export function limitLinkRequests(services: Services, by: RequestedBy, ip: string): Response | null {
-  const verdict = services.limits.requestsPerIp.hit(ip);
+export function limitLinkRequests(
+  { limits, audit }: { limits: { requestsPerIp: SlidingWindowLimiter }; audit: Audit },
+  by: RequestedBy,
+  ip: string,
+): Response | null {
+  const verdict = limits.requestsPerIp.hit(ip);
   if (verdict.ok) return null;
-  services.audit.record("rate-limited", { ip, reason: "link-requests-per-ip" });
+  audit.record("rate-limited", { ip, reason: "link-requests-per-ip" });
   return tooManyRequests(by, verdict);
 }
 
+export interface RequestLinkDeps {
+  limits: { emails: EmailSendLimiter };
+  audit: Audit;
+  links: EmailLinkStrategy;
+  linkCookie: SessionStorage;
+  log: Logger;
+  /** "outbox" in local mode without SMTP, for the audit line */
+  via: "outbox" | "smtp";
+}
+
 /**
- * Hand a validated address to the email-link strategy. It seals the link into this browser's
- * link cookie and redirects to "check your email"; the answer is the same for every address.
+ * Mail a link and its code to a validated address and bind them to this browser's link cookie;
+ * the answer (a redirect to "check your email") is the same for every address.
  */
 export async function requestLink(
-  services: Services,
+  deps: RequestLinkDeps,
   request: Request,
   by: RequestedBy,
   ip: string,
   email: string,
   redirectTo: string,
 ): Promise<Response> {
-  const { config, log } = services.ctx;
-  const addressHash = services.audit.hashEmail(email);
-  const verdict = services.limits.emails.check(addressHash);
+  const addressHash = deps.audit.hashEmail(email);
+  const verdict = deps.limits.emails.check(addressHash);
   if (!verdict.ok) {
-    services.audit.record("rate-limited", { email, ip, reason: "emails-per-address" });
+    deps.audit.record("rate-limited", { email, ip, reason: "emails-per-address" });
     return tooManyRequests(by, verdict, email);
   }
-  const forStrategy = new Request(new URL("/login", config.appUrl), {
-    method: "POST",
-    headers: {
-      "Content-Type": "application/x-www-form-urlencoded",
-      Cookie: request.headers.get("Cookie") ?? "",
-    },
-    body: new URLSearchParams({ email, redirectTo }).toString(),
-  });
+  let setCookie: string;
   try {
-    await services.emailLink.authenticate("email-link", forStrategy, { successRedirect: "/login/sent" });
-  } catch (outcome) {
-    if (outcome instanceof Response) {
-      services.limits.emails.record(addressHash);
-      services.audit.record("link-sent", { email, ip, via: services.outbox ? "outbox" : "smtp" });
-      return outcome;
-    }
-    log.error("could not send a sign-in link", { error: outcome instanceof Error ? outcome.message : String(outcome) });
+    ({ setCookie } = await deps.links.sendLink(deps.linkCookie, request.headers.get("Cookie"), { email, redirectTo }));
+  } catch (error) {
+    deps.log.error("could not send a sign-in link", { error: error instanceof Error ? error.message : String(error) });
     if (by === "api")
       return apiError(503, "server_error", "The email could not be sent just now; try again in a minute.", {
         "Retry-After": "60",
@@ -67,5 +72,7 @@ export async function requestLink(
       { status: 503, headers: { "Retry-After": "60" } },
     );
   }
-  throw new Error("the email-link strategy neither redirected nor failed");
+  deps.limits.emails.record(addressHash);
+  deps.audit.record("link-sent", { email, ip, via: deps.via });
+  return redirect("/login/sent", { headers: { "Set-Cookie": setCookie } });
 }

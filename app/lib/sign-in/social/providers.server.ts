@@ -92,15 +92,3 @@ export function configuredProviders(config: AppConfig, keys: KeyRing): Provider[
 export function callbackUrl(appUrl: URL, id: ProviderId): string {
   return new URL(`/auth/${id}/callback`, appUrl).href;
 }
-
-/** How /account names a sign-in method: "Email link", or the provider's label. */
-export function methodLabel(method: string, providers: Provider[]): string {
-  if (method === "email") return "Email link";
-  const fallback: Record<string, string> = {
-    github: "GitHub",
-    google: "Google",
-    dev: "Dev OIDC",
-    oidc: "OpenID Connect",
-  };
-  return providers.find((p) => p.id === method)?.label ?? fallback[method] ?? method;
-}
