@@ -11,6 +11,8 @@ import { createHmac } from "node:crypto";
 import { EmailCodes, newCode } from "#app/lib/sign-in/code/codes.server.ts";
 import type { FinishDeps } from "#app/lib/sign-in/finish.server.ts";
 import { SignInMethods } from "#app/lib/sign-in/methods.server.ts";
+import { PasskeyStore } from "#app/lib/accounts/passkeys.server.ts";
+import { Passkeys } from "#app/lib/sign-in/passkey/passkey.server.ts";
 import type { RequestLinkDeps } from "#app/lib/sign-in/email-link/request.server.ts";
 import { createLinkCookieStorage, createSealedCookieStorage } from "#app/lib/sign-in/email-link/link-cookie.server.ts";
 import { Audit } from "#app/lib/abuse/audit.server.ts";
@@ -32,6 +34,8 @@ export interface Services {
   links: EmailLinkStrategy;
   emailLink: Authenticator<SignIn>;
   codes: EmailCodes;
+  passkeyStore: PasskeyStore;
+  passkeys: Passkeys;
   methods: SignInMethods;
   /** what finishSignIn needs: every method ends there */
   finish: FinishDeps;
@@ -132,12 +136,18 @@ function createServices(ctx: AppContext): Services {
   });
 
   const methods = new SignInMethods(social.providers);
+  const passkeyStore = new PasskeyStore(cluster, now);
+  const passkeys = new Passkeys(
+    { cluster, users, passkeys: passkeyStore, keys },
+    { appUrl: config.appUrl, rpName: config.appUrl.hostname, now },
+  );
   const finish: FinishDeps = { users, auth, audit, appUrl: config.appUrl, durable: () => cluster.durable() };
 
   const pruneTimer = setInterval(
     () => {
       linkUses.prune();
       codes.prune();
+      passkeys.prune();
       limits.codesPerIp.prune();
       limits.emails.prune();
       limits.requestsPerIp.prune();
@@ -156,6 +166,8 @@ function createServices(ctx: AppContext): Services {
     links,
     emailLink,
     codes,
+    passkeyStore,
+    passkeys,
     methods,
     finish,
     linkRequests: { limits, audit, links, linkCookie, log, via: outbox ? "outbox" : "smtp" },

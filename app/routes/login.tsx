@@ -1,6 +1,8 @@
 import type { ActionFunctionArgs, HeadersFunction, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData, useNavigation } from "@remix-run/react";
+import { useEffect, useState } from "react";
+import { autofillAvailable, signInWithPasskey } from "#app/lib/sign-in/passkey/client.ts";
 import { limitLinkRequests, requestLink } from "#app/lib/sign-in/email-link/request.server.ts";
 import { getServices } from "#app/lib/services.server.ts";
 import { normaliseEmail, safeRedirect } from "#app/lib/validation.server.ts";
@@ -26,6 +28,7 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
       signedOut: url.searchParams.has("signedOut"),
       signedInAs: signedIn?.user.email ?? null,
       emailLabel: services.methods.get("email").label,
+      passkeyLabel: services.methods.get("passkey").label,
       providers: services.methods.shownAs("provider-button").map((m) => ({ id: m.id, label: m.label })),
     },
     { headers: { "Cache-Control": "no-store" } },
@@ -52,9 +55,36 @@ export async function action({ request, context }: ActionFunctionArgs) {
 }
 
 export default function Login() {
-  const { redirectTo, email, signedOut, signedInAs, emailLabel, providers } = useLoaderData<typeof loader>();
+  const { redirectTo, email, signedOut, signedInAs, emailLabel, passkeyLabel, providers } =
+    useLoaderData<typeof loader>();
   const failed = useActionData<typeof action>();
   const busy = useNavigation().state === "submitting";
+  const [passkeyProblem, setPasskeyProblem] = useState<string | null>(null);
+
+  // passkey autofill: the address field offers this site's passkeys; picking one signs in
+  useEffect(() => {
+    let live = true;
+    void autofillAvailable().then(async (available) => {
+      if (!available || !live) return;
+      try {
+        window.location.assign(await signInWithPasskey(redirectTo, true));
+      } catch {
+        // dismissed, or superseded by the button: the email form still works
+      }
+    });
+    return () => {
+      live = false;
+    };
+  }, [redirectTo]);
+
+  async function passkeyButton() {
+    setPasskeyProblem(null);
+    try {
+      window.location.assign(await signInWithPasskey(redirectTo));
+    } catch (error) {
+      setPasskeyProblem(error instanceof Error ? error.message : "The passkey did not work.");
+    }
+  }
   return (
     <main>
       {signedOut && <p className="notice">You are signed out.</p>}
@@ -72,7 +102,7 @@ export default function Login() {
             id="email"
             name="email"
             type="email"
-            autoComplete="email"
+            autoComplete="email webauthn"
             required
             defaultValue={failed?.email ?? email}
             aria-invalid={failed?.error ? true : undefined}
@@ -89,6 +119,16 @@ export default function Login() {
             </button>
           </div>
         </Form>
+        <div className="row">
+          <button type="button" className="secondary" onClick={() => void passkeyButton()}>
+            {passkeyLabel}
+          </button>
+        </div>
+        {passkeyProblem && (
+          <p className="error" role="alert" data-testid="passkey-problem">
+            {passkeyProblem}
+          </p>
+        )}
         {providers.length > 0 && (
           <div className="providers">
             <p className="muted">Or sign in with an account you already have:</p>

@@ -21,8 +21,8 @@ export interface Finish {
   /** who signed in: a verified address (created on first sign-in), or a user the method found (passkey) */
   who: { email: string; identity?: { provider: string; subject: string } } | { user: User };
   ip: string;
-  /** pages get a redirect; API clients get the access token as JSON */
-  answer: { to: "page"; redirectTo: unknown } | { to: "api" };
+  /** pages get a redirect; API clients get the access token as JSON; a page's script (passkey) where to go */
+  answer: { to: "page"; redirectTo: unknown } | { to: "api" } | { to: "script"; redirectTo: unknown };
   /** more headers for the answer (clearing a method's state cookie, Cache-Control) */
   headers?: HeadersInit;
 }
@@ -58,6 +58,9 @@ export async function finishSignIn(deps: FinishDeps, request: Request, finish: F
   headers.set("Cache-Control", "no-store");
   headers.append("Set-Cookie", setCookie);
   if (finish.answer.to === "page") return redirect(safeRedirect(finish.answer.redirectTo, deps.appUrl), { headers });
+  if (finish.answer.to === "script") {
+    return json({ redirectTo: safeRedirect(finish.answer.redirectTo, deps.appUrl) }, { headers });
+  }
   const token = await deps.auth.tokens.issue(user.id, session.sid);
   return json({ access_token: token, token_type: "Bearer", expires_in: deps.auth.tokens.ttlSeconds }, { headers });
 }
