@@ -41,6 +41,8 @@ const TABLES = [
   "linkSends",
   "codePending",
   "codeTries",
+  "passkeys",
+  "passkeyChallenges",
 ];
 
 async function tableSizes(): Promise<Record<string, number>> {
@@ -445,6 +447,53 @@ const codeCases: HttpCase[] = [
   ],
 ];
 
+const passkeyApi = (body: unknown) =>
+  node.fetch("/auth/passkey", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+const assertion = (id: string) => ({
+  id,
+  rawId: id,
+  type: "public-key",
+  response: { clientDataJSON: "e30", authenticatorData: "AAAA", signature: "AAAA" },
+  clientExtensionResults: {},
+});
+async function passkeyState(): Promise<string> {
+  return ((await (await passkeyApi({ step: "options" })).json()) as { state: string }).state;
+}
+
+const passkeyCases: HttpCase[] = [
+  ["passkey: body not JSON", () => passkeyApi("{step"), 400, "invalid_request"],
+  ["passkey: unknown step", () => passkeyApi({ step: "delete-everything" }), 400, "invalid_request"],
+  [
+    "passkey: response not an object",
+    async () => passkeyApi({ step: "verify", state: await passkeyState(), response: "x" }),
+    400,
+    "invalid_request",
+  ],
+  [
+    "passkey: response with fields of the wrong kind",
+    async () =>
+      passkeyApi({ step: "verify", state: await passkeyState(), response: { ...assertion("AAAA"), type: "password" } }),
+    400,
+    "invalid_request",
+  ],
+  [
+    "passkey: a credential never registered (or removed)",
+    async () => passkeyApi({ step: "verify", state: await passkeyState(), response: assertion("bm90LWEtcGFzc2tleQ") }),
+    400,
+    "invalid_request",
+  ],
+  [
+    "passkey: no state",
+    () => passkeyApi({ step: "verify", response: assertion("bm90LWEtcGFzc2tleQ") }),
+    400,
+    "invalid_request",
+  ],
+];
+
 function flip(value: string, at: number): string {
   const c = value[at] === "A" ? "B" : "A";
   return `${value.slice(0, at)}${c}${value.slice(at + 1)}`;
@@ -467,6 +516,7 @@ describe("bad input over HTTP: the right status, nothing written, node up", () =
     ...tokenCases,
     ...linkCases,
     ...codeCases,
+    ...passkeyCases,
     ...emailCases,
     ...redirectCases,
     ...crossSite,

@@ -196,7 +196,7 @@ export class Passkeys {
   async signIn(body: { state?: unknown; response?: unknown }): Promise<{ user: User; id: string }> {
     const response = authenticationSchema.safeParse(body.response);
     if (!response.success) throw new PasskeyError("malformed", "authentication response");
-    const state = await this.useChallenge(body.state, "sign-in");
+    // refusals that need no challenge come first, so they write nothing
     const id = response.data.id;
     const passkey = this.deps.passkeys.get(id);
     if (!passkey) throw new PasskeyError("unknown-credential", "no such passkey (never added, or removed)");
@@ -204,6 +204,7 @@ export class Passkeys {
     if (handle !== undefined && Buffer.from(handle, "base64url").toString() !== passkey.uid) {
       throw new PasskeyError("not-yours", "user handle does not match the passkey's user");
     }
+    const state = await this.useChallenge(body.state, "sign-in");
     let verified;
     try {
       verified = await verifyAuthenticationResponse({
