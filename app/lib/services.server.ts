@@ -34,6 +34,8 @@ export interface Services {
   links: EmailLinkStrategy;
   emailLink: Authenticator<SignIn>;
   codes: EmailCodes;
+  /** LINK_SAME_BROWSER, for the code's binding to the client that asked */
+  sameBrowser: boolean;
   passkeyStore: PasskeyStore;
   passkeys: Passkeys;
   methods: SignInMethods;
@@ -166,6 +168,7 @@ function createServices(ctx: AppContext): Services {
     links,
     emailLink,
     codes,
+    sameBrowser: config.linkSameBrowser,
     passkeyStore,
     passkeys,
     methods,

@@ -3,6 +3,7 @@ import { z } from "zod";
 import { apiError } from "#app/lib/http.server.ts";
 import { getServices } from "#app/lib/services.server.ts";
 import { signInWithCode } from "#app/lib/sign-in/code/sign-in.server.ts";
+import { LINK_EMAIL_KEY } from "#app/lib/sign-in/email-link/strategy.server.ts";
 import { normaliseEmail } from "#app/lib/validation.server.ts";
 
 const bodySchema = z.object({ email: z.unknown(), code: z.unknown() });
@@ -13,7 +14,8 @@ export async function loader() {
 
 /**
  * POST /api/auth/email/code {"email","code"}: the code from the email, for clients with no browser
- * redirect (native apps, CLIs). Answers the session cookie and an access token as JSON.
+ * redirect (native apps, CLIs), with the link cookie POST /api/auth/email set (unless
+ * LINK_SAME_BROWSER=false). Answers the session cookie and an access token as JSON.
  */
 export async function action({ request, context }: ActionFunctionArgs) {
   const services = getServices(context.app);
@@ -27,8 +29,11 @@ export async function action({ request, context }: ActionFunctionArgs) {
   if (!parsed.success) return apiError(400, "invalid_request", 'Send a JSON object with "email" and "code".');
   const email = normaliseEmail(parsed.data.email);
   if (!email.ok) return apiError(400, "invalid_request", email.message);
+  const linkSession = await services.linkCookie.getSession(request.headers.get("Cookie"));
+  const askedFor = linkSession.get(LINK_EMAIL_KEY);
   return signInWithCode(services, request, {
     email: email.email,
+    askedFor: typeof askedFor === "string" ? askedFor : null,
     code: parsed.data.code,
     ip: context.clientIp,
     answer: { to: "api" },

@@ -52,6 +52,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
   headers.append("Set-Cookie", await services.linkCookie.destroySession(await services.linkCookie.getSession()));
   return signInWithCode(services, request, {
     email,
+    askedFor: email,
     code: form.get("code"),
     ip: context.clientIp,
     answer: { to: "page", redirectTo, headers },

@@ -17,8 +17,9 @@ const wrongOf = (code: string, n = 1) => String((Number(code) + n) % 1_000_000).
 
 const typeCode = (node: NodeProcess, jar: CookieJar, code: string) => browse(node, jar, "/login/sent", form({ code }));
 
-const apiCode = (node: NodeProcess, body: unknown) =>
-  node.fetch("/api/auth/email/code", {
+/** POST /api/auth/email/code, with the cookies of the client that asked when given its jar. */
+const apiCode = (node: NodeProcess, body: unknown, jar = new CookieJar()) =>
+  browse(node, jar, "/api/auth/email/code", {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify(body),
@@ -79,8 +80,9 @@ describe("the code in the sign-in email, on one server process with real SMTP", 
   it("refuses the code once the link was used", async () => {
     const jar = new CookieJar();
     const { link, code } = await requestMail(node, jar, "linkfirst@example.com", smtp);
+    const held = jar.clone();
     expect((await browse(node, jar, pathOf(link), { method: "POST" })).status).toBe(302);
-    const res = await apiCode(node, { email: "linkfirst@example.com", code });
+    const res = await apiCode(node, { email: "linkfirst@example.com", code }, held);
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: string }).error).toBe("invalid_request");
   });
@@ -126,7 +128,7 @@ describe("the code in the sign-in email, on one server process with real SMTP", 
     expect(refused.status).toBe(429);
     expect(refused.headers.get("retry-after")).toMatch(/^[0-9]+$/);
     expect(await refused.text()).toContain("Too many wrong codes");
-    const api = await apiCode(node, { email, code: last.code });
+    const api = await apiCode(node, { email, code: last.code }, jar.clone());
     expect(api.status).toBe(429);
     expect(((await api.json()) as { error: string }).error).toBe("rate_limited");
     await waitFor("the budget refusal in the audit", async () =>
@@ -137,15 +139,20 @@ describe("the code in the sign-in email, on one server process with real SMTP", 
   });
 
   it("API clients: POST /api/auth/email then /api/auth/email/code → cookie and access token", async () => {
-    const asked = await node.fetch("/api/auth/email", {
+    const cli = new CookieJar();
+    const asked = await browse(node, cli, "/api/auth/email", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ email: "Cli@Example.com" }),
     });
     expect(asked.status).toBe(202);
     const mail = await waitFor("the mail", () => smtp.to("cli@example.com")[0]);
-    // no cookie from the first call: a CLI has only the address and the code
-    const res = await apiCode(node, { email: "cli@example.com", code: codeIn(mail) });
+    const code = codeIn(mail);
+    // the right code, without the cookie of the client that asked: refused, as the link would be
+    const elsewhere = await apiCode(node, { email: "cli@example.com", code });
+    expect(elsewhere.status).toBe(400);
+    expect(((await elsewhere.json()) as { message: string }).message).toContain("only for the client that asked");
+    const res = await apiCode(node, { email: "cli@example.com", code }, cli);
     expect(res.status).toBe(200);
     expect(res.headers.get("cache-control")).toContain("no-store");
     const body = (await res.json()) as { access_token: string; token_type: string; expires_in: number };
@@ -154,15 +161,6 @@ describe("the code in the sign-in email, on one server process with real SMTP", 
     expect(res.headers.getSetCookie().some((c) => c.startsWith("pwdless_session="))).toBe(true);
     const me = await node.fetch("/api/me", { headers: { Authorization: `Bearer ${body.access_token}` } });
     expect(((await me.json()) as { email: string }).email).toBe("cli@example.com");
-  });
-
-  it("answers a code for an unknown address exactly like a wrong code", async () => {
-    const jar = new CookieJar();
-    const { code } = await requestMail(node, jar, "known-code@example.com", smtp);
-    const wrong = await apiCode(node, { email: "known-code@example.com", code: wrongOf(code) });
-    const unknown = await apiCode(node, { email: "never-asked@example.com", code: wrongOf(code) });
-    expect(unknown.status).toBe(wrong.status);
-    expect(await unknown.text()).toBe(await wrong.text());
   });
 });
 
@@ -176,7 +174,8 @@ describe("the code across two server processes of one cluster", () => {
     );
 
   beforeAll(async () => {
-    [a, b] = await startClusterNodes(2, { ...clusterEnv(), ...LIMITS });
+    // LINK_SAME_BROWSER=false: a code works with the address alone, from any client and node
+    [a, b] = await startClusterNodes(2, { ...clusterEnv(), ...LIMITS, LINK_SAME_BROWSER: "false" });
     await waitForMesh([a, b]);
   });
   afterAll(stopAllNodes);
@@ -227,5 +226,13 @@ describe("the code across two server processes of one cluster", () => {
     expect((await apiCode(a, { email, code: fresh.code })).status).toBe(429);
     // the link still works
     expect((await browse(a, jar, pathOf(fresh.link), { method: "POST" })).status).toBe(302);
+  });
+
+  it("answers a code for an unknown address exactly like a wrong code", async () => {
+    const { code } = await requestMail(a, new CookieJar(), "known-code@example.com");
+    const wrong = await apiCode(b, { email: "known-code@example.com", code: wrongOf(code) });
+    const unknown = await apiCode(b, { email: "never-asked@example.com", code: wrongOf(code) });
+    expect(unknown.status).toBe(wrong.status);
+    expect(await unknown.text()).toBe(await wrong.text());
   });
 });

@@ -10,6 +10,8 @@ import { isCodeError, type CodeError, type EmailCodes } from "./codes.server";
 
 export interface CodeSignInDeps {
   codes: EmailCodes;
+  /** LINK_SAME_BROWSER: a code, like its link, works only for the client that asked (its link cookie) */
+  sameBrowser: boolean;
   limits: { codesPerIp: SlidingWindowLimiter };
   audit: Audit;
   methods: SignInMethods;
@@ -19,6 +21,8 @@ export interface CodeSignInDeps {
 export interface CodeAttempt {
   /** a normalised address, or null when the page has no pending sign-in */
   email: string | null;
+  /** the address in the requester's link cookie: who this client asked a code for */
+  askedFor: string | null;
   /** as typed: spaces and dashes people type between digits are dropped */
   code: unknown;
   ip: string;
@@ -51,6 +55,14 @@ export async function signInWithCode(deps: CodeSignInDeps, request: Request, att
   if (!attempt.email) {
     audit.record("refused", { ip, method: "code", reason: "code-no-pending-sign-in" });
     const message = "There is no sign-in waiting in this browser. Ask for a new email here.";
+    return api ? apiError(400, "invalid_request", message) : pageRefusal(400, message);
+  }
+  if (deps.sameBrowser && attempt.askedFor !== attempt.email) {
+    // a leaked link or mail alone must not sign in elsewhere: the code is bound as the link is
+    audit.record("refused", { email: attempt.email, ip, method: "code", reason: "code-other-client" });
+    const message = api
+      ? "The code works only for the client that asked for it: send the cookie POST /api/auth/email set."
+      : "There is no sign-in waiting in this browser. Ask for a new email here.";
     return api ? apiError(400, "invalid_request", message) : pageRefusal(400, message);
   }
   const code = typeof attempt.code === "string" ? attempt.code.replace(/[\s-]/g, "") : "";

@@ -7,7 +7,7 @@ import { passwordMap } from "#app/lib/session/session-cookie.server.ts";
 export const LINK_COOKIE = "pwdless_link";
 
 /**
- * The short-lived cookie remix-auth-email-link keeps the pending link in (its same-browser check).
+ * The short-lived cookie the email-link strategy keeps the pending link in (its same-browser check).
  * Remix's cookie session only signs; this one seals, so the link inside cannot be read from it.
  */
 export function createLinkCookieStorage(
