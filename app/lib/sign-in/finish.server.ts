@@ -4,7 +4,7 @@ import type { User, UserStore } from "#app/lib/accounts/users.server.ts";
 import type { Audit } from "#app/lib/abuse/audit.server.ts";
 import type { Auth } from "#app/lib/session/auth.server.ts";
 import type { SignInMethod } from "#app/lib/sign-in/methods.server.ts";
-import { Refusal } from "#app/lib/sign-in/refusal.server.ts";
+import { apiError } from "#app/lib/http.server.ts";
 import { safeRedirect } from "#app/lib/validation.server.ts";
 
 export interface FinishDeps {
@@ -27,13 +27,6 @@ export interface Finish {
   headers?: HeadersInit;
 }
 
-export class SignInUnavailable extends Refusal<"unavailable"> {
-  readonly kind = "sign-in-unavailable";
-  constructor() {
-    super("unavailable", 503, "the session could not be stored just now");
-  }
-}
-
 export async function finishSignIn(deps: FinishDeps, request: Request, finish: Finish): Promise<Response> {
   const user =
     "user" in finish.who
@@ -46,7 +39,10 @@ export async function finishSignIn(deps: FinishDeps, request: Request, finish: F
   try {
     await deps.durable();
   } catch {
-    throw new SignInUnavailable();
+    // not kept, so not acknowledged: a 503 the person or client can retry, never "signed in"
+    const message = "The sign-in could not be stored just now. Please try again in a minute.";
+    if (finish.answer.to !== "page") return apiError(503, "server_error", message, { "Retry-After": "60" });
+    throw new Response(message, { status: 503, headers: { "Retry-After": "60", "Cache-Control": "no-store" } });
   }
   deps.audit.record("sign-in", {
     uid: user.id,
