@@ -3,10 +3,10 @@ import type { AppLoadContext, EntryContext, HandleErrorFunction } from "@remix-r
 import { createReadableStreamFromReadable } from "@remix-run/node";
 import { isRouteErrorResponse, RemixServer } from "@remix-run/react";
 import { renderToPipeableStream } from "react-dom/server";
-import { apiAnswers, type ApiAnswers } from "./lib/api-answers.server";
-import type { AppContext } from "./lib/context.server";
-import { NonceProvider } from "./lib/nonce";
-import { getServices } from "./lib/services.server";
+import { apiAnswers, type ApiAnswers } from "#app/lib/session/api-answers.server.ts";
+import type { AppContext } from "#app/lib/context.server.ts";
+import { NonceProvider } from "#app/lib/nonce.tsx";
+import { getServices } from "#app/lib/services.server.ts";
 
 const ABORT_DELAY = 5_000;
 

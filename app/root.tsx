@@ -10,7 +10,7 @@ import {
   useRouteError,
 } from "@remix-run/react";
 import type { ReactNode } from "react";
-import { useNonce } from "./lib/nonce";
+import { useNonce } from "#app/lib/nonce.tsx";
 import styles from "./styles.css?url";
 
 export const links: LinksFunction = () => [

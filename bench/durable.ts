@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:f
 import os from "node:os";
 import path from "node:path";
 import { ClusterStore, writeTablesFile, type RecordEnvelope } from "#cluster";
-import { userSchema } from "#app/lib/users.server.ts";
+import { userSchema } from "#app/lib/accounts/users.server.ts";
 import { CookieJar } from "../tests/support/cookie-jar";
 import { browse, pathOf, requestLink } from "../tests/support/flows";
 import { startNode, stopAllNodes, tempDir, testSecret, uniqueName, type NodeProcess } from "../tests/support/node";

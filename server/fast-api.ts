@@ -4,8 +4,8 @@
  * matching per call. Mounted after the request checks, in production builds only.
  */
 import express, { type Request, type RequestHandler, type Router } from "express";
-import type { ApiAnswer, ApiAnswers } from "../app/lib/api-answers.server";
-import type { WithHeaders } from "../app/lib/auth.server";
+import type { ApiAnswer, ApiAnswers } from "#app/lib/session/api-answers.server.ts";
+import type { WithHeaders } from "#app/lib/session/auth.server.ts";
 import { madeDurable, type Durability } from "./http";
 import type { Logger } from "./log";
 

@@ -8,7 +8,7 @@ import { timingSafeEqual, createHash } from "node:crypto";
 import type { RequestHandler } from "express";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { ClusterStatus } from "#cluster";
-import type { WithHeaders } from "../app/lib/auth.server";
+import type { WithHeaders } from "#app/lib/session/auth.server.ts";
 import type { Fields, Logger } from "./log";
 
 /**

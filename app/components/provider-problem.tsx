@@ -1,5 +1,5 @@
 import { Form, Link } from "@remix-run/react";
-import type { OAuthProblem } from "~/lib/oauth-errors.server";
+import type { OAuthProblem } from "#app/lib/sign-in/social/oauth-errors.server.ts";
 
 export interface ProviderProblemData {
   problem: OAuthProblem;

@@ -1,19 +1,29 @@
 import type { Authenticator } from "remix-auth";
-import { Auth } from "./auth.server";
+import { VerifiedAccessTokens } from "#app/lib/session/verified-tokens.server.ts";
+import { Auth } from "#app/lib/session/auth.server.ts";
 import type { AppContext } from "./context.server";
-import { createEmailLinkAuthenticator, SealedEmailLinkStrategy, type SignIn } from "./email-link.server";
-import { createLinkCookieStorage, createSealedCookieStorage } from "./link-cookie.server";
-import { Audit } from "./audit.server";
-import { LinkUses } from "./link-uses.server";
-import { EmailSendLimiter, SlidingWindowLimiter } from "./rate-limit.server";
-import { magicLinkMessage, Outbox, SmtpMailer, type Mailer } from "./mail.server";
-import { OAUTH_COOKIE, OAUTH_COOKIE_TTL_SECONDS, SocialLogin } from "./oauth.server";
-import { configuredProviders } from "./providers.server";
-import { SessionCookieJar } from "./session-cookie.server";
-import { SessionStore } from "./sessions.server";
-import { UserStore, type User } from "./users.server";
-import { VerifiedAccessTokens } from "./verified-tokens.server";
-import { linkRefSchema } from "./email-link.server";
+import {
+  createEmailLinkAuthenticator,
+  EmailLinkStrategy,
+  type SignIn,
+} from "#app/lib/sign-in/email-link/strategy.server.ts";
+import { createHmac } from "node:crypto";
+import { EmailCodes, newCode } from "#app/lib/sign-in/code/codes.server.ts";
+import type { FinishDeps } from "#app/lib/sign-in/finish.server.ts";
+import { SignInMethods } from "#app/lib/sign-in/methods.server.ts";
+import { PasskeyStore } from "#app/lib/accounts/passkeys.server.ts";
+import { Passkeys } from "#app/lib/sign-in/passkey/passkey.server.ts";
+import type { RequestLinkDeps } from "#app/lib/sign-in/email-link/request.server.ts";
+import { createLinkCookieStorage, createSealedCookieStorage } from "#app/lib/sign-in/email-link/link-cookie.server.ts";
+import { Audit } from "#app/lib/abuse/audit.server.ts";
+import { LinkUses } from "#app/lib/sign-in/email-link/link-uses.server.ts";
+import { EmailSendLimiter, SlidingWindowLimiter } from "#app/lib/abuse/rate-limit.server.ts";
+import { magicLinkMessage, Outbox, SmtpMailer, type Mailer } from "#app/lib/ops/mail.server.ts";
+import { OAUTH_COOKIE, OAUTH_COOKIE_TTL_SECONDS, SocialLogin } from "#app/lib/sign-in/social/oauth.server.ts";
+import { configuredProviders } from "#app/lib/sign-in/social/providers.server.ts";
+import { SessionCookieJar } from "#app/lib/session/session-cookie.server.ts";
+import { SessionStore } from "#app/lib/session/sessions.server.ts";
+import { UserStore } from "#app/lib/accounts/users.server.ts";
 
 export interface Services {
   ctx: AppContext;
@@ -21,8 +31,18 @@ export interface Services {
   sessions: SessionStore;
   auth: Auth;
   linkUses: LinkUses;
-  links: SealedEmailLinkStrategy<User>;
-  emailLink: Authenticator<SignIn<User>>;
+  links: EmailLinkStrategy;
+  emailLink: Authenticator<SignIn>;
+  codes: EmailCodes;
+  /** LINK_SAME_BROWSER, for the code's binding to the client that asked */
+  sameBrowser: boolean;
+  passkeyStore: PasskeyStore;
+  passkeys: Passkeys;
+  methods: SignInMethods;
+  /** what finishSignIn needs: every method ends there */
+  finish: FinishDeps;
+  /** what asking for a sign-in email needs */
+  linkRequests: RequestLinkDeps;
   linkCookie: ReturnType<typeof createLinkCookieStorage>;
   mailer: Mailer;
   outbox: Outbox | undefined;
@@ -31,6 +51,8 @@ export interface Services {
     emails: EmailSendLimiter;
     requestsPerIp: SlidingWindowLimiter;
     openingsPerIp: SlidingWindowLimiter;
+    /** typed codes per client IP, per node (the per-address budget is cluster-wide, in EmailCodes) */
+    codesPerIp: SlidingWindowLimiter;
   };
   social: SocialLogin;
   stop(): void;
@@ -84,12 +106,22 @@ function createServices(ctx: AppContext): Services {
     ),
     requestsPerIp: new SlidingWindowLimiter(config.rateLimits.requestsPerIp, windowMs, now),
     openingsPerIp: new SlidingWindowLimiter(config.rateLimits.openingsPerIp, windowMs, now),
+    codesPerIp: new SlidingWindowLimiter(config.rateLimits.openingsPerIp, windowMs, now),
   };
   const outbox = config.smtpUrl || config.mode === "production" ? undefined : new Outbox(cluster, log);
   const mailer: Mailer = outbox ?? new SmtpMailer(config.smtpUrl!, config.mailFrom);
   const linkCookie = createLinkCookieStorage(keys, { secure, maxAgeSeconds: Math.ceil(config.linkTtlMs / 1000) });
 
-  const links = new SealedEmailLinkStrategy<User>(
+  const codes = new EmailCodes(
+    { cluster, linkUses, hashEmail: (email) => audit.hashEmail(email), log },
+    // a subkey of the link key: the MAC of a code is only worth anything together with its link's id
+    {
+      macKey: createHmac("sha256", keys.current.link).update("email-code").digest("hex"),
+      ttlMs: config.linkTtlMs,
+      now,
+    },
+  );
+  const links = new EmailLinkStrategy(
     {
       appUrl: config.appUrl,
       keys,
@@ -97,26 +129,20 @@ function createServices(ctx: AppContext): Services {
       ttlMs: config.linkTtlMs,
       sameBrowser: config.linkSameBrowser,
       now,
+      newCode,
       usedAlready: (payload) => {
         const seen = linkUses.peek(payload.e, payload);
         return seen === "ok" ? null : seen;
       },
-      async sendEmail({ emailAddress, magicLink }) {
-        await mailer.send(
-          magicLinkMessage(emailAddress, magicLink, config.appUrl, Math.round(config.linkTtlMs / 60_000)),
-        );
+      async sendEmail({ email, link, code, payload }) {
+        codes.issued(payload);
+        await mailer.send(magicLinkMessage(email, link, code, config.appUrl, Math.round(config.linkTtlMs / 60_000)));
       },
     },
-    async ({ email, form, magicLinkVerify }) => {
-      const redirectTo = String(form.get("redirectTo") ?? "/account");
-      if (!magicLinkVerify) {
-        // asked while sending: nothing is created until the link is opened
-        return { user: users.findByEmail(email) as User, redirectTo };
-      }
-      const ref = linkRefSchema.parse(JSON.parse(String(form.get("_link"))));
-      await linkUses.consume(email, ref);
-      const user = users.findOrCreateByEmail(email, { provider: "email", subject: email });
-      return { user, redirectTo };
+    // every check has passed but the one use, which the issuing node decides
+    async ({ email, redirectTo, link }) => {
+      await linkUses.consume(email, link);
+      return { email, redirectTo };
     },
   );
   const emailLink = createEmailLinkAuthenticator(linkCookie, links);
@@ -131,10 +157,21 @@ function createServices(ctx: AppContext): Services {
     log,
   });
 
+  const methods = new SignInMethods(social.providers);
+  const passkeyStore = new PasskeyStore(cluster, now);
+  const passkeys = new Passkeys(
+    { cluster, users, passkeys: passkeyStore, keys },
+    { appUrl: config.appUrl, rpName: config.appUrl.hostname, now },
+  );
+  const finish: FinishDeps = { users, auth, audit, appUrl: config.appUrl, durable: () => cluster.durable() };
+
   const pruneTimer = setInterval(
     () => {
       linkUses.prune();
       sessions.prune();
+      codes.prune();
+      passkeys.prune();
+      limits.codesPerIp.prune();
       limits.emails.prune();
       limits.requestsPerIp.prune();
       limits.openingsPerIp.prune();
@@ -151,6 +188,13 @@ function createServices(ctx: AppContext): Services {
     linkUses,
     links,
     emailLink,
+    codes,
+    sameBrowser: config.linkSameBrowser,
+    passkeyStore,
+    passkeys,
+    methods,
+    finish,
+    linkRequests: { limits, audit, links, linkCookie, log, via: outbox ? "outbox" : "smtp" },
     linkCookie,
     mailer,
     outbox,

@@ -1,7 +1,7 @@
 import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json } from "@remix-run/node";
 import { Link, useLoaderData } from "@remix-run/react";
-import { getServices } from "~/lib/services.server";
+import { getServices } from "#app/lib/services.server.ts";
 
 export const meta: MetaFunction = () => [{ title: "PwdlessGs" }];
 

@@ -1,9 +1,9 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json, redirect } from "@remix-run/node";
-import { Form, useLoaderData } from "@remix-run/react";
+import { Form, useLoaderData, useRevalidator } from "@remix-run/react";
 import { useEffect, useState } from "react";
-import { methodLabel } from "~/lib/providers.server";
-import { getServices } from "~/lib/services.server";
+import { addPasskey } from "#app/lib/sign-in/passkey/client.ts";
+import { getServices } from "#app/lib/services.server.ts";
 
 export const meta: MetaFunction = () => [{ title: "Your account · PwdlessGs" }];
 
@@ -19,11 +19,20 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
     method: row.method,
     userAgent: row.userAgent,
   }));
+  const passkeys = services.passkeyStore.listOf(services.users.idsOf(user)).map(({ id, passkey }) => ({
+    id,
+    name: passkey.name,
+    createdAt: passkey.createdAt,
+    lastUsedAt: passkey.lastUsedAt,
+  }));
   const headers = new Headers({ "Cache-Control": "no-store" });
   if (setCookie) headers.append("Set-Cookie", setCookie);
+  const named = user.identities.map((i) => services.methods.accountName(i.provider));
+  if (passkeys.length > 0) named.push(services.methods.accountName("passkey"));
   return json(
     {
-      methods: [...new Set(user.identities.map((i) => methodLabel(i.provider, services.social.providers)))],
+      methods: [...new Set(named)],
+      passkeys,
       sessions,
       node: context.app.cluster.nodeId,
     },
@@ -31,11 +40,23 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
   );
 }
 
-/** End one of the user's sessions (on every node); ending this one signs this browser out. */
+/** End one of the user's sessions (on every node; ending this one signs this browser out), or remove a passkey. */
 export async function action({ request, context }: ActionFunctionArgs) {
   const services = getServices(context.app);
   const { user, session } = await services.auth.requireUser(request);
   const form = await request.formData().catch(() => new FormData());
+  if (form.get("intent") === "remove-passkey") {
+    const id = String(form.get("passkey") ?? "").slice(0, 1024);
+    const passkey = services.passkeyStore.get(id);
+    // someone else's passkey answers like a removed one: nothing says it exists
+    if (!passkey || !services.users.idsOf(user).has(passkey.uid)) {
+      services.audit.record("refused", { uid: user.id, ip: context.clientIp, reason: "passkey-remove-unknown" });
+      return json({ error: "That passkey has already been removed." }, { status: 404 });
+    }
+    services.passkeyStore.remove(id);
+    services.audit.record("passkey-removed", { uid: user.id, ip: context.clientIp, passkey: id.slice(0, 8) });
+    return redirect("/account");
+  }
   const sid = String(form.get("sid") ?? "");
   const target = services.sessions.findActive(sid);
   if (!target || !services.users.idsOf(user).has(target.uid)) {
@@ -99,9 +120,23 @@ function device(userAgent: string): string {
 }
 
 export default function Account() {
-  const { methods, sessions, node } = useLoaderData<typeof loader>();
+  const { methods, passkeys, sessions, node } = useLoaderData<typeof loader>();
   const [me, setMe] = useState<Me | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
+  const [passkeyName, setPasskeyName] = useState("");
+  const [passkeyProblem, setPasskeyProblem] = useState<string | null>(null);
+  const revalidator = useRevalidator();
+
+  async function add() {
+    setPasskeyProblem(null);
+    try {
+      await addPasskey(passkeyName.trim() || "Passkey");
+      setPasskeyName("");
+      revalidator.revalidate();
+    } catch (error) {
+      setPasskeyProblem(error instanceof Error ? error.message : "The passkey could not be added.");
+    }
+  }
 
   useEffect(() => {
     let live = true;
@@ -148,6 +183,62 @@ export default function Account() {
             Sign out everywhere
           </button>
         </Form>
+      </div>
+      <div className="card">
+        <h2>Passkeys</h2>
+        {passkeys.length === 0 && <p className="muted">No passkeys yet. Your email always works.</p>}
+        {passkeys.length > 0 && (
+          <table>
+            <thead>
+              <tr>
+                <th>Name</th>
+                <th>Added</th>
+                <th>Last used</th>
+                <th></th>
+              </tr>
+            </thead>
+            <tbody>
+              {passkeys.map((p) => (
+                <tr key={p.id} data-testid="passkey-row">
+                  <td>{p.name}</td>
+                  <td>{new Date(p.createdAt).toISOString().replace("T", " ").slice(0, 16)} UTC</td>
+                  <td>
+                    {p.lastUsedAt
+                      ? `${new Date(p.lastUsedAt).toISOString().replace("T", " ").slice(0, 16)} UTC`
+                      : "never"}
+                  </td>
+                  <td>
+                    <Form method="post">
+                      <input type="hidden" name="intent" value="remove-passkey" />
+                      <input type="hidden" name="passkey" value={p.id} />
+                      <button type="submit" className="secondary" aria-label={`Remove passkey ${p.name}`}>
+                        Remove
+                      </button>
+                    </Form>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+        <div className="row">
+          <label htmlFor="passkey-name">Name</label>
+          <input
+            id="passkey-name"
+            value={passkeyName}
+            maxLength={64}
+            placeholder="e.g. Laptop"
+            onChange={(event) => setPasskeyName(event.target.value)}
+          />
+          <button type="button" onClick={() => void add()}>
+            Add a passkey
+          </button>
+        </div>
+        {passkeyProblem && (
+          <p className="error" role="alert">
+            {passkeyProblem}
+          </p>
+        )}
       </div>
       <div className="card">
         <h2>Active sessions</h2>

@@ -1,4 +1,4 @@
-import { apiError } from "~/lib/http.server";
+import { apiError } from "#app/lib/http.server.ts";
 
 export async function loader() {
   return apiError(404, "not_found", "No such API endpoint.");

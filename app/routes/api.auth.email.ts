@@ -1,10 +1,10 @@
 import type { ActionFunctionArgs } from "@remix-run/node";
 import { json } from "@remix-run/node";
 import { z } from "zod";
-import { apiError } from "~/lib/http.server";
-import { limitLinkRequests, requestLink } from "~/lib/login.server";
-import { getServices } from "~/lib/services.server";
-import { normaliseEmail, safeRedirect } from "~/lib/validation.server";
+import { apiError } from "#app/lib/http.server.ts";
+import { limitLinkRequests, requestLink } from "#app/lib/sign-in/email-link/request.server.ts";
+import { getServices } from "#app/lib/services.server.ts";
+import { normaliseEmail, safeRedirect } from "#app/lib/validation.server.ts";
 
 const bodySchema = z.object({ email: z.unknown(), redirectTo: z.unknown().optional() });
 
@@ -32,7 +32,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
   const email = normaliseEmail(parsed.success ? parsed.data.email : undefined);
   if (!email.ok) return apiError(400, "invalid_request", email.message);
   const redirectTo = safeRedirect(parsed.success ? parsed.data.redirectTo : undefined, context.app.config.appUrl);
-  const outcome = await requestLink(services, request, "api", context.clientIp, email.email, redirectTo);
+  const outcome = await requestLink(services.linkRequests, request, "api", context.clientIp, email.email, redirectTo);
   if (outcome.status !== 302) return outcome;
   const headers = new Headers({ "Cache-Control": "no-store" });
   for (const cookie of outcome.headers.getSetCookie()) headers.append("Set-Cookie", cookie);

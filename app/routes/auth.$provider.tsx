@@ -1,11 +1,11 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData } from "@remix-run/react";
-import { ProviderProblem } from "~/components/provider-problem";
-import { isOAuthError } from "~/lib/oauth-errors.server";
-import { refuseProviderSignIn } from "~/lib/provider-problem.server";
-import { getServices } from "~/lib/services.server";
-import { safeRedirect } from "~/lib/validation.server";
+import { ProviderProblem } from "#app/components/provider-problem.tsx";
+import { isOAuthError } from "#app/lib/sign-in/social/oauth-errors.server.ts";
+import { refuseProviderSignIn } from "#app/lib/sign-in/social/provider-problem.server.ts";
+import { getServices } from "#app/lib/services.server.ts";
+import { safeRedirect } from "#app/lib/validation.server.ts";
 
 export const meta: MetaFunction = () => [{ title: "Sign in · PwdlessGs" }];
 

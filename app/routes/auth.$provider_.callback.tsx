@@ -1,11 +1,11 @@
 import type { HeadersFunction, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
-import { redirect } from "@remix-run/node";
 import { useLoaderData } from "@remix-run/react";
-import { ProviderProblem } from "~/components/provider-problem";
-import { isOAuthError } from "~/lib/oauth-errors.server";
-import { refuseProviderSignIn } from "~/lib/provider-problem.server";
-import { getServices } from "~/lib/services.server";
-import { safeRedirect } from "~/lib/validation.server";
+import { ProviderProblem } from "#app/components/provider-problem.tsx";
+import { isOAuthError } from "#app/lib/sign-in/social/oauth-errors.server.ts";
+import { refuseProviderSignIn } from "#app/lib/sign-in/social/provider-problem.server.ts";
+import { getServices } from "#app/lib/services.server.ts";
+import { finishSignIn } from "#app/lib/sign-in/finish.server.ts";
+import { safeRedirect } from "#app/lib/validation.server.ts";
 
 export const meta: MetaFunction = () => [{ title: "Sign in · PwdlessGs" }];
 
@@ -30,19 +30,13 @@ export async function loader({ request, params, context }: LoaderFunctionArgs) {
   const redirectTo = safeRedirect(await services.social.pendingRedirectTo(request), config.appUrl);
   try {
     const { identity } = await services.social.finish(provider, request);
-    const user = services.users.findOrCreateByEmail(identity.email, {
-      provider: identity.provider,
-      subject: identity.subject,
-    });
-    const { setCookie, session } = await services.auth.signIn(user, request, provider.id);
-    services.audit.record("sign-in", {
-      uid: user.id,
-      method: provider.id,
+    return await finishSignIn(services.finish, request, {
+      method: services.methods.get(provider.id),
+      who: { email: identity.email, identity: { provider: identity.provider, subject: identity.subject } },
       ip: context.clientIp,
-      session: session.sid.slice(0, 8),
+      answer: { to: "page", redirectTo },
+      headers,
     });
-    headers.append("Set-Cookie", setCookie);
-    return redirect(redirectTo, { headers });
   } catch (error) {
     if (!isOAuthError(error)) throw error;
     return refuseProviderSignIn(services.audit, context.clientIp, provider, error, redirectTo, headers);

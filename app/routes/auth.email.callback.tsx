@@ -1,10 +1,15 @@
 import type { ActionFunctionArgs, HeadersFunction, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
-import { json, redirect } from "@remix-run/node";
+import { json } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData } from "@remix-run/react";
-import { isLinkError, type LinkProblem } from "~/lib/email-link.server";
-import { clientKey } from "~/lib/client-key.server";
-import { getServices, type Services } from "~/lib/services.server";
-import { safeRedirect } from "~/lib/validation.server";
+import {
+  isLinkError,
+  LINK_PROBLEM_STATUS,
+  LINK_TOKEN_KEY,
+  type LinkProblem,
+} from "#app/lib/sign-in/email-link/strategy.server.ts";
+import { finishSignIn } from "#app/lib/sign-in/finish.server.ts";
+import { getServices, type Services } from "#app/lib/services.server.ts";
+import { clientKey } from "#app/lib/abuse/client-key.server.ts";
 
 export const meta: MetaFunction = () => [{ title: "Sign in · PwdlessGs" }];
 
@@ -16,20 +21,14 @@ export const headers: HeadersFunction = ({ loaderHeaders, actionHeaders }) => {
 };
 
 type Problem = { problem: LinkProblem | "rate-limited"; email: string | null };
+/** what the page shows: a problem, "Sign in as …?", or (asked for in another browser) the code */
+type LinkPage = { problem: Problem["problem"] | null; email: string | null; code: string | null };
 
-const STATUS: Record<Problem["problem"], number> = {
-  "rate-limited": 429,
-  invalid: 400,
-  expired: 410,
-  used: 410,
-  superseded: 410,
-  "other-browser": 403,
-  "issuer-unreachable": 503,
-};
+const STATUS: Record<Problem["problem"], number> = { ...LINK_PROBLEM_STATUS, "rate-limited": 429 };
 
 function problemResponse(problem: Problem["problem"], email: string | undefined, extra: HeadersInit = {}) {
-  return json<Problem>(
-    { problem, email: email ?? null },
+  return json<LinkPage>(
+    { problem, email: email ?? null, code: null },
     { status: STATUS[problem], headers: { ...LINK_PAGE_HEADERS, ...extra } },
   );
 }
@@ -42,23 +41,28 @@ function limitOpenings(services: Services, ip: string) {
   return problemResponse("rate-limited", undefined, { "Retry-After": String(verdict.retryAfterSeconds) });
 }
 
+/** The link as this node sees it, without using it: a problem, or who it would sign in. */
+async function look(services: Services, request: Request) {
+  const token = new URL(request.url).searchParams.get("token") ?? "";
+  const linkSession = await services.linkCookie.getSession(request.headers.get("Cookie"));
+  const cookieToken = linkSession.get(LINK_TOKEN_KEY);
+  const { payload, sameBrowser } = await services.links.inspect(
+    token,
+    typeof cookieToken === "string" ? cookieToken : "",
+  );
+  const seen = services.linkUses.peek(payload.e, payload);
+  return { payload, problem: seen !== "ok" ? seen : sameBrowser ? null : ("other-browser" as const) };
+}
+
 /** GET only shows who would sign in: mail scanners that prefetch links must not use them. */
 export async function loader({ request, context }: LoaderFunctionArgs) {
   const services = getServices(context.app);
   const limited = limitOpenings(services, context.clientIp);
   if (limited) return limited;
-  const token = new URL(request.url).searchParams.get("token") ?? "";
-  const linkSession = await services.linkCookie.getSession(request.headers.get("Cookie"));
-  const cookieLink = linkSession.get("auth:magiclink");
   try {
-    const { payload, sameBrowser } = await services.links.inspect(
-      token,
-      typeof cookieLink === "string" ? cookieLink : undefined,
-    );
-    const seen = services.linkUses.peek(payload.e, payload);
-    if (seen !== "ok") return problemResponse(seen, payload.e);
-    if (!sameBrowser) return problemResponse("other-browser", payload.e);
-    return json({ problem: null, email: payload.e }, { headers: LINK_PAGE_HEADERS });
+    const { payload, problem } = await look(services, request);
+    if (problem) return problemResponse(problem, payload.e);
+    return json<LinkPage>({ problem: null, email: payload.e, code: null }, { headers: LINK_PAGE_HEADERS });
   } catch (error) {
     if (isLinkError(error)) return problemResponse(error.problem, error.email);
     throw error;
@@ -69,22 +73,29 @@ export async function action({ request, context }: ActionFunctionArgs) {
   const services = getServices(context.app);
   const limited = limitOpenings(services, context.clientIp);
   if (limited) return limited;
-  const { config } = services.ctx;
-  // the strategy treats POST as "send a link"; using one is its GET path
-  const asGet = new Request(request.url, { method: "GET", headers: { Cookie: request.headers.get("Cookie") ?? "" } });
+  // read from a copy: the strategy is handed the request itself
+  const form = await request
+    .clone()
+    .formData()
+    .catch(() => new FormData());
   try {
-    const { user, redirectTo } = await services.emailLink.authenticate("email-link", asGet);
-    const { setCookie, session } = await services.auth.signIn(user, request, "email");
-    services.audit.record("sign-in", {
-      uid: user.id,
-      method: "email",
-      ip: context.clientIp,
-      session: session.sid.slice(0, 8),
-    });
+    if (form.get("intent") === "show-code") {
+      // another browser: only a request holding the (unused) link sees its code, and only once asked
+      const { payload, problem } = await look(services, request);
+      if (problem && problem !== "other-browser") return problemResponse(problem, payload.e);
+      services.audit.record("code-shown", { email: payload.e, ip: context.clientIp });
+      return json<LinkPage>({ problem: null, email: payload.e, code: payload.k }, { headers: LINK_PAGE_HEADERS });
+    }
+    const { email, redirectTo } = await services.emailLink.authenticate("email-link", request);
     const headers = new Headers(LINK_PAGE_HEADERS);
-    headers.append("Set-Cookie", setCookie);
     headers.append("Set-Cookie", await services.linkCookie.destroySession(await services.linkCookie.getSession()));
-    return redirect(safeRedirect(redirectTo, config.appUrl), { headers });
+    return await finishSignIn(services.finish, request, {
+      method: services.methods.get("email"),
+      who: { email },
+      ip: context.clientIp,
+      answer: { to: "page", redirectTo },
+      headers,
+    });
   } catch (error) {
     if (isLinkError(error)) {
       services.audit.record("refused", { email: error.email, ip: context.clientIp, reason: `link-${error.problem}` });
@@ -111,7 +122,7 @@ const TEXT: Record<Problem["problem"], { title: string; body: string }> = {
   },
   "other-browser": {
     title: "Open the link in the browser where you asked for it",
-    body: "For your safety, a sign-in link only works in the browser that requested it. Open the email on that device and browser, or request a new link here to sign in in this browser.",
+    body: "For your safety, a sign-in link only works in the browser that requested it. You can finish there with a code: ask for it here and type it on the “Check your email” page of that browser. Or request a new link to sign in in this browser.",
   },
   "issuer-unreachable": {
     title: "We cannot check this link right now",
@@ -120,9 +131,23 @@ const TEXT: Record<Problem["problem"], { title: string; body: string }> = {
 };
 
 export default function EmailCallback() {
-  const shown = useLoaderData<typeof loader>();
-  const acted = useActionData<typeof action>();
+  const shown = useLoaderData<LinkPage>();
+  const acted = useActionData<LinkPage>();
   const state = acted ?? shown;
+  if (state.code) {
+    return (
+      <main>
+        <div className="card">
+          <h1>Type this code in the browser where you asked</h1>
+          <p>On the “Check your email” page of the browser where you asked to sign in as {state.email}, type:</p>
+          <p className="code" data-testid="shown-code">
+            {state.code}
+          </p>
+          <p className="muted">The code works once, like the link; using it there uses up this link too.</p>
+        </div>
+      </main>
+    );
+  }
   if (state.problem) {
     const text = TEXT[state.problem];
     return (
@@ -130,6 +155,13 @@ export default function EmailCallback() {
         <div className="card" data-problem={state.problem}>
           <h1>{text.title}</h1>
           <p>{text.body}</p>
+          {state.problem === "other-browser" && (
+            <Form method="post" className="row">
+              <button type="submit" name="intent" value="show-code">
+                Show the code for the other browser
+              </button>
+            </Form>
+          )}
           <Form method="post" action="/login" className="row">
             {state.email && <input type="hidden" name="email" value={state.email} />}
             {state.email ? (

@@ -1,6 +1,6 @@
 import type { ActionFunctionArgs } from "@remix-run/node";
-import { apiAnswers, toResponse } from "~/lib/api-answers.server";
-import { apiError } from "~/lib/http.server";
+import { apiAnswers, toResponse } from "#app/lib/session/api-answers.server.ts";
+import { apiError } from "#app/lib/http.server.ts";
 
 export async function loader() {
   return apiError(405, "invalid_request", "Use POST to trade the session cookie for an access token.", {

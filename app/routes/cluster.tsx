@@ -2,8 +2,8 @@ import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json } from "@remix-run/node";
 import { useLoaderData, useRevalidator } from "@remix-run/react";
 import { useEffect } from "react";
-import type { ClusterStatus } from "../../cluster/types";
-import { requireClusterViewer } from "~/lib/cluster-view.server";
+import type { ClusterStatus } from "#cluster";
+import { requireClusterViewer } from "#app/lib/ops/cluster-view.server.ts";
 
 export const meta: MetaFunction = () => [{ title: "Cluster · PwdlessGs" }];
 

@@ -1,6 +1,6 @@
 import type { LoaderFunctionArgs } from "@remix-run/node";
 import { json } from "@remix-run/node";
-import { requireClusterViewer } from "~/lib/cluster-view.server";
+import { requireClusterViewer } from "#app/lib/ops/cluster-view.server.ts";
 
 export async function loader({ request, context }: LoaderFunctionArgs) {
   await requireClusterViewer(request, context.app, "json");

@@ -1,7 +1,7 @@
 import type { LoaderFunctionArgs } from "@remix-run/node";
 import { json } from "@remix-run/node";
-import { apiError } from "~/lib/http.server";
-import { DUMPABLE_TABLES, dumpTable, requireClusterViewer } from "~/lib/cluster-view.server";
+import { apiError } from "#app/lib/http.server.ts";
+import { DUMPABLE_TABLES, dumpTable, requireClusterViewer } from "#app/lib/ops/cluster-view.server.ts";
 
 export async function loader({ request, params, context }: LoaderFunctionArgs) {
   await requireClusterViewer(request, context.app, "json");

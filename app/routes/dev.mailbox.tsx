@@ -1,7 +1,7 @@
 import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json } from "@remix-run/node";
 import { useLoaderData } from "@remix-run/react";
-import { requireOutbox } from "~/lib/mailbox.server";
+import { requireOutbox } from "#app/lib/ops/mailbox.server.ts";
 
 export const meta: MetaFunction = () => [{ title: "Development mailbox · PwdlessGs" }];
 

@@ -1,5 +1,5 @@
 import type { LoaderFunctionArgs } from "@remix-run/node";
-import { requireOutbox } from "~/lib/mailbox.server";
+import { requireOutbox } from "#app/lib/ops/mailbox.server.ts";
 
 /** The outbox as JSON (`?to=` for one address), serialised once per change of the outbox. */
 export async function loader({ request, context }: LoaderFunctionArgs) {

@@ -1,9 +1,11 @@
 import type { ActionFunctionArgs, HeadersFunction, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData, useNavigation } from "@remix-run/react";
-import { limitLinkRequests, requestLink } from "~/lib/login.server";
-import { getServices } from "~/lib/services.server";
-import { normaliseEmail, safeRedirect } from "~/lib/validation.server";
+import { useEffect, useState } from "react";
+import { autofillAvailable, signInWithPasskey } from "#app/lib/sign-in/passkey/client.ts";
+import { limitLinkRequests, requestLink } from "#app/lib/sign-in/email-link/request.server.ts";
+import { getServices } from "#app/lib/services.server.ts";
+import { normaliseEmail, safeRedirect } from "#app/lib/validation.server.ts";
 
 /** A refused request's Retry-After reaches the page too, not only data requests. */
 export const headers: HeadersFunction = ({ actionHeaders }) => {
@@ -25,7 +27,9 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
       email: (url.searchParams.get("email") ?? "").slice(0, 254),
       signedOut: url.searchParams.has("signedOut"),
       signedInAs: signedIn?.user.email ?? null,
-      providers: services.social.providers.map((p) => ({ id: p.id, label: p.label })),
+      emailLabel: services.methods.get("email").label,
+      passkeyLabel: services.methods.get("passkey").label,
+      providers: services.methods.shownAs("provider-button").map((m) => ({ id: m.id, label: m.label })),
     },
     { headers: { "Cache-Control": "no-store" } },
   );
@@ -47,13 +51,40 @@ export async function action({ request, context }: ActionFunctionArgs) {
     return json({ error: result.message, email: typed }, { status: 400 });
   }
   const redirectTo = safeRedirect(form.get("redirectTo"), context.app.config.appUrl);
-  return requestLink(services, request, "page", context.clientIp, result.email, redirectTo);
+  return requestLink(services.linkRequests, request, "page", context.clientIp, result.email, redirectTo);
 }
 
 export default function Login() {
-  const { redirectTo, email, signedOut, signedInAs, providers } = useLoaderData<typeof loader>();
+  const { redirectTo, email, signedOut, signedInAs, emailLabel, passkeyLabel, providers } =
+    useLoaderData<typeof loader>();
   const failed = useActionData<typeof action>();
   const busy = useNavigation().state === "submitting";
+  const [passkeyProblem, setPasskeyProblem] = useState<string | null>(null);
+
+  // passkey autofill: the address field offers this site's passkeys; picking one signs in
+  useEffect(() => {
+    let live = true;
+    void autofillAvailable().then(async (available) => {
+      if (!available || !live) return;
+      try {
+        window.location.assign(await signInWithPasskey(redirectTo, true));
+      } catch {
+        // dismissed, or superseded by the button: the email form still works
+      }
+    });
+    return () => {
+      live = false;
+    };
+  }, [redirectTo]);
+
+  async function passkeyButton() {
+    setPasskeyProblem(null);
+    try {
+      window.location.assign(await signInWithPasskey(redirectTo));
+    } catch (error) {
+      setPasskeyProblem(error instanceof Error ? error.message : "The passkey did not work.");
+    }
+  }
   return (
     <main>
       {signedOut && <p className="notice">You are signed out.</p>}
@@ -71,7 +102,7 @@ export default function Login() {
             id="email"
             name="email"
             type="email"
-            autoComplete="email"
+            autoComplete="email webauthn"
             required
             defaultValue={failed?.email ?? email}
             aria-invalid={failed?.error ? true : undefined}
@@ -84,10 +115,20 @@ export default function Login() {
           )}
           <div className="row">
             <button type="submit" disabled={busy}>
-              {busy ? "Sending…" : "Email me a sign-in link"}
+              {busy ? "Sending…" : emailLabel}
             </button>
           </div>
         </Form>
+        <div className="row">
+          <button type="button" className="secondary" onClick={() => void passkeyButton()}>
+            {passkeyLabel}
+          </button>
+        </div>
+        {passkeyProblem && (
+          <p className="error" role="alert" data-testid="passkey-problem">
+            {passkeyProblem}
+          </p>
+        )}
         {providers.length > 0 && (
           <div className="providers">
             <p className="muted">Or sign in with an account you already have:</p>
@@ -96,7 +137,7 @@ export default function Login() {
               <Form key={p.id} method="post" action={`/auth/${p.id}`} reloadDocument className="row">
                 <input type="hidden" name="redirectTo" value={redirectTo} />
                 <button type="submit" className="secondary">
-                  Sign in with {p.label}
+                  {p.label}
                 </button>
               </Form>
             ))}

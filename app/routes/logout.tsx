@@ -1,6 +1,6 @@
 import type { ActionFunctionArgs } from "@remix-run/node";
 import { redirect } from "@remix-run/node";
-import { getServices } from "~/lib/services.server";
+import { getServices } from "#app/lib/services.server.ts";
 
 export async function loader() {
   return redirect("/account");

@@ -11,7 +11,7 @@ import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClusterLibp2p } from "../../cluster/libp2p";
 import { names } from "../../cluster/wire";
-import { deriveSigningKey } from "../../app/lib/signing-keys.server";
+import { deriveSigningKey } from "#app/lib/session/signing-keys.server.ts";
 import { clusterKeyFor, deriveKeyRing, deriveKeys } from "../../server/keys";
 import { status } from "../support/cluster";
 import { CookieJar } from "../support/cookie-jar";
@@ -34,7 +34,19 @@ let sid = "";
 let usedLink = "";
 let revokedToken = "";
 
-const TABLES = ["users", "emails", "sessions", "revocations", "linkUses", "linkNewest", "linkSends"];
+const TABLES = [
+  "users",
+  "emails",
+  "sessions",
+  "revocations",
+  "linkUses",
+  "linkNewest",
+  "linkSends",
+  "codePending",
+  "codeTries",
+  "passkeys",
+  "passkeyChallenges",
+];
 
 async function tableSizes(): Promise<Record<string, number>> {
   const s = await status(node);
@@ -290,10 +302,13 @@ const linkCases: HttpCase[] = [
     "link: expired (real key)",
     async () =>
       openToken(
-        await sealData(JSON.stringify({ e: "x@example.com", c: Date.now() - 3_600_000, i: "bbbbbbbbbbbb", n: "x" }), {
-          password: { [keys.sealId]: keys.link },
-          ttl: 0,
-        }),
+        await sealData(
+          JSON.stringify({ e: "x@example.com", c: Date.now() - 3_600_000, i: "bbbbbbbbbbbb", n: "x", k: "123456" }),
+          {
+            password: { [keys.sealId]: keys.link },
+            ttl: 0,
+          },
+        ),
       ),
     410,
   ],
@@ -496,6 +511,88 @@ const hostCases: HttpCase[] = [
   ]),
 ];
 
+const codeApi = (body: unknown) =>
+  node.fetch("/api/auth/email/code", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+
+const codeCases: HttpCase[] = [
+  ["code: letters", () => codeApi({ email: "replay@example.com", code: "abcdef" }), 400, "invalid_request"],
+  ["code: five digits", () => codeApi({ email: "replay@example.com", code: "12345" }), 400, "invalid_request"],
+  ["code: seven digits", () => codeApi({ email: "replay@example.com", code: "1234567" }), 400, "invalid_request"],
+  ["code: a JSON number", () => codeApi({ email: "replay@example.com", code: 123456 }), 400, "invalid_request"],
+  ["code: missing", () => codeApi({ email: "replay@example.com" }), 400, "invalid_request"],
+  ["code: 10 KB", () => codeApi({ email: "replay@example.com", code: "1".repeat(10_000) }), 400, "invalid_request"],
+  [
+    "code: unknown address",
+    () => codeApi({ email: "nobody-asked@example.com", code: "123456" }),
+    400,
+    "invalid_request",
+  ],
+  ["code: bad address", () => codeApi({ email: "x\r\nBcc: y@example.com", code: "123456" }), 400, "invalid_request"],
+  ["code: body not JSON", () => codeApi("{email:"), 400, "invalid_request"],
+  ["code: body a JSON array", () => codeApi([1, 2]), 400, "invalid_request"],
+  [
+    "code: typed on the page with no sign-in waiting",
+    () =>
+      node.fetch("/login/sent", {
+        method: "POST",
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body: "code=123456",
+      }),
+    400,
+  ],
+];
+
+const passkeyApi = (body: unknown) =>
+  node.fetch("/auth/passkey", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+const assertion = (id: string) => ({
+  id,
+  rawId: id,
+  type: "public-key",
+  response: { clientDataJSON: "e30", authenticatorData: "AAAA", signature: "AAAA" },
+  clientExtensionResults: {},
+});
+async function passkeyState(): Promise<string> {
+  return ((await (await passkeyApi({ step: "options" })).json()) as { state: string }).state;
+}
+
+const passkeyCases: HttpCase[] = [
+  ["passkey: body not JSON", () => passkeyApi("{step"), 400, "invalid_request"],
+  ["passkey: unknown step", () => passkeyApi({ step: "delete-everything" }), 400, "invalid_request"],
+  [
+    "passkey: response not an object",
+    async () => passkeyApi({ step: "verify", state: await passkeyState(), response: "x" }),
+    400,
+    "invalid_request",
+  ],
+  [
+    "passkey: response with fields of the wrong kind",
+    async () =>
+      passkeyApi({ step: "verify", state: await passkeyState(), response: { ...assertion("AAAA"), type: "password" } }),
+    400,
+    "invalid_request",
+  ],
+  [
+    "passkey: a credential never registered (or removed)",
+    async () => passkeyApi({ step: "verify", state: await passkeyState(), response: assertion("bm90LWEtcGFzc2tleQ") }),
+    400,
+    "invalid_request",
+  ],
+  [
+    "passkey: no state",
+    () => passkeyApi({ step: "verify", response: assertion("bm90LWEtcGFzc2tleQ") }),
+    400,
+    "invalid_request",
+  ],
+];
+
 function flip(value: string, at: number): string {
   const c = value[at] === "A" ? "B" : "A";
   return `${value.slice(0, at)}${c}${value.slice(at + 1)}`;
@@ -517,6 +614,8 @@ describe("bad input over HTTP: the right status, nothing written, node up", () =
     ...cookieCases,
     ...tokenCases,
     ...linkCases,
+    ...codeCases,
+    ...passkeyCases,
     ...emailCases,
     ...redirectCases,
     ...crossSite,

@@ -205,7 +205,7 @@ describe("sign in with an email link, over HTTP, against a real server process a
     // sealed with the real key but issued 20 minutes ago: expired
     const keys = deriveKeys(secret);
     const stale = await sealData(
-      JSON.stringify({ e: "tamper@example.com", c: Date.now() - 20 * 60_000, i: "old-link-id-1", n: "x" }),
+      JSON.stringify({ e: "tamper@example.com", c: Date.now() - 20 * 60_000, i: "old-link-id-1", n: "x", k: "123456" }),
       {
         password: { [keys.sealId]: keys.link },
         ttl: 0,

@@ -1,6 +1,6 @@
 import { CookieJar } from "./cookie-jar";
 import type { NodeProcess } from "./node";
-import { linkIn, type TestSmtpServer } from "./smtp";
+import { codeIn, linkIn, type TestSmtpServer } from "./smtp";
 import { waitFor } from "./wait";
 
 export const form = (fields: Record<string, string>) => ({
@@ -47,6 +47,29 @@ export async function requestLink(
     if (mine.length <= before) return undefined;
     return /https?:\/\/\S+\/auth\/email\/callback\?token=\S+/.exec(mine[0]!.text)?.[0];
   });
+}
+
+/** Ask for a sign-in email on the page and return its link and code (SMTP, or the outbox). */
+export async function requestMail(
+  node: NodeProcess,
+  jar: CookieJar,
+  email: string,
+  smtp?: TestSmtpServer,
+  extra: Record<string, string> = {},
+): Promise<{ link: string; code: string }> {
+  const before = smtp ? smtp.to(email).length : await outboxCount(node, email);
+  const res = await browse(node, jar, "/login", form({ email, ...extra }));
+  if (res.status !== 302) throw new Error(`POST /login answered ${res.status}: ${await res.text()}`);
+  const mail = smtp
+    ? await waitFor(`a mail to ${email}`, () => smtp.to(email)[before])
+    : await waitFor(`an outbox mail to ${email}`, async () => {
+        const { messages } = (await (await node.fetch("/dev/mailbox.json")).json()) as {
+          messages: { to: string; text: string }[];
+        };
+        const mine = messages.filter((m) => m.to === email);
+        return mine.length > before ? mine[0] : undefined;
+      });
+  return { link: linkIn(mail), code: codeIn(mail) };
 }
 
 async function outboxCount(node: NodeProcess, email: string): Promise<number> {

@@ -40,7 +40,10 @@ export class NodeProcess {
     );
   }
 
+  /** Where to reach the node: 127.0.0.1, or localhost when APP_URL says so (the node sends GETs there). */
   get url(): string {
+    const appUrl = this.env.APP_URL;
+    if (appUrl && new URL(appUrl).host === `localhost:${this.port}`) return appUrl;
     return `http://127.0.0.1:${this.port}`;
   }
 

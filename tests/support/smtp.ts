@@ -59,8 +59,15 @@ export class TestSmtpServer {
 }
 
 /** The sign-in link in a mail's text. */
-export function linkIn(mail: ReceivedMail): string {
+export function linkIn(mail: { to: string; text: string }): string {
   const match = /https?:\/\/\S+\/auth\/email\/callback\?token=\S+/.exec(mail.text);
   if (!match) throw new Error(`no sign-in link in mail to ${mail.to}`);
   return match[0];
+}
+
+/** The 6-digit code of a sign-in mail (on its own, indented line of the text part). */
+export function codeIn(mail: { to: string; text: string }): string {
+  const match = /^\s+([0-9]{6})$/m.exec(mail.text);
+  if (!match) throw new Error(`no sign-in code in mail to ${mail.to}`);
+  return match[1]!;
 }

@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from "node:crypto";
 import { SignJWT, UnsecuredJWT } from "jose";
 import { describe, expect, it } from "vitest";
-import { AccessTokens } from "../../app/lib/access-token.server";
+import { AccessTokens } from "#app/lib/session/access-token.server.ts";
 import { deriveKeyRing } from "../../server/keys";
 
 const UID = "0b6f4f4e-3d2a-4c8e-9a51-2f5c6d7e8f90";

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ClusterStore } from "../../cluster/index";
 import type { ClusterPort } from "../../app/lib/context.server";
-import { EmailSendLimiter } from "../../app/lib/rate-limit.server";
+import { EmailSendLimiter } from "#app/lib/abuse/rate-limit.server.ts";
 
 function limiter(perClient = 3, total = 5) {
   const clock = { now: 1_700_000_000_000 };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { primaryVerifiedEmail } from "~/lib/github-email.server";
+import { primaryVerifiedEmail } from "#app/lib/sign-in/social/github-email.server.ts";
 
 // rows as GitHub's GET /user/emails returns them
 const row = (email: string, primary: boolean, verified: boolean) => ({

@@ -6,8 +6,8 @@ import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { ClusterStore, FilePersistence } from "#cluster";
 import type { ClusterPort } from "#app/lib/context.server.ts";
-import { LinkUses } from "#app/lib/link-uses.server.ts";
-import { SessionStore } from "#app/lib/sessions.server.ts";
+import { LinkUses } from "#app/lib/sign-in/email-link/link-uses.server.ts";
+import { SessionStore } from "#app/lib/session/sessions.server.ts";
 import { memoryLogger } from "./cluster-support";
 
 const sqlite = createRequire(import.meta.url)("node:sqlite") as typeof import("node:sqlite");

@@ -2,7 +2,7 @@ import { hkdfSync, webcrypto } from "node:crypto";
 import { sealData as ironSessionSeal, unsealData as ironSessionUnseal } from "iron-session";
 import { defaults, seal as ironSeal, unseal as ironUnseal } from "iron-webcrypto";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { sealData, unsealData } from "#app/lib/seal.server.ts";
+import { sealData, unsealData } from "#app/lib/session/seal.server.ts";
 
 const A = "a".repeat(32) + "-first-secret";
 const B = "b".repeat(32) + "-second-secret";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { clientKey } from "../../app/lib/client-key.server";
+import { clientKey } from "#app/lib/abuse/client-key.server.ts";
 import { mailboxOf, normaliseEmail, safeRedirect } from "../../app/lib/validation.server";
 
 describe("addresses: normalised before they are compared, ASCII local parts only", () => {

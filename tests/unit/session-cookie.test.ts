@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { SESSION_COOKIE, SessionCookieJar } from "../../app/lib/session-cookie.server";
+import { SESSION_COOKIE, SessionCookieJar } from "#app/lib/session/session-cookie.server.ts";
 import { deriveKeyRing } from "../../server/keys";
 
 const value = {

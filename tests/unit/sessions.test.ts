@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { ClusterStore } from "../../cluster/index";
-import { AccessTokens } from "../../app/lib/access-token.server";
-import { Auth } from "../../app/lib/auth.server";
-import type { ClusterPort } from "../../app/lib/context.server";
-import { SessionCookieJar } from "../../app/lib/session-cookie.server";
-import { SessionStore } from "../../app/lib/sessions.server";
-import { UserStore } from "../../app/lib/users.server";
+import { AccessTokens } from "#app/lib/session/access-token.server.ts";
+import { Auth } from "#app/lib/session/auth.server.ts";
+import type { ClusterPort } from "#app/lib/context.server.ts";
+import { SessionCookieJar } from "#app/lib/session/session-cookie.server.ts";
+import { SessionStore } from "#app/lib/session/sessions.server.ts";
+import { UserStore } from "#app/lib/accounts/users.server.ts";
 import { deriveKeyRing } from "../../server/keys";
 
 const HOUR = 3600_000;

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { ClusterStore, type RecordEnvelope } from "../../cluster/index";
-import type { ClusterPort } from "../../app/lib/context.server";
-import { SessionStore } from "../../app/lib/sessions.server";
-import { UserStore } from "../../app/lib/users.server";
+import type { ClusterPort } from "#app/lib/context.server.ts";
+import { SessionStore } from "#app/lib/session/sessions.server.ts";
+import { UserStore } from "#app/lib/accounts/users.server.ts";
 
 function node(id: string, now: () => number) {
   const store = new ClusterStore({ nodeId: id, clock: now });

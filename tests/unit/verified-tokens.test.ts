@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { AccessTokens } from "#app/lib/access-token.server.ts";
-import { VerifiedAccessTokens } from "#app/lib/verified-tokens.server.ts";
+import { AccessTokens } from "#app/lib/session/access-token.server.ts";
+import { VerifiedAccessTokens } from "#app/lib/session/verified-tokens.server.ts";
 import { deriveKeyRing } from "#server/keys.ts";
 
 const UID = "0b6f4f4e-3d2a-4c8e-9a51-2f5c6d7e8f90";

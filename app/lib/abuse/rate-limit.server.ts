@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { indexTable, type Table, type TableIndex } from "../../cluster/index";
-import type { ClusterPort } from "./context.server";
+import { indexTable, type Table, type TableIndex } from "#cluster";
+import type { ClusterPort } from "#app/lib/context.server.ts";
 
 export type Verdict = { ok: true } | { ok: false; retryAfterSeconds: number };
 

@@ -1,7 +1,7 @@
 import { json } from "@remix-run/node";
-import type { ProviderProblemData } from "~/components/provider-problem";
-import type { Audit } from "./audit.server";
-import { PROBLEM_STATUS, type OAuthError } from "./oauth-errors.server";
+import type { ProviderProblemData } from "#app/components/provider-problem.tsx";
+import type { Audit } from "#app/lib/abuse/audit.server.ts";
+import type { OAuthError } from "./oauth-errors.server";
 import type { Provider } from "./providers.server";
 
 /** A refused provider sign-in: one audit event, and the page that explains it with "Try again". */
@@ -16,6 +16,6 @@ export function refuseProviderSignIn(
   audit.record("refused", { ip, method: provider.id, reason: `${provider.id}-${error.problem}`, detail: error.detail });
   return json<ProviderProblemData>(
     { problem: error.problem, provider: { id: provider.id, label: provider.label }, redirectTo },
-    { status: PROBLEM_STATUS[error.problem], headers },
+    { status: error.status, headers },
   );
 }

@@ -1,7 +1,7 @@
 import { redirect } from "@remix-run/node";
-import type { AppContext } from "./context.server";
-import { apiError } from "./http.server";
-import { getServices } from "./services.server";
+import type { AppContext } from "#app/lib/context.server.ts";
+import { apiError } from "#app/lib/http.server.ts";
+import { getServices } from "#app/lib/services.server.ts";
 
 /** /cluster is open in local mode on a loopback APP_URL; anywhere else only for ADMIN_EMAILS. */
 export async function requireClusterViewer(request: Request, ctx: AppContext, as: "page" | "json"): Promise<void> {

@@ -3,7 +3,7 @@ import type { SessionStorage } from "@remix-run/node";
 import type { AuthenticateOptions } from "remix-auth";
 import { OAuth2Strategy, type OAuth2Profile, type OAuth2StrategyVerifyParams } from "remix-auth-oauth2";
 import { z } from "zod";
-import type { Logger } from "../../server/log";
+import type { Logger } from "#app/lib/context.server.ts";
 import { githubUserSchema, primaryVerifiedEmail } from "./github-email.server";
 import { OAuthError, toOAuthError } from "./oauth-errors.server";
 import { discover, fetchJson, remoteKeys, verifiedOidcClaims, type Discovery, type KeySet } from "./oidc.server";
@@ -14,7 +14,7 @@ import {
   type Provider,
   type ProviderId,
 } from "./providers.server";
-import { normaliseEmail } from "./validation.server";
+import { normaliseEmail } from "#app/lib/validation.server.ts";
 
 export const OAUTH_COOKIE = "pwdless_oauth";
 /** how long a started provider sign-in may take before its state cookie is refused */

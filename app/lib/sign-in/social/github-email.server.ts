@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { normaliseEmail } from "./validation.server";
+import { normaliseEmail } from "#app/lib/validation.server.ts";
 
 /** One row of GitHub's `GET /user/emails`. */
 const githubEmailSchema = z.object({

@@ -1,7 +1,7 @@
 import { parse, serialize } from "cookie";
-import { sealData, unsealData } from "#app/lib/seal.server.ts";
+import { sealData, unsealData } from "#app/lib/session/seal.server.ts";
 import { z } from "zod";
-import type { KeyRing } from "../../server/keys";
+import type { KeyRing } from "#app/lib/context.server.ts";
 
 export const SESSION_COOKIE = "pwdless_session";
 

@@ -1,5 +1,6 @@
 import { AuthorizationError } from "remix-auth";
 import { OAuth2Error, OAuth2RequestError } from "remix-auth-oauth2";
+import { Refusal } from "#app/lib/sign-in/refusal.server.ts";
 
 /**
  * Why a sign-in through a provider was refused. Every one becomes a page that explains it and
@@ -37,13 +38,13 @@ export const PROBLEM_STATUS: Record<OAuthProblem, number> = {
 };
 
 /** An expected failure of a provider sign-in; `detail` is for the log (never codes, tokens or secrets). */
-export class OAuthError extends Error {
+export class OAuthError extends Refusal<OAuthProblem> {
   readonly kind = "oauth-error";
   constructor(
-    readonly problem: OAuthProblem,
+    problem: OAuthProblem,
     readonly detail: string,
   ) {
-    super(`provider sign-in refused: ${problem} (${detail})`);
+    super(problem, PROBLEM_STATUS[problem], `provider sign-in refused: ${problem} (${detail})`);
   }
 }
 

@@ -1,6 +1,6 @@
-import type { AppContext } from "./context.server";
+import type { AppContext } from "#app/lib/context.server.ts";
 import type { Outbox } from "./mail.server";
-import { getServices } from "./services.server";
+import { getServices } from "#app/lib/services.server.ts";
 
 /** The development outbox, or a 404 wherever it must not exist (production, or SMTP configured). */
 export function requireOutbox(ctx: AppContext): Outbox {

@@ -4,9 +4,9 @@
  * Remix's per-request route matching and Fetch objects; their Remix routes call the same functions.
  */
 import { json } from "@remix-run/node";
-import type { AppContext } from "./context.server";
+import type { AppContext } from "#app/lib/context.server.ts";
 import type { WithHeaders } from "./auth.server";
-import { getServices } from "./services.server";
+import { getServices } from "#app/lib/services.server.ts";
 
 export interface ApiAnswer {
   status: number;

@@ -1,13 +1,13 @@
 import { createSession, type Session, type SessionStorage } from "@remix-run/node";
 import { parse, serialize } from "cookie";
-import { sealData, unsealData } from "#app/lib/seal.server.ts";
-import type { KeyRing } from "../../server/keys";
-import { passwordMap } from "./session-cookie.server";
+import { sealData, unsealData } from "#app/lib/session/seal.server.ts";
+import type { KeyRing } from "#app/lib/context.server.ts";
+import { passwordMap } from "#app/lib/session/session-cookie.server.ts";
 
 export const LINK_COOKIE = "pwdless_link";
 
 /**
- * The short-lived cookie remix-auth-email-link keeps the pending link in (its same-browser check).
+ * The short-lived cookie the email-link strategy keeps the pending link in (its same-browser check).
  * Remix's cookie session only signs; this one seals, so the link inside cannot be read from it.
  */
 export function createLinkCookieStorage(

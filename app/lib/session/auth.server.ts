@@ -2,7 +2,7 @@ import { redirect } from "@remix-run/node";
 import type { AccessTokens } from "./access-token.server";
 import type { SessionCookieJar } from "./session-cookie.server";
 import type { SessionRow, SessionStore } from "./sessions.server";
-import type { User, UserStore } from "./users.server";
+import type { User, UserStore } from "#app/lib/accounts/users.server.ts";
 
 export interface SignedIn {
   user: User;

@@ -1,8 +1,8 @@
 /** Short-lived Bearer tokens: EdDSA (Ed25519) JWTs that any service can verify from our JWKS. */
 import type { KeyObject } from "node:crypto";
 import { errors, jwtVerify, SignJWT, type JWTHeaderParameters } from "jose";
-import type { KeyRing } from "../../server/keys";
-import { deriveSigningKeys, type PublicJwk, type SigningKey } from "./signing-keys.server";
+import type { KeyRing } from "#app/lib/context.server.ts";
+import { deriveSigningKeys, type PublicJwk, type SigningKey } from "#app/lib/session/signing-keys.server.ts";
 
 export interface AccessClaims {
   uid: string;

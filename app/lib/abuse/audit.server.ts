@@ -1,8 +1,17 @@
 import { createHmac } from "node:crypto";
-import type { Logger } from "../../server/log";
+import type { Logger } from "#app/lib/context.server.ts";
 
 export type AuditEvent =
-  "link-sent" | "sign-in" | "sign-out" | "refused" | "rate-limited" | "session-ended" | "refresh-reuse";
+  | "link-sent"
+  | "sign-in"
+  | "sign-out"
+  | "refused"
+  | "rate-limited"
+  | "session-ended"
+  | "code-shown"
+  | "passkey-added"
+  | "passkey-removed"
+  | "refresh-reuse";
 
 export interface AuditFields {
   uid?: string;

@@ -1,5 +1,4 @@
-import type { Config } from "../../server/config";
-import type { KeyRing } from "../../server/keys";
+import type { AppConfig, KeyRing } from "#app/lib/context.server.ts";
 
 export const PROVIDER_IDS = ["github", "google", "oidc", "dev"] as const;
 export type ProviderId = (typeof PROVIDER_IDS)[number];
@@ -34,7 +33,7 @@ export type Provider = GitHubProvider | OidcProvider;
 const GOOGLE_ISSUER = "https://accounts.google.com";
 
 /** The providers this process offers, from its settings, in the order of the buttons. */
-export function configuredProviders(config: Config, keys: KeyRing): Provider[] {
+export function configuredProviders(config: AppConfig, keys: KeyRing): Provider[] {
   const { github, google, oidc, dev } = config.oauth;
   const providers: Provider[] = [];
   if (github) {
@@ -92,16 +91,4 @@ export function configuredProviders(config: Config, keys: KeyRing): Provider[] {
 /** Where a provider sends people back: register exactly this URL with the provider. */
 export function callbackUrl(appUrl: URL, id: ProviderId): string {
   return new URL(`/auth/${id}/callback`, appUrl).href;
-}
-
-/** How /account names a sign-in method: "Email link", or the provider's label. */
-export function methodLabel(method: string, providers: Provider[]): string {
-  if (method === "email") return "Email link";
-  const fallback: Record<string, string> = {
-    github: "GitHub",
-    google: "Google",
-    dev: "Dev OIDC",
-    oidc: "OpenID Connect",
-  };
-  return providers.find((p) => p.id === method)?.label ?? fallback[method] ?? method;
 }

@@ -4,7 +4,7 @@
  * named by their RFC 7638 thumbprint, and published as a JWKS for services without the secret.
  */
 import { createHash, createPrivateKey, createPublicKey, hkdfSync, type KeyObject } from "node:crypto";
-import type { KeyRing } from "../../server/keys";
+import type { KeyRing } from "#app/lib/context.server.ts";
 
 export interface SigningKey {
   kid: string;

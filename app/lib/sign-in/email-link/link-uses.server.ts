@@ -1,8 +1,8 @@
 import { z } from "zod";
-import type { ClusterAtomics, Table } from "../../cluster/index";
-import type { Logger } from "../../server/log";
-import type { ClusterPort } from "./context.server";
-import { LinkError, linkRefSchema, type LinkRef } from "./email-link.server";
+import type { ClusterAtomics, Table } from "#cluster";
+import type { Logger } from "#app/lib/context.server.ts";
+import type { ClusterPort } from "#app/lib/context.server.ts";
+import { LinkError, linkRefSchema, type LinkRef } from "./strategy.server";
 
 const useSchema = z.object({ email: z.string().max(254), usedAt: z.number().int(), usedOn: z.string().max(128) });
 const newestSchema = z.object({ issuedAt: z.number().int() });
@@ -107,7 +107,18 @@ export class LinkUses {
     return linkId.startsWith(`${this.cluster.nodeId}/`);
   }
 
-  private decide(email: string, ref: LinkRef, usedOn: string): Outcome {
+  /**
+   * Kill a link whose code was guessed at too often (on its issuer, like a use): the link stops
+   * working, and no other link of the address is superseded by it.
+   */
+  burn(email: string, ref: LinkRef): void {
+    if (ref.n !== this.cluster.nodeId) throw new Error("only the issuing node burns a link");
+    const key = `${ref.n}/${ref.i}`;
+    if (!this.uses.has(key)) this.uses.set(key, { email, usedAt: this.now(), usedOn: "burnt" });
+  }
+
+  /** The one use, decided here: only on the issuing node (consume and the code check call it). */
+  decide(email: string, ref: LinkRef, usedOn: string): Outcome {
     const key = `${ref.n}/${ref.i}`;
     if (this.uses.has(key)) return "used";
     const newest = this.newest.get(email);

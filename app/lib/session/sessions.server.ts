@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
-import { indexTable, type Table, type TableIndex } from "../../cluster/index";
-import type { ClusterPort } from "./context.server";
+import { indexTable, type Table, type TableIndex } from "#cluster";
+import type { ClusterPort } from "#app/lib/context.server.ts";
 
 export const sessionSchema = z.object({
   sid: z.string().uuid(),

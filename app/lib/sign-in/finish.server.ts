@@ -1,0 +1,62 @@
+/** finishSignIn: the one end of every sign-in method (user by verified email, session, audit, Set-Cookie, redirect or JSON). */
+import { json, redirect } from "@remix-run/node";
+import type { User, UserStore } from "#app/lib/accounts/users.server.ts";
+import type { Audit } from "#app/lib/abuse/audit.server.ts";
+import type { Auth } from "#app/lib/session/auth.server.ts";
+import type { SignInMethod } from "#app/lib/sign-in/methods.server.ts";
+import { apiError } from "#app/lib/http.server.ts";
+import { safeRedirect } from "#app/lib/validation.server.ts";
+
+export interface FinishDeps {
+  users: UserStore;
+  auth: Auth;
+  audit: Audit;
+  appUrl: URL;
+  /** resolves once the rows written so far are durable: "signed in" is only said of a kept session */
+  durable: () => Promise<void>;
+}
+
+export interface Finish {
+  method: SignInMethod;
+  /** who signed in: a verified address (created on first sign-in), or a user the method found (passkey) */
+  who: { email: string; identity?: { provider: string; subject: string } } | { user: User };
+  ip: string;
+  /** pages get a redirect; API clients get the access token as JSON; a page's script (passkey) where to go */
+  answer: { to: "page"; redirectTo: unknown } | { to: "api" } | { to: "script"; redirectTo: unknown };
+  /** more headers for the answer (clearing a method's state cookie, Cache-Control) */
+  headers?: HeadersInit;
+}
+
+export async function finishSignIn(deps: FinishDeps, request: Request, finish: Finish): Promise<Response> {
+  const user =
+    "user" in finish.who
+      ? finish.who.user
+      : deps.users.findOrCreateByEmail(
+          finish.who.email,
+          finish.who.identity ?? { provider: "email", subject: finish.who.email },
+        );
+  const { session, setCookie } = await deps.auth.signIn(user, request, finish.method.id);
+  try {
+    await deps.durable();
+  } catch {
+    // not kept, so not acknowledged: a 503 the person or client can retry, never "signed in"
+    const message = "The sign-in could not be stored just now. Please try again in a minute.";
+    if (finish.answer.to !== "page") return apiError(503, "server_error", message, { "Retry-After": "60" });
+    throw new Response(message, { status: 503, headers: { "Retry-After": "60", "Cache-Control": "no-store" } });
+  }
+  deps.audit.record("sign-in", {
+    uid: user.id,
+    method: finish.method.id,
+    ip: finish.ip,
+    session: session.sid.slice(0, 8),
+  });
+  const headers = new Headers(finish.headers);
+  headers.set("Cache-Control", "no-store");
+  headers.append("Set-Cookie", setCookie);
+  if (finish.answer.to === "page") return redirect(safeRedirect(finish.answer.redirectTo, deps.appUrl), { headers });
+  if (finish.answer.to === "script") {
+    return json({ redirectTo: safeRedirect(finish.answer.redirectTo, deps.appUrl) }, { headers });
+  }
+  const token = await deps.auth.tokens.issue(user.id, session.sid);
+  return json({ access_token: token, token_type: "Bearer", expires_in: deps.auth.tokens.ttlSeconds }, { headers });
+}
