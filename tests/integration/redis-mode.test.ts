@@ -7,7 +7,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CookieJar } from "../support/cookie-jar";
-import { accessToken, browse, form, pathOf, requestLink, signIn } from "../support/flows";
+import { accessToken, browse, form, pathOf, requestLink, requestMail, signIn } from "../support/flows";
 import { ROOT, startNode, stopAllNodes, type NodeProcess } from "../support/node";
 import {
   redisClusterEnv,
@@ -125,6 +125,19 @@ describe("three nodes meeting in Redis", () => {
     await d.stop();
   });
 
+  it("the emailed code: five wrong tries spread over the nodes burn it and its link, decided in Redis", async () => {
+    const jar = new CookieJar();
+    const { link, code } = await requestMail(b, jar, "code-burn@example.com");
+    const wrong = code === "000000" ? "111111" : "000000";
+    const nodes = [a, b, c];
+    for (let i = 0; i < 5; i += 1) {
+      expect((await browse(nodes[i % 3]!, jar.clone(), "/login/sent", form({ code: wrong }))).status).toBe(400);
+    }
+    // burnt: the right code and the link are both refused now, on every node
+    expect((await browse(c, jar.clone(), "/login/sent", form({ code }))).status).toBe(400);
+    expect((await browse(a, jar.clone(), pathOf(link), { method: "POST" })).status).toBe(410);
+  });
+
   it("a link issued by A works on B after A is stopped, once; C then refuses it as used", async () => {
     const jar = new CookieJar();
     const link = await requestLink(a, jar, "issuer-gone@example.com");
@@ -135,6 +148,17 @@ describe("three nodes meeting in Redis", () => {
     const again = await browse(c, jar.clone(), pathOf(link), { method: "POST" });
     expect(again.status).toBe(410);
     expect(await again.text()).toContain("already used");
+  });
+
+  it("a code sent by B is typed on C while B is down: it signs in once, and its link is then dead", async () => {
+    const jar = new CookieJar();
+    const { link, code } = await requestMail(b, jar, "code-issuer-gone@example.com");
+    expect(await b.stop()).toBe(0);
+    const typed = await browse(c, jar, "/login/sent", form({ code }));
+    expect(typed.status).toBe(302);
+    expect(jar.get("pwdless_session")).toBeDefined();
+    expect((await browse(c, jar, "/account")).status).toBe(200);
+    expect((await browse(c, new CookieJar(), pathOf(link), { method: "POST" })).status).toBe(410);
   });
 });
 

@@ -1,10 +1,15 @@
 /** The 6-digit code in the link's email: checked by the node that issued it, guesses counted per address across the cluster. */
 import { createHmac, randomInt, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
-import { indexTable, type Table, type TableIndex } from "#cluster";
+import { indexTable, type ClusterAtomics, type Table, type TableIndex } from "#cluster";
 import type { ClusterPort, Logger } from "#app/lib/context.server.ts";
 import type { LinkUses } from "#app/lib/sign-in/email-link/link-uses.server.ts";
-import { CODE_PATTERN, type LinkPayload, type LinkRef } from "#app/lib/sign-in/email-link/strategy.server.ts";
+import {
+  CODE_PATTERN,
+  isLinkError,
+  type LinkPayload,
+  type LinkRef,
+} from "#app/lib/sign-in/email-link/strategy.server.ts";
 import { Refusal } from "#app/lib/sign-in/refusal.server.ts";
 
 /** wrong tries that burn one code (and its link) */
@@ -130,6 +135,8 @@ export class EmailCodes {
     const over = this.overBudget(hash);
     if (over) throw new CodeError("budget", "wrong-per-address", over);
     const pending = this.pending.get(hash);
+    const atomics = this.deps.cluster.atomics;
+    if (atomics?.scope === "cluster") return this.useShared(atomics, email, code, hash, pending);
     const answer =
       !pending || pending.n === this.nodeId
         ? this.decide(email, code, this.nodeId)
@@ -179,6 +186,51 @@ export class EmailCodes {
     if (outcome !== "ok") return { outcome };
     this.pending.delete(hash);
     return { outcome: "ok" };
+  }
+
+  /**
+   * Redis mode: any node decides, and Redis makes each step atomic cluster-wide: the wrong tries
+   * of one code are slots Redis hands out (the fifth burns it), and the use is the link's claim.
+   */
+  private async useShared(
+    atomics: ClusterAtomics,
+    email: string,
+    code: string,
+    hash: string,
+    pending: Pending | undefined,
+  ): Promise<void> {
+    const right = this.sameMac(pending?.mac ?? "", this.mac(pending?.i ?? "none", code));
+    if (!pending) throw new CodeError("wrong", "code-none");
+    if (pending.c + this.options.ttlMs < this.options.now()) throw new CodeError("wrong", "code-expired");
+    const ref: LinkRef = { i: pending.i, c: pending.c, n: pending.n };
+    const seen = this.deps.linkUses.peek(email, ref);
+    if (seen !== "ok") {
+      this.recordWrong(hash, pending.i);
+      throw new CodeError("wrong", `code-${seen}`);
+    }
+    try {
+      if (!right) {
+        this.recordWrong(hash, pending.i);
+        const slot = await atomics.reserve("codeWrong", pending.i, WRONG_PER_CODE - 1, this.options.ttlMs);
+        if (slot.ok) throw new CodeError("wrong", "wrong-code");
+        await this.deps.linkUses.burnShared(atomics, email, ref);
+        this.pending.delete(hash);
+        throw new CodeError("wrong", "code-burnt");
+      }
+      await this.deps.linkUses.consume(email, ref);
+    } catch (error) {
+      if (isCodeError(error)) throw error;
+      if (isLinkError(error)) {
+        // the link's own refusal (used, superseded, Redis unreachable) answers for the code too
+        if (error.problem === "issuer-unreachable") throw new CodeError("issuer-unreachable", "redis-unreachable");
+        throw new CodeError("wrong", `code-${error.problem}`);
+      }
+      if (error instanceof Error && error.name === "ClusterUnavailableError") {
+        throw new CodeError("issuer-unreachable", "redis-unreachable");
+      }
+      throw error;
+    }
+    this.pending.delete(hash);
   }
 
   private async askIssuer(issuer: string, email: string, code: string): Promise<Answer> {

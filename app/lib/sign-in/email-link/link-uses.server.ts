@@ -117,6 +117,16 @@ export class LinkUses {
     if (!this.uses.has(key)) this.uses.set(key, { email, usedAt: this.now(), usedOn: "burnt" });
   }
 
+  /**
+   * Redis mode: kill a link whose code was guessed at too often, from any node. The claim a use
+   * would take is taken, so the link is refused everywhere, whichever node it is opened on.
+   */
+  async burnShared(atomics: ClusterAtomics, email: string, ref: LinkRef): Promise<void> {
+    const key = `${ref.n}/${ref.i}`;
+    await atomics.claimOnce("link", key, this.ttlMs + 60 * 60 * 1000);
+    if (!this.uses.has(key)) this.uses.set(key, { email, usedAt: this.now(), usedOn: "burnt" });
+  }
+
   /** The one use, decided here: only on the issuing node (consume and the code check call it). */
   decide(email: string, ref: LinkRef, usedOn: string): Outcome {
     const key = `${ref.n}/${ref.i}`;
