@@ -1,5 +1,6 @@
-import { BUCKETS, bucketOf, hashOut, nodeHash, versionHash, WORDS_PER_BUCKET, type TableDigest } from "./digest";
+import { BUCKETS, hashOut, nodeHash, versionHash, WORDS_PER_BUCKET, type TableDigest } from "./digest";
 import { HybridLogicalClock, type Stamp, type WallClock } from "./hlc";
+import { fnv1a, KeyIndex } from "./key-index";
 
 /** How two versions of one key merge. Both are deterministic on every node. */
 export type MergeRule =
@@ -90,6 +91,8 @@ export const DEFAULT_MAX_CLOCK_SKEW_MS = 60_000;
 
 /** at most this many distinct "shared" strings are pooled; beyond it they are simply kept */
 const MAX_SHARED_STRINGS = 65_536;
+/** at most this many referenced keys wait for their row (see `share`) */
+const MAX_PENDING_KEYS = 1 << 21;
 const EMPTY_ARRAY: readonly unknown[] = Object.freeze([]);
 
 /**
@@ -98,13 +101,12 @@ const EMPTY_ARRAY: readonly unknown[] = Object.freeze([]);
  * Typed columns cost ~22 bytes a row where a `{value, stamp: {t, c, n}}` object pair cost ~100.
  */
 class TableState {
-  readonly slots = new Map<string, number>();
-  keys: Array<string | undefined> = [];
+  /** key → slot; also each slot's key and key hash (whose low bits are its digest bucket) */
+  readonly index = new KeyIndex();
   values: unknown[] = [];
   t = new Float64Array(64);
   c = new Float64Array(64);
   n = new Uint32Array(64);
-  bucket = new Uint16Array(64);
   /** 1 where the value was stored before the table had a schema */
   unchecked = new Uint8Array(64);
   uncheckedCount = 0;
@@ -137,14 +139,14 @@ class TableState {
     this.t = grow(this.t, (n) => new Float64Array(n));
     this.c = grow(this.c, (n) => new Float64Array(n));
     this.n = grow(this.n, (n) => new Uint32Array(n));
-    this.bucket = grow(this.bucket, (n) => new Uint16Array(n));
+    this.index.reserve(size);
     this.unchecked = grow(this.unchecked, (n) => new Uint8Array(n));
   }
 
   /** XOR a slot's version hash into (or out of) the running digest. */
   toggleDigest(slot: number, node: number): void {
-    versionHash(this.keys[slot]!, this.t[slot], this.c[slot], node);
-    const b = this.bucket[slot] * WORDS_PER_BUCKET;
+    versionHash(this.index.keys[slot]!, this.t[slot], this.c[slot], node);
+    const b = (this.index.hashes[slot] % BUCKETS) * WORDS_PER_BUCKET;
     this.digest[b] ^= hashOut[0];
     this.digest[b + 1] ^= hashOut[1];
   }
@@ -170,6 +172,8 @@ export class ClusterStore {
   private readonly nodeHashes: number[] = [];
   private readonly nodeIndex = new Map<string, number>();
   private readonly shared = new Map<string, string>();
+  /** keys named by `keyOf` fields before their own row arrived (a snapshot's claims before its users) */
+  private readonly pendingKeys = new Map<string, string>();
 
   constructor(options: StoreOptions) {
     this.nodeId = options.nodeId;
@@ -223,7 +227,8 @@ export class ClusterStore {
     }
     const state = this.state(record.table);
     const { t, c, n } = record.stamp;
-    const slot = state.slots.get(record.key);
+    const found = state.index.find(record.key);
+    const slot = found < 0 ? undefined : found;
     // a stale version is dropped before its value is validated: duplicates cost a lookup
     if (slot !== undefined && !this.wins(state, t, c, n, slot)) {
       this.clock.observe(record.stamp);
@@ -252,7 +257,9 @@ export class ClusterStore {
   *records(table?: string): IterableIterator<RecordEnvelope> {
     for (const state of this.tables.values()) {
       if (table !== undefined && state.name !== table) continue;
-      for (const slot of state.slots.values()) yield this.recordAt(state, slot);
+      for (let slot = 0; slot < state.used; slot += 1) {
+        if (state.index.keys[slot] !== undefined) yield this.recordAt(state, slot);
+      }
     }
   }
 
@@ -265,7 +272,7 @@ export class ClusterStore {
     const state = this.tables.get(table);
     if (!state) return;
     for (const slot of this.slotsInBuckets(state, buckets)) {
-      if (state.keys[slot] !== undefined) yield this.recordAt(state, slot);
+      if (state.index.keys[slot] !== undefined) yield this.recordAt(state, slot);
     }
   }
 
@@ -278,7 +285,7 @@ export class ClusterStore {
     if (!state) return;
     const cursor: RowCursor = { key: "", value: null, t: 0, c: 0, n: "" };
     for (const slot of this.slotsInBuckets(state, buckets)) {
-      const key = state.keys[slot];
+      const key = state.index.keys[slot];
       if (key === undefined) continue;
       cursor.key = key;
       cursor.value = state.values[slot];
@@ -294,14 +301,15 @@ export class ClusterStore {
     const wanted = new Uint8Array(BUCKETS);
     for (const b of buckets) wanted[b] = 1;
     const starts = new Uint32Array(BUCKETS + 1);
+    const { keys, hashes } = state.index;
     for (let slot = 0; slot < state.used; slot += 1) {
-      if (state.keys[slot] !== undefined && wanted[state.bucket[slot]]) starts[state.bucket[slot] + 1] += 1;
+      if (keys[slot] !== undefined && wanted[hashes[slot] % BUCKETS]) starts[(hashes[slot] % BUCKETS) + 1] += 1;
     }
     for (let b = 0; b < BUCKETS; b += 1) starts[b + 1] += starts[b];
     const order = new Uint32Array(starts[BUCKETS]);
     const fill = starts.slice(0, BUCKETS);
     for (let slot = 0; slot < state.used; slot += 1) {
-      if (state.keys[slot] !== undefined && wanted[state.bucket[slot]]) order[fill[state.bucket[slot]]++] = slot;
+      if (keys[slot] !== undefined && wanted[hashes[slot] % BUCKETS]) order[fill[hashes[slot] % BUCKETS]++] = slot;
     }
     return order;
   }
@@ -315,8 +323,8 @@ export class ClusterStore {
   /** The stamp held for a key, tombstones included. */
   stampOf(table: string, key: string): Stamp | undefined {
     const state = this.tables.get(table);
-    const slot = state?.slots.get(key);
-    if (state === undefined || slot === undefined) return undefined;
+    const slot = state ? state.index.find(key) : -1;
+    if (state === undefined || slot < 0) return undefined;
     return { t: state.t[slot], c: state.c[slot], n: this.nodeIds[state.n[slot]] };
   }
 
@@ -343,7 +351,7 @@ export class ClusterStore {
     for (const state of this.tables.values()) {
       // a pass over typed columns, not over row objects: a few ms per million rows
       for (let slot = 0; slot < state.used; slot += 1) {
-        if (state.keys[slot] !== undefined && state.values[slot] === null && state.t[slot] < horizon) {
+        if (state.index.keys[slot] !== undefined && state.values[slot] === null && state.t[slot] < horizon) {
           this.remove(state, slot);
           dropped += 1;
         }
@@ -355,7 +363,7 @@ export class ClusterStore {
   private recordAt(state: TableState, slot: number): RecordEnvelope {
     return {
       table: state.name,
-      key: state.keys[slot]!,
+      key: state.index.keys[slot]!,
       value: state.values[slot],
       stamp: { t: state.t[slot], c: state.c[slot], n: this.nodeIds[state.n[slot]] },
     };
@@ -368,8 +376,7 @@ export class ClusterStore {
       state.unchecked[slot] = 0;
       state.uncheckedCount -= 1;
     }
-    state.slots.delete(state.keys[slot]!);
-    state.keys[slot] = undefined;
+    state.index.remove(slot);
     state.values[slot] = undefined;
     state.free.push(slot);
     state.count -= 1;
@@ -396,8 +403,13 @@ export class ClusterStore {
       return s;
     }
     const other = this.tables.get(how.keyOf);
-    const slot = other?.slots.get(s);
-    return slot === undefined ? s : (other!.keys[slot] ?? s);
+    const slot = other ? other.index.find(s) : -1;
+    if (slot >= 0) return other!.index.keys[slot] ?? s;
+    // the row may come later: it will then take this very string as its key
+    const pending = this.pendingKeys.get(s);
+    if (pending !== undefined) return pending;
+    if (this.pendingKeys.size < MAX_PENDING_KEYS) this.pendingKeys.set(s, s);
+    return s;
   }
 
   /** Replace a value's string fields by held instances of equal strings (invisible to readers). */
@@ -469,7 +481,7 @@ export class ClusterStore {
       if (!state.unchecked[slot]) continue;
       state.unchecked[slot] = 0;
       state.uncheckedCount -= 1;
-      const key = state.keys[slot]!;
+      const key = state.index.keys[slot]!;
       try {
         state.values[slot] = this.compact(state, key, state.schema!.parse(state.values[slot]));
       } catch {
@@ -489,20 +501,26 @@ export class ClusterStore {
     node: number,
     origin: "local" | "remote",
   ): unknown {
-    let slot = state.slots.get(key);
+    const hash = fnv1a(key);
+    let slot = state.index.find(key, hash);
     let previous: unknown = undefined;
-    if (slot === undefined) {
+    if (slot < 0) {
       slot = state.allocate();
-      state.slots.set(key, slot);
-      state.keys[slot] = key;
+      if (this.pendingKeys.size > 0) {
+        const pending = this.pendingKeys.get(key);
+        if (pending !== undefined) {
+          this.pendingKeys.delete(key);
+          key = pending;
+        }
+      }
+      state.index.insert(key, slot, hash);
       state.values[slot] = null;
-      state.bucket[slot] = bucketOf(key);
       state.count += 1;
     } else {
       previous = state.values[slot];
       state.toggleDigest(slot, this.nodeHashes[state.n[slot]]);
     }
-    const heldKey = state.keys[slot]!;
+    const heldKey = state.index.keys[slot]!;
     const held = value === null ? null : this.compact(state, heldKey, value);
     state.values[slot] = held;
     state.t[slot] = t;
@@ -537,7 +555,7 @@ export class ClusterStore {
     if (key.length === 0 || key.length > MAX_KEY_LENGTH) throw new Error(`invalid key for table ${state.name}`);
     if (state.merge === "first-writer-wins") {
       if (value === null) throw new Error(`table ${state.name} keeps first writes: keys cannot be deleted`);
-      if (state.slots.has(key)) return false;
+      if (state.index.find(key) >= 0) return false;
     }
     const stamp = this.clock.now();
     const held = this.put(state, key, value, stamp.t, stamp.c, this.nodeOf(stamp.n), "local");
@@ -559,27 +577,29 @@ export class ClusterStore {
     return {
       name: state.name,
       get(key) {
-        const slot = state.slots.get(key);
-        if (slot === undefined) return undefined;
+        const slot = state.index.find(key);
+        if (slot < 0) return undefined;
         const value = state.values[slot];
         return value === null ? undefined : (value as V);
       },
       has(key) {
-        const slot = state.slots.get(key);
-        return slot !== undefined && state.values[slot] !== null;
+        const slot = state.index.find(key);
+        return slot >= 0 && state.values[slot] !== null;
       },
       set(key, value) {
         return store.writeLocal(state, key, value);
       },
       delete(key) {
-        const slot = state.slots.get(key);
-        if (slot === undefined || state.values[slot] === null) return;
+        const slot = state.index.find(key);
+        if (slot < 0 || state.values[slot] === null) return;
         store.writeLocal(state, key, null);
       },
       *scan() {
-        for (const [key, slot] of state.slots) {
+        const { keys } = state.index;
+        for (let slot = 0; slot < state.used; slot += 1) {
+          const key = keys[slot];
           const value = state.values[slot];
-          if (value !== null) yield [key, value as V];
+          if (key !== undefined && value !== null) yield [key, value as V];
         }
       },
       get size() {

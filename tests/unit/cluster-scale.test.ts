@@ -2,6 +2,8 @@
 import { describe, expect, it } from "vitest";
 import { ClusterStore, type RecordEnvelope } from "#cluster";
 import { computeTableDigest } from "../../cluster/digest";
+import { KeyIndex } from "../../cluster/key-index";
+import { fastMessageId } from "../../cluster/libp2p";
 import { applyFrames, digestRequest, syncFrames, type PullResult } from "../../cluster/sync";
 import { decodeJson } from "../../cluster/wire";
 
@@ -206,5 +208,43 @@ describe("compact rows", () => {
     // opened again: nothing left to check
     store.table<{ n: number }>("t", { schema });
     expect(parsed).toBe(2);
+  });
+});
+
+describe("the key index", () => {
+  it("finds, adds and removes keys as a Map would, across growth and removals", () => {
+    const random = prng(5);
+    const index = new KeyIndex();
+    const reference = new Map<string, number>();
+    const free: number[] = [];
+    let used = 0;
+    for (let step = 0; step < 20_000; step += 1) {
+      const key = `key-${Math.floor(random() * 3_000)}`;
+      const slot = index.find(key);
+      expect(slot).toBe(reference.get(key) ?? -1);
+      if (slot < 0) {
+        const next = free.pop() ?? used++;
+        index.reserve(used);
+        index.insert(key, next);
+        reference.set(key, next);
+      } else if (random() < 0.5) {
+        index.remove(slot);
+        reference.delete(key);
+        free.push(slot);
+      }
+    }
+    for (const [key, slot] of reference) expect(index.find(key)).toBe(slot);
+    expect(index.find("never-added")).toBe(-1);
+  });
+});
+
+describe("gossip's fast message id", () => {
+  it("is the same for a duplicate and differs when the publisher, sequence number or payload differ", () => {
+    const bytes = (text: string) => new TextEncoder().encode(text);
+    const message = { from: bytes("peer-a"), seqno: bytes("00000001"), data: bytes('{"v":1,"records":[]}') };
+    expect(fastMessageId({ ...message })).toBe(fastMessageId(message));
+    expect(fastMessageId({ ...message, from: bytes("peer-b") })).not.toBe(fastMessageId(message));
+    expect(fastMessageId({ ...message, seqno: bytes("00000002") })).not.toBe(fastMessageId(message));
+    expect(fastMessageId({ ...message, data: bytes('{"v":1,"records":[1]}') })).not.toBe(fastMessageId(message));
   });
 });
