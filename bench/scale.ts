@@ -13,7 +13,7 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { createClient } from "redis";
 import { freePort } from "../tests/support/ports";
@@ -289,7 +289,13 @@ async function catchUp(users: number): Promise<CatchUpRow> {
 
 // --- report ---
 
-function report(started: Date, latency: LatencyRow[], catchups: CatchUpRow[], redisNote: string): string {
+function report(
+  started: Date,
+  latency: LatencyRow[],
+  catchups: CatchUpRow[],
+  redisNote: string,
+  load: number[],
+): string {
   const f = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : "—");
   const k = (n: number) => (n / 1000).toFixed(2);
   const redisOf = (nodes: number) => latency.find((r) => r.transport === "redis" && r.nodes === nodes);
@@ -298,6 +304,8 @@ function report(started: Date, latency: LatencyRow[], catchups: CatchUpRow[], re
     `# Scale benchmark, ${started.toISOString()}`,
     "",
     `Machine: ${cpus().length} cores, Node ${process.version}, loopback only. ${redisNote}`,
+    "",
+    `Load average (1 min) at the start and the end: ${load.map((l) => l.toFixed(1)).join(" / ")} — the machine is shared; ratios are taken inside this run.`,
     "",
     `## Write on one node → visible on the others (${WRITES} writes, one every ${WRITE_GAP_MS} ms, after the mesh settled)`,
     "",
@@ -343,6 +351,7 @@ function report(started: Date, latency: LatencyRow[], catchups: CatchUpRow[], re
 
 async function main() {
   const started = new Date();
+  const loadAtStart = loadavg()[0]!;
   console.log(`bench:scale on ${started.toISOString()} (${WRITES} writes per size, catch-up ${USERS.join("/")})`);
   const latency: LatencyRow[] = [];
   const redis = await RedisServer.start();
@@ -367,7 +376,7 @@ async function main() {
     catchups.push(await catchUp(users));
     console.log(`  catch-up, ${users} users: done`);
   }
-  const table = report(started, latency, catchups, redisNote);
+  const table = report(started, latency, catchups, redisNote, [loadAtStart, loadavg()[0]!]);
   console.log(`\n${table}`);
   mkdirSync(path.join(ROOT, "bench/results"), { recursive: true });
   const file = path.join(ROOT, "bench/results", `scale-${started.toISOString().slice(0, 19).replace(/[:T]/g, "-")}.md`);

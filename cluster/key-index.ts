@@ -16,6 +16,17 @@ export function fnv1a(key: string): number {
 
 const MAX_LOAD = 0.7;
 
+/** Murmur3's finaliser: FNV-1a's low bits are too alike for similar keys to place them by. */
+function home(hash: number, mask: number): number {
+  let h = hash;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h & mask;
+}
+
 export class KeyIndex {
   /** per slot: its key (undefined when the slot is free) and the key's hash */
   keys: Array<string | undefined> = [];
@@ -28,7 +39,7 @@ export class KeyIndex {
   /** The slot of `key`, or -1. */
   find(key: string, hash = fnv1a(key)): number {
     const { table, mask, keys, hashes } = this;
-    for (let i = hash & mask; ; i = (i + 1) & mask) {
+    for (let i = home(hash, mask); ; i = (i + 1) & mask) {
       const entry = table[i];
       if (entry === 0) return -1;
       const slot = entry - 1;
@@ -57,15 +68,15 @@ export class KeyIndex {
 
   remove(slot: number): void {
     const { table, hashes, mask } = this;
-    let i = hashes[slot] & mask;
+    let i = home(hashes[slot], mask);
     while (table[i] !== slot + 1) {
       if (table[i] === 0) return;
       i = (i + 1) & mask;
     }
     // backward shift: pull later entries of the run into the hole when their home allows it
     for (let j = (i + 1) & mask; table[j] !== 0; j = (j + 1) & mask) {
-      const home = hashes[table[j] - 1] & mask;
-      const between = i <= j ? home > i && home <= j : home > i || home <= j;
+      const k = home(hashes[table[j] - 1], mask);
+      const between = i <= j ? k > i && k <= j : k > i || k <= j;
       if (!between) {
         table[i] = table[j];
         i = j;
@@ -78,7 +89,7 @@ export class KeyIndex {
 
   private place(slot: number, hash: number): void {
     const { table, mask } = this;
-    let i = hash & mask;
+    let i = home(hash, mask);
     while (table[i] !== 0) i = (i + 1) & mask;
     table[i] = slot + 1;
   }
