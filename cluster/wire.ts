@@ -133,7 +133,11 @@ export function decodeJson(bytes: Uint8Array): unknown {
  */
 export function checkSyncRow(table: string, nodes: string[], raw: unknown): RecordEnvelope | undefined {
   if (!Array.isArray(raw) || raw.length !== 5) return undefined;
-  const [key, value, t, c, w] = raw as unknown[];
+  const key: unknown = raw[0];
+  const value: unknown = raw[1];
+  const t: unknown = raw[2];
+  const c: unknown = raw[3];
+  const w: unknown = raw[4];
   if (typeof key !== "string" || key.length === 0 || key.length > MAX_KEY_LENGTH) return undefined;
   if (typeof t !== "number" || !Number.isSafeInteger(t) || t < 0) return undefined;
   if (typeof c !== "number" || !Number.isSafeInteger(c) || c < 0) return undefined;
