@@ -26,6 +26,10 @@ const WRITE_GAP_MS = 10;
 const USERS = (process.env.BENCH_SCALE_USERS ?? "100000,1000000").split(",").map(Number);
 const NODE_SIZES = [3, 5];
 const BIG_HEAP = ["--expose-gc", "--max-old-space-size=8192"];
+/** the third joiner (two serving peers) runs up to this many users; default always */
+const THIRD_MAX_USERS = Number(process.env.BENCH_THIRD_JOINER_MAX_USERS ?? Infinity);
+/** how long a joiner may take to be ready: 5 min per 100k users, at least 5 min */
+const readyDeadline = (users: number) => Math.max(300_000, (users / 100_000) * 300_000);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pct = (values: number[], p: number) => {
@@ -209,7 +213,7 @@ interface CatchUpRow {
   wireBytesPerUser: number;
   jsonParseMs: number;
   second: JoinFigures;
-  third: JoinFigures;
+  third?: JoinFigures;
 }
 
 async function heapPerUser(worker: Worker, users: number): Promise<number> {
@@ -226,7 +230,7 @@ async function join(
   const worker = spawnWorker("bench/scale-worker.ts", env, BIG_HEAP);
   const started = await worker.next("started", 60_000, true);
   await worker.ask("delay-reset");
-  const ready = await worker.next("ready", 300_000, true);
+  const ready = await worker.next("ready", readyDeadline(users), true);
   const sizes = ready.sizes as Record<string, number>;
   const completeAtReady = sizes.users === users && sizes.emails === users && sizes.sessions === users;
   await waitFor(
@@ -235,7 +239,7 @@ async function join(
       const s = await worker.ask<Status>("status");
       return s.users === users && s.emails === users && s.sessions === users;
     },
-    300_000,
+    readyDeadline(users),
     200,
   );
   const status = await worker.ask<Status>("status");
@@ -270,8 +274,8 @@ async function catchUp(users: number): Promise<CatchUpRow> {
     // a second node joins the writer alone; a third joins both (and pulls its snapshot from one)
     const second = await join(env, users, [writer]);
     workers.push(second.worker);
-    const third = await join(env, users, [writer, second.worker]);
-    workers.push(third.worker);
+    const third = users <= THIRD_MAX_USERS ? await join(env, users, [writer, second.worker]) : undefined;
+    if (third) workers.push(third.worker);
     return {
       users,
       bulkMs: bulk.ms as number,
@@ -279,7 +283,7 @@ async function catchUp(users: number): Promise<CatchUpRow> {
       wireBytesPerUser: anchor.wireBytes / users,
       jsonParseMs: anchor.parseMs,
       second: second.figures,
-      third: third.figures,
+      third: third?.figures,
     };
   } finally {
     await Promise.all(workers.map((w) => w.stop()));
@@ -295,6 +299,7 @@ function report(
   catchups: CatchUpRow[],
   redisNote: string,
   load: number[],
+  failure: string | undefined,
 ): string {
   const f = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : "—");
   const k = (n: number) => (n / 1000).toFixed(2);
@@ -305,6 +310,7 @@ function report(
     "",
     `Machine: ${cpus().length} cores, Node ${process.version}, loopback only. ${redisNote}`,
     "",
+    ...(failure ? [`**The run stopped early: ${failure}.** The tables hold what was measured before.`, ""] : []),
     `Load average (1 min) at the start and the end: ${load.map((l) => l.toFixed(1)).join(" / ")} — the machine is shared; ratios are taken inside this run.`,
     "",
     `## Write on one node → visible on the others (${WRITES} writes, one every ${WRITE_GAP_MS} ms, after the mesh settled)`,
@@ -331,8 +337,9 @@ function report(
     "| users | joiner | spawn → ready, s | node up → ready, s | all rows at ready | rows pulled | failed pulls | longest event-loop stall, joiner / serving, ms | heap per user on it, B |",
     "|---|---|---|---|---|---|---|---|---|",
     ...catchups.flatMap((r) =>
-      (["second", "third"] as const).map((which) => {
+      (["second", "third"] as const).flatMap((which) => {
         const j = r[which];
+        if (!j) return [];
         return `| ${r.users} | ${which} | ${k(j.readyFromSpawnMs)} | ${k(j.readyFromUpMs)} | ${j.completeAtReady ? "yes" : "no"} | ${j.recordsPulled} | ${j.catchUpFailures} | ${f(j.joinerMaxStallMs)} / ${f(j.servingMaxStallMs)} | ${j.heapPerUser.toFixed(0)} |`;
       }),
     ),
@@ -354,34 +361,46 @@ async function main() {
   const loadAtStart = loadavg()[0]!;
   console.log(`bench:scale on ${started.toISOString()} (${WRITES} writes per size, catch-up ${USERS.join("/")})`);
   const latency: LatencyRow[] = [];
-  const redis = await RedisServer.start();
-  const redisNote = redis
-    ? "Redis: redis-server started by the bench on a free loopback port (no persistence)."
-    : "Redis: redis-server is not installed here, so the Redis anchor is missing.";
-  console.log(`  ${redisNote}`);
-  try {
-    for (const size of NODE_SIZES) {
-      if (redis) {
-        latency.push(await replication("redis", size, redis));
-        console.log(`  redis pub/sub, ${size} nodes: done`);
-      }
-      latency.push(await replication("gossip", size));
-      console.log(`  gossip, ${size} nodes: done`);
-    }
-  } finally {
-    redis?.stop();
-  }
   const catchups: CatchUpRow[] = [];
-  for (const users of USERS) {
-    catchups.push(await catchUp(users));
-    console.log(`  catch-up, ${users} users: done`);
-  }
-  const table = report(started, latency, catchups, redisNote, [loadAtStart, loadavg()[0]!]);
-  console.log(`\n${table}`);
-  mkdirSync(path.join(ROOT, "bench/results"), { recursive: true });
+  let redisNote = "";
   const file = path.join(ROOT, "bench/results", `scale-${started.toISOString().slice(0, 19).replace(/[:T]/g, "-")}.md`);
-  writeFileSync(file, table);
-  writeFileSync(file.replace(/\.md$/, ".json"), JSON.stringify({ started, latency, catchups }, null, 2));
+  // written after every stage, so a stage that fails keeps the figures of those before it
+  const save = (failure?: string) => {
+    const table = report(started, latency, catchups, redisNote, [loadAtStart, loadavg()[0]!], failure);
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, table);
+    writeFileSync(file.replace(/\.md$/, ".json"), JSON.stringify({ started, latency, catchups, failure }, null, 2));
+    return table;
+  };
+  try {
+    const redis = await RedisServer.start();
+    redisNote = redis
+      ? "Redis: redis-server started by the bench on a free loopback port (no persistence)."
+      : "Redis: redis-server is not installed here, so the Redis anchor is missing.";
+    console.log(`  ${redisNote}`);
+    try {
+      for (const size of NODE_SIZES) {
+        if (redis) {
+          latency.push(await replication("redis", size, redis));
+          console.log(`  redis pub/sub, ${size} nodes: done`);
+        }
+        latency.push(await replication("gossip", size));
+        console.log(`  gossip, ${size} nodes: done`);
+        save();
+      }
+    } finally {
+      redis?.stop();
+    }
+    for (const users of USERS) {
+      catchups.push(await catchUp(users));
+      console.log(`  catch-up, ${users} users: done`);
+      save();
+    }
+  } catch (error) {
+    save((error as Error).message);
+    throw error;
+  }
+  console.log(`\n${save()}`);
   console.log(`written to ${path.relative(ROOT, file)}`);
 }
 

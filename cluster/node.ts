@@ -44,8 +44,13 @@ export const DEFAULT_TIMINGS: ClusterTimings = {
   tombstoneCollectMs: 10 * 60_000,
 };
 
-/** a catch-up, 100k rows included, finishes well within this */
-const SYNC_TIMEOUT_MS = 120_000;
+/**
+ * A catch-up is abandoned when its peer sends or takes nothing for SYNC_IDLE_MS, and in any case
+ * after SYNC_TIMEOUT_MS; a million users take longer than a fixed two minutes on a busy host, and
+ * an abandoned pull resumes anyway.
+ */
+const SYNC_TIMEOUT_MS = 15 * 60_000;
+const SYNC_IDLE_MS = 30_000;
 const INBOUND_REQUEST_TIMEOUT_MS = 60_000;
 
 function checkConfig(config: ClusterConfig): void {
@@ -344,7 +349,7 @@ class ClusterNode implements Cluster {
     try {
       const signal = AbortSignal.any([this.lifetime.signal, AbortSignal.timeout(SYNC_TIMEOUT_MS)]);
       const stream = await this.libp2p.dialProtocol(this.peerId(peerId), this.parts.names.syncProtocol, { signal });
-      await pullSync(stream, { store: this.store, log: this.log }, signal, result);
+      await pullSync(stream, { store: this.store, log: this.log, idleMs: SYNC_IDLE_MS }, signal, result);
       this.counters.catchUps += 1;
       this.lastCatchUpAt = Date.now();
       if (!this.ready) {
@@ -405,7 +410,7 @@ class ClusterNode implements Cluster {
   private async serveSync(stream: Stream): Promise<void> {
     const signal = AbortSignal.any([this.lifetime.signal, AbortSignal.timeout(SYNC_TIMEOUT_MS)]);
     try {
-      await serveSync(stream, { store: this.store, log: this.log }, signal);
+      await serveSync(stream, { store: this.store, log: this.log, idleMs: SYNC_IDLE_MS }, signal);
     } catch (error) {
       if (!this.stopping) this.log.warn("cluster: serving a catch-up failed", { error: (error as Error).message });
     }

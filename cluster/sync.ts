@@ -31,6 +31,13 @@ export interface SyncDeps {
   log: Logger;
   /** how long one slice of work may hold the event loop; default 20 ms */
   sliceMs?: number;
+  /** a frame not read or written within this aborts the stream; default none */
+  idleMs?: number;
+}
+
+/** The stream's signal, tightened to `idleMs` for one read or write. */
+function step(signal: AbortSignal, idleMs: number | undefined): AbortSignal {
+  return idleMs === undefined ? signal : AbortSignal.any([signal, AbortSignal.timeout(idleMs)]);
 }
 
 export interface PullResult {
@@ -200,7 +207,7 @@ export async function applyFrames(
 export async function serveSync(stream: Stream, deps: SyncDeps, signal: AbortSignal): Promise<void> {
   const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES });
   try {
-    const parsed = syncRequestSchema.safeParse(await readFrame(lp, signal));
+    const parsed = syncRequestSchema.safeParse(await readFrame(lp, step(signal, deps.idleMs)));
     if (!parsed.success || parsed.data.v !== WIRE_VERSION) {
       await lp.write(encodeJson({ op: "error", message: "bad sync request" }), { signal });
       await stream.close({ signal });
@@ -208,7 +215,7 @@ export async function serveSync(stream: Stream, deps: SyncDeps, signal: AbortSig
     }
     for await (const frame of syncFrames(deps.store, parsed.data, deps)) {
       signal.throwIfAborted();
-      await lp.write(frame, { signal });
+      await lp.write(frame, { signal: step(signal, deps.idleMs) });
     }
     await stream.close({ signal });
   } catch (error) {
@@ -229,7 +236,7 @@ export async function pullSync(
     await lp.write(encodeJson(digestRequest(deps.store)), { signal });
     await stream.closeWrite({ signal });
     async function* frames() {
-      for (;;) yield await readFrame(lp, signal);
+      for (;;) yield await readFrame(lp, step(signal, deps.idleMs));
     }
     await applyFrames(frames(), deps.store, result, deps.sliceMs);
     await stream.close({ signal });
