@@ -65,12 +65,17 @@ class Worker {
   }
 }
 
+/** every worker still running: killed when a wait fails, so none outlives the bench */
+const running = new Set<ChildProcess>();
+
 function spawnWorker(env: Record<string, string>): Worker {
   const proc = fork(path.join(ROOT, "bench/worker.ts"), [], {
     execArgv: ["--import", "tsx"],
     env: { ...process.env, ...env },
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
+  running.add(proc);
+  proc.once("exit", () => running.delete(proc));
   return new Worker(proc);
 }
 
@@ -248,6 +253,7 @@ async function main() {
 main()
   .catch(async (error) => {
     console.error(`bench failed: ${(error as Error).message}`);
+    for (const proc of running) proc.kill("SIGKILL");
     await stopAllNodes();
     process.exitCode = 1;
   })

@@ -6,7 +6,6 @@ import type { GossipSub } from "@chainsafe/libp2p-gossipsub";
 import type { PeerId, PeerInfo, Stream } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
 import { Announcements } from "./announcements";
-import { DigestCache } from "./digest";
 import { resolvePeerNames, parseDnsName, systemResolver } from "./discovery/dns";
 import { defaultRegistryDir, LocalRegistry } from "./discovery/local";
 import { parseStaticPeers, type HostPort } from "./discovery/static";
@@ -50,8 +49,13 @@ export const DEFAULT_TIMINGS: ClusterTimings = {
   aloneReadyMs: 5_000,
 };
 
-/** a catch-up, 100k rows included, finishes well within this */
-const SYNC_TIMEOUT_MS = 120_000;
+/**
+ * A catch-up is abandoned when its peer sends or takes nothing for SYNC_IDLE_MS, and in any case
+ * after SYNC_TIMEOUT_MS; a million users take longer than a fixed two minutes on a busy host, and
+ * an abandoned pull resumes anyway.
+ */
+const SYNC_TIMEOUT_MS = 15 * 60_000;
+const SYNC_IDLE_MS = 30_000;
 const INBOUND_REQUEST_TIMEOUT_MS = 60_000;
 
 function checkConfig(config: ClusterConfig): void {
@@ -159,7 +163,6 @@ class ClusterNode implements Cluster {
     tombstonesCollected: 0,
   };
   private readonly lag: LagTracker;
-  private readonly digests: DigestCache;
   private readonly members: Members;
   private readonly replication: Replication;
   private readonly announcements: Announcements;
@@ -168,8 +171,10 @@ class ClusterNode implements Cluster {
   private readonly peerIds = new Map<string, PeerId>();
   private readonly pings = new Map<string, number>();
   private readonly pinging = new Set<string>();
-  private readonly syncing = new Set<string>();
-  private readonly syncAgain = new Set<string>();
+  /** pulls run one at a time, from one peer: a joiner takes its snapshot once, not from everyone */
+  private pulling: string | undefined;
+  private readonly pullQueue = new Map<string, string>();
+  private retryTimer: NodeJS.Timeout | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly lifetime = new AbortController();
   private ready = false;
@@ -185,7 +190,6 @@ class ClusterNode implements Cluster {
     this.log = log;
     this.timings = timings;
     this.lag = new LagTracker(() => store.clock.wallNow());
-    this.digests = new DigestCache(store);
     this.handlers = new RequestHandlers(log);
     this.members = new Members({
       selfId: this.nodeId,
@@ -293,7 +297,7 @@ class ClusterNode implements Cluster {
    * caught up from first, so a node back from a long stop does not serve old sessions as ready.
    */
   private readyAlone(): void {
-    if (this.ready || this.stopping || this.connectedPeers().length > 0 || this.syncing.size > 0) return;
+    if (this.ready || this.stopping || this.connectedPeers().length > 0 || this.pulling !== undefined) return;
     this.ready = true;
     this.log.info("cluster: ready alone, from its own file", { aloneReadyMs: this.timings.aloneReadyMs });
   }
@@ -355,6 +359,7 @@ class ClusterNode implements Cluster {
     this.lifetime.abort();
     for (const timer of this.timers) clearInterval(timer);
     this.timers.clear();
+    clearTimeout(this.retryTimer);
     this.members.stop();
     this.libp2p.removeEventListener("peer:connect", this.onPeerConnect);
     this.libp2p.removeEventListener("peer:discovery", this.onPeerDiscovery);
@@ -380,18 +385,19 @@ class ClusterNode implements Cluster {
 
   private async catchUp(peerId: string, reason: string): Promise<void> {
     if (this.stopping) return;
-    if (this.syncing.has(peerId)) {
-      this.syncAgain.add(peerId);
+    if (this.pulling !== undefined) {
+      // the running pull brings the joiner most of what this one would; this one then costs a digest
+      if (!this.pullQueue.has(peerId)) this.pullQueue.set(peerId, reason);
       return;
     }
-    this.syncing.add(peerId);
+    this.pulling = peerId;
     const started = Date.now();
+    const result = { received: 0, applied: 0, rejected: 0, differingBuckets: 0 };
     try {
       const signal = AbortSignal.any([this.lifetime.signal, AbortSignal.timeout(SYNC_TIMEOUT_MS)]);
       const stream = await this.libp2p.dialProtocol(this.peerId(peerId), this.parts.names.syncProtocol, { signal });
-      const result = await pullSync(stream, { store: this.store, digests: this.digests, log: this.log }, signal);
+      await pullSync(stream, { store: this.store, log: this.log, idleMs: SYNC_IDLE_MS }, signal, result);
       this.counters.catchUps += 1;
-      this.counters.recordsPulled += result.applied;
       this.lastCatchUpAt = Date.now();
       if (!this.ready) {
         this.ready = true;
@@ -407,11 +413,39 @@ class ClusterNode implements Cluster {
     } catch (error) {
       if (this.stopping) return;
       this.counters.catchUpFailures += 1;
-      this.log.warn("cluster: catch-up failed", { peer: peerId, reason, error: (error as Error).message });
+      this.log.warn("cluster: catch-up failed", {
+        peer: peerId,
+        reason,
+        applied: result.applied,
+        error: (error as Error).message,
+      });
+      // what was applied stays; the next pull's digest skips it, so retry soon (with any peer)
+      this.retrySoon();
     } finally {
-      this.syncing.delete(peerId);
-      if (this.syncAgain.delete(peerId) && !this.stopping) void this.catchUp(peerId, "again");
+      this.counters.recordsPulled += result.applied;
+      this.pulling = undefined;
+      this.nextPull();
     }
+  }
+
+  private nextPull(): void {
+    if (this.stopping) return;
+    for (const [peerId, reason] of this.pullQueue) {
+      this.pullQueue.delete(peerId);
+      if (!this.isConnected(peerId)) continue;
+      void this.catchUp(peerId, reason);
+      return;
+    }
+  }
+
+  private retrySoon(): void {
+    if (this.retryTimer || this.stopping) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      const peers = this.connectedPeers();
+      if (peers.length > 0 && !this.stopping)
+        void this.catchUp(peers[Math.floor(Math.random() * peers.length)], "retry");
+    }, 1_000);
   }
 
   private periodicCatchUp(): void {
@@ -423,7 +457,7 @@ class ClusterNode implements Cluster {
   private async serveSync(stream: Stream): Promise<void> {
     const signal = AbortSignal.any([this.lifetime.signal, AbortSignal.timeout(SYNC_TIMEOUT_MS)]);
     try {
-      await serveSync(stream, { store: this.store, digests: this.digests, log: this.log }, signal);
+      await serveSync(stream, { store: this.store, log: this.log, idleMs: SYNC_IDLE_MS }, signal);
     } catch (error) {
       if (!this.stopping) this.log.warn("cluster: serving a catch-up failed", { error: (error as Error).message });
     }

@@ -19,7 +19,7 @@ export function names(clusterName: string) {
   return {
     recordsTopic: `/pwdless-gs/${clusterName}/records/1`,
     membersTopic: `/pwdless-gs/${clusterName}/members/1`,
-    syncProtocol: `/pwdless-gs/${clusterName}/sync/1.0.0`,
+    syncProtocol: `/pwdless-gs/${clusterName}/sync/2.0.0`,
     rpcProtocol: `/pwdless-gs/${clusterName}/rpc/1.0.0`,
   };
 }
@@ -90,7 +90,8 @@ export const syncRequestSchema = z.object({
 export type SyncRequest = z.infer<typeof syncRequestSchema>;
 
 export const syncResponseSchema = z.discriminatedUnion("op", [
-  z.object({ op: z.literal("records"), records: z.array(recordSchema) }),
+  /** rows of one table: `[key, value, t, c, writer index into nodes]`; checked by `checkSyncRow` */
+  z.object({ op: z.literal("rows"), table: z.string(), nodes: z.array(z.string()), rows: z.array(z.unknown()) }),
   z.object({
     op: z.literal("done"),
     differingBuckets: z.number().int().nonnegative(),
@@ -123,6 +124,36 @@ export function encodeJson(value: unknown): Uint8Array {
 /** Parse bytes as JSON; throws on invalid UTF-8 or JSON. */
 export function decodeJson(bytes: Uint8Array): unknown {
   return JSON.parse(decoder.decode(bytes));
+}
+
+/**
+ * One catch-up row `[key, value, t, c, writer]` of a rows frame, checked by hand: the same rules
+ * as `recordSchema`, at a fraction of its cost, since a snapshot carries millions of them.
+ * `nodes` are the frame's writer ids (checked once per frame). Undefined when anything is wrong.
+ */
+export function checkSyncRow(table: string, nodes: string[], raw: unknown): RecordEnvelope | undefined {
+  if (!Array.isArray(raw) || raw.length !== 5) return undefined;
+  const key: unknown = raw[0];
+  const value: unknown = raw[1];
+  const t: unknown = raw[2];
+  const c: unknown = raw[3];
+  const w: unknown = raw[4];
+  if (typeof key !== "string" || key.length === 0 || key.length > MAX_KEY_LENGTH) return undefined;
+  if (typeof t !== "number" || !Number.isSafeInteger(t) || t < 0) return undefined;
+  if (typeof c !== "number" || !Number.isSafeInteger(c) || c < 0) return undefined;
+  if (typeof w !== "number" || !Number.isInteger(w) || w < 0 || w >= nodes.length) return undefined;
+  if (value === undefined || !isJsonValue(value)) return undefined;
+  return { table, key, value, stamp: { t, c, n: nodes[w] } };
+}
+
+/** The frame-level part of a rows frame: table name and writer ids. */
+export function checkRowsFrame(table: unknown, nodes: unknown): nodes is string[] {
+  return (
+    typeof table === "string" &&
+    TABLE_NAME.test(table) &&
+    Array.isArray(nodes) &&
+    nodes.every((n) => typeof n === "string" && n.length > 0 && n.length <= 128)
+  );
 }
 
 export function toRecord(parsed: z.infer<typeof recordSchema>): RecordEnvelope {

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
-import { indexTable, type Table, type TableIndex } from "#cluster";
+import type { Table } from "#cluster";
 import type { ClusterPort } from "#app/lib/context.server.ts";
 
 export const identitySchema = z.object({
@@ -9,32 +9,99 @@ export const identitySchema = z.object({
   linkedAt: z.number().int(),
 });
 
-export const userSchema = z.object({
-  id: z.string().uuid(),
-  email: z.string().min(3).max(254),
-  createdAt: z.number().int(),
-  createdOn: z.string().max(128),
-  identities: z.array(identitySchema).max(32).default([]),
-});
+/** a UUID, checked with a plain pattern: zod's own costs ~1 µs, and a catch-up checks millions */
+export const uuid = () =>
+  z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, "not a UUID");
+
+export const userSchema = z
+  .object({
+    id: uuid(),
+    email: z.string().min(3).max(254),
+    createdAt: z.number().int(),
+    createdOn: z.string().max(128),
+    identities: z.array(identitySchema).max(32).default([]),
+  })
+  // a literal of fixed shape: V8 holds its fields inline, where zod's built-up object spills them
+  .transform((u) => ({
+    id: u.id,
+    email: u.email,
+    createdAt: u.createdAt,
+    createdOn: u.createdOn,
+    identities: u.identities,
+  }));
 export type User = z.infer<typeof userSchema>;
 export type Identity = z.infer<typeof identitySchema>;
 
 /** The claim "this email belongs to this user id": the first claim wins on every node. */
-const emailClaimSchema = z.object({ uid: z.string().uuid() });
+const emailClaimSchema = z.object({ uid: uuid() });
+type EmailClaim = z.infer<typeof emailClaimSchema>;
+
+/**
+ * The user ids that have an email without owning its claim (the losers of a concurrent sign-up,
+ * and for a moment ids whose claim has not arrived), kept from both tables' changes. Only these
+ * exceptions are indexed: an entry per user would cost ~40 bytes a user for a rare race.
+ */
+class UnclaimedIds {
+  private readonly byEmail = new Map<string, Set<string>>();
+
+  constructor(users: Table<User>, emails: Table<EmailClaim>) {
+    const classify = (id: string, email: string) => {
+      if (emails.get(email)?.uid === id) this.remove(email, id);
+      else this.add(email, id);
+    };
+    for (const [id, user] of users.scan()) classify(id, user.email);
+    users.onChange(({ key, value, previous }) => {
+      if (previous && previous.email !== value?.email) this.remove(previous.email, key);
+      if (value) classify(key, value.email);
+    });
+    emails.onChange(({ key: email, value, previous }) => {
+      if (value) this.remove(email, value.uid);
+      // a claim that changed hands (a remote earlier claim won): the former owner is now a loser
+      if (previous && previous.uid !== value?.uid && users.get(previous.uid)?.email === email) {
+        this.add(email, previous.uid);
+      }
+    });
+  }
+
+  of(email: string): Iterable<string> {
+    return this.byEmail.get(email) ?? [];
+  }
+
+  private add(email: string, id: string): void {
+    const ids = this.byEmail.get(email);
+    if (ids) ids.add(id);
+    else this.byEmail.set(email, new Set([id]));
+  }
+
+  private remove(email: string, id: string): void {
+    const ids = this.byEmail.get(email);
+    if (!ids) return;
+    ids.delete(id);
+    if (ids.size === 0) this.byEmail.delete(email);
+  }
+}
 
 export class UserStore {
   private readonly users: Table<User>;
-  private readonly emails: Table<z.infer<typeof emailClaimSchema>>;
-  /** email → every user id created for it (more than one only after a concurrent sign-up) */
-  private readonly idsByEmail: TableIndex;
+  private readonly emails: Table<EmailClaim>;
+  /** email → the other user ids created for it (only after a concurrent sign-up) */
+  private readonly unclaimed: UnclaimedIds;
 
   constructor(
     cluster: ClusterPort,
     private readonly now: () => number,
   ) {
-    this.users = cluster.store.table("users", { schema: userSchema });
-    this.emails = cluster.store.table("emails", { schema: emailClaimSchema, merge: "first-writer-wins" });
-    this.idsByEmail = indexTable(this.users, (_id, user) => user.email);
+    // strings held once across rows and tables: what keeps a user at a few hundred bytes
+    this.users = cluster.store.table("users", {
+      schema: userSchema,
+      strings: { email: { keyOf: "emails" }, createdOn: "shared" },
+    });
+    this.emails = cluster.store.table("emails", {
+      schema: emailClaimSchema,
+      merge: "first-writer-wins",
+      strings: { uid: { keyOf: "users" } },
+    });
+    this.unclaimed = new UnclaimedIds(this.users, this.emails);
     this.nodeId = cluster.nodeId;
   }
 
@@ -85,7 +152,7 @@ export class UserStore {
 
   /** Every id that resolves to this user (its own and any that lost a concurrent sign-up). */
   idsOf(user: User): Set<string> {
-    return new Set([user.id, ...this.idsByEmail.keys(user.email)]);
+    return new Set([user.id, ...this.unclaimed.of(user.email)]);
   }
 
   get size(): number {

@@ -2,20 +2,35 @@ import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { indexTable, type Table, type TableIndex } from "#cluster";
 import type { ClusterPort } from "#app/lib/context.server.ts";
+import { uuid } from "#app/lib/accounts/users.server.ts";
 
-export const sessionSchema = z.object({
-  sid: z.string().uuid(),
-  uid: z.string().uuid(),
-  createdAt: z.number().int(),
-  lastUsedAt: z.number().int(),
-  expiresAt: z.number().int(),
-  createdOn: z.string().max(128),
-  method: z.string().max(64),
-  userAgent: z.string().max(512),
-  /** the refresh generation the newest cookie carries, and when it last advanced (theft detection) */
-  gen: z.number().int().nonnegative().default(0),
-  genAt: z.number().int().default(0),
-});
+export const sessionSchema = z
+  .object({
+    sid: uuid(),
+    uid: uuid(),
+    createdAt: z.number().int(),
+    lastUsedAt: z.number().int(),
+    expiresAt: z.number().int(),
+    createdOn: z.string().max(128),
+    method: z.string().max(64),
+    userAgent: z.string().max(512),
+    /** the refresh generation the newest cookie carries, and when it last advanced (theft detection) */
+    gen: z.number().int().nonnegative().default(0),
+    genAt: z.number().int().default(0),
+  })
+  // a literal of fixed shape: V8 holds its fields inline, where zod's built-up object spills them
+  .transform((s) => ({
+    sid: s.sid,
+    uid: s.uid,
+    createdAt: s.createdAt,
+    lastUsedAt: s.lastUsedAt,
+    expiresAt: s.expiresAt,
+    createdOn: s.createdOn,
+    method: s.method,
+    userAgent: s.userAgent,
+    gen: s.gen,
+    genAt: s.genAt,
+  }));
 export type SessionRow = z.infer<typeof sessionSchema>;
 
 /** Revocations live apart from the session rows, so a later "last used" touch can never undo one. */
@@ -36,7 +51,10 @@ export class SessionStore {
     /** absolute limit: a session ends this long after sign-in, however often it is used */
     private readonly maxDays = 90,
   ) {
-    this.sessions = cluster.store.table("sessions", { schema: sessionSchema });
+    this.sessions = cluster.store.table("sessions", {
+      schema: sessionSchema,
+      strings: { uid: { keyOf: "users" }, createdOn: "shared", method: "shared", userAgent: "shared" },
+    });
     this.revocations = cluster.store.table("revocations", { schema: revocationSchema });
     this.sidsByUser = indexTable(this.sessions, (_sid, row) => row.uid);
   }
