@@ -189,8 +189,8 @@ describe("compact rows", () => {
 
   it("validates rows stored before the table had a schema once, when the schema arrives", () => {
     const store = new ClusterStore({ nodeId: "n", clock: () => 1_000 });
-    store.applyRemote({ table: "t", key: "ok", value: { n: 1 }, stamp: { t: 1, c: 0, n: "p" } }, "restore");
-    store.applyRemote({ table: "t", key: "bad", value: { n: "x" }, stamp: { t: 1, c: 0, n: "p" } }, "restore");
+    store.applyRemote({ table: "t", key: "ok", value: { n: 1 }, stamp: { t: 1, c: 0, n: "p" } }, "sync");
+    store.applyRemote({ table: "t", key: "bad", value: { n: "x" }, stamp: { t: 1, c: 0, n: "p" } }, "sync");
     let parsed = 0;
     const schema = {
       parse(input: unknown) {
