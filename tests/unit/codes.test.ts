@@ -1,23 +1,16 @@
 import { describe, expect, it } from "vitest";
 import { ClusterStore } from "../../cluster/index";
-import type { ClusterPort, Logger } from "#app/lib/context.server.ts";
+import type { Logger } from "#app/lib/context.server.ts";
 import { EmailCodes, isCodeError, newCode, WRONG_WINDOW_MS } from "#app/lib/sign-in/code/codes.server.ts";
 import { LinkUses } from "#app/lib/sign-in/email-link/link-uses.server.ts";
 import type { LinkPayload } from "#app/lib/sign-in/email-link/strategy.server.ts";
+import { fakeClusterPort } from "#tests/support/fake-cluster.ts";
 
 const silent: Logger = { info() {}, warn() {}, error() {}, child: () => silent };
 
 function issuer(now: () => number) {
   const store = new ClusterStore({ nodeId: "node-a", clock: now });
-  const port: ClusterPort = {
-    nodeId: "node-a",
-    store,
-    isReady: () => true,
-    status: () => ({}),
-    request: async () => undefined,
-    handle: () => undefined,
-    durable: async () => undefined,
-  };
+  const port = fakeClusterPort(store);
   const linkUses = new LinkUses(port, 15 * 60_000, now, silent);
   const codes = new EmailCodes(
     { cluster: port, linkUses, hashEmail: (e) => `h:${e}`, log: silent },

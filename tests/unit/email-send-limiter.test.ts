@@ -1,20 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { ClusterStore } from "../../cluster/index";
-import type { ClusterPort } from "../../app/lib/context.server";
 import { EmailSendLimiter } from "#app/lib/abuse/rate-limit.server.ts";
+import { fakeClusterPort } from "#tests/support/fake-cluster.ts";
 
 function limiter(perClient = 3, total = 5) {
   const clock = { now: 1_700_000_000_000 };
   const store = new ClusterStore({ nodeId: "n1", clock: () => clock.now });
-  const port: ClusterPort = {
-    nodeId: "n1",
-    store,
-    isReady: () => true,
-    status: () => ({}),
-    request: async () => 0,
-    handle: () => {},
-    durable: async () => undefined,
-  };
+  const port = fakeClusterPort(store);
   return { clock, limits: new EmailSendLimiter(port, { perClient, total, windowMs: 600_000 }, () => clock.now) };
 }
 

@@ -5,9 +5,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { ClusterStore, FilePersistence } from "#cluster";
-import type { ClusterPort } from "#app/lib/context.server.ts";
 import { LinkUses } from "#app/lib/sign-in/email-link/link-uses.server.ts";
 import { SessionStore } from "#app/lib/session/sessions.server.ts";
+import { fakeClusterPort } from "#tests/support/fake-cluster.ts";
 import { memoryLogger } from "./cluster-support";
 
 const sqlite = createRequire(import.meta.url)("node:sqlite") as typeof import("node:sqlite");
@@ -22,15 +22,7 @@ function world(nodeId = "n1") {
   const clock = { now: 1_700_000_000_000 };
   const now = () => clock.now;
   const store = new ClusterStore({ nodeId, clock: now, tombstoneTtlMs: DAY });
-  const port: ClusterPort = {
-    nodeId,
-    store,
-    isReady: () => true,
-    status: () => ({}),
-    request: async () => ({}),
-    handle: () => {},
-    durable: async () => undefined,
-  };
+  const port = fakeClusterPort(store);
   const log = { info() {}, warn() {}, error() {}, child: () => log } as never;
   return { clock, now, store, port, log };
 }

@@ -2,25 +2,17 @@ import { describe, expect, it } from "vitest";
 import { ClusterStore } from "../../cluster/index";
 import { AccessTokens } from "#app/lib/session/access-token.server.ts";
 import { Auth } from "#app/lib/session/auth.server.ts";
-import type { ClusterPort } from "../../app/lib/context.server";
 import { SessionCookieJar } from "#app/lib/session/session-cookie.server.ts";
 import { SessionStore, type SessionRow } from "#app/lib/session/sessions.server.ts";
 import { UserStore } from "#app/lib/accounts/users.server.ts";
 import { deriveKeyRing } from "../../server/keys";
+import { fakeClusterPort } from "#tests/support/fake-cluster.ts";
 
 function setup(graceMs = 30_000) {
   const clock = { now: 1_700_000_000_000 };
   const now = () => clock.now;
   const store = new ClusterStore({ nodeId: "n1", clock: now });
-  const port: ClusterPort = {
-    nodeId: "n1",
-    store,
-    isReady: () => true,
-    status: () => ({}),
-    request: async () => 0,
-    handle: () => {},
-    durable: async () => undefined,
-  };
+  const port = fakeClusterPort(store);
   const keys = deriveKeyRing("k".repeat(40), []);
   const users = new UserStore(port, now);
   const sessions = new SessionStore(port, 30, now, 90);

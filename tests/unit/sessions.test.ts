@@ -2,11 +2,11 @@ import { describe, expect, it } from "vitest";
 import { ClusterStore } from "../../cluster/index";
 import { AccessTokens } from "#app/lib/session/access-token.server.ts";
 import { Auth } from "#app/lib/session/auth.server.ts";
-import type { ClusterPort } from "#app/lib/context.server.ts";
 import { SessionCookieJar } from "#app/lib/session/session-cookie.server.ts";
 import { SessionStore } from "#app/lib/session/sessions.server.ts";
 import { UserStore } from "#app/lib/accounts/users.server.ts";
 import { deriveKeyRing } from "../../server/keys";
+import { fakeClusterPort } from "#tests/support/fake-cluster.ts";
 
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
@@ -17,15 +17,7 @@ function setup() {
   const store = new ClusterStore({ nodeId: "n1", clock: now });
   const writes: string[] = [];
   store.onLocalWrite((r) => writes.push(`${r.table}:${r.key}`));
-  const port: ClusterPort = {
-    nodeId: "n1",
-    store,
-    isReady: () => true,
-    status: () => ({}),
-    request: async () => 0,
-    handle: () => {},
-    durable: async () => undefined,
-  };
+  const port = fakeClusterPort(store);
   const keys = deriveKeyRing("k".repeat(40), []);
   const users = new UserStore(port, now);
   const sessions = new SessionStore(port, 30, now, 90);

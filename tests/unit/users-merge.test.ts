@@ -1,23 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { ClusterStore, type RecordEnvelope } from "../../cluster/index";
-import type { ClusterPort } from "#app/lib/context.server.ts";
 import { SessionStore } from "#app/lib/session/sessions.server.ts";
 import { UserStore } from "#app/lib/accounts/users.server.ts";
+import { fakeClusterPort } from "#tests/support/fake-cluster.ts";
 
 function node(id: string, now: () => number) {
   const store = new ClusterStore({ nodeId: id, clock: now });
   store.table("emails", { merge: "first-writer-wins" });
   const out: RecordEnvelope[] = [];
   store.onLocalWrite((r) => out.push(r));
-  const port: ClusterPort = {
-    nodeId: id,
-    store,
-    isReady: () => true,
-    status: () => ({}),
-    request: async () => undefined,
-    handle: () => undefined,
-    durable: async () => undefined,
-  };
+  const port = fakeClusterPort(store);
   return { store, out, users: new UserStore(port, now), sessions: new SessionStore(port, 30, now) };
 }
 
