@@ -133,6 +133,11 @@ describe("sessions people can see and end", () => {
 
     // sign out everywhere ends the rest
     const again = await signIn(b, "owner@example.com");
+    // "everywhere" is every session the page lists: wait until A has the one just made on B
+    await waitFor("the new session on A's account page", async () => {
+      const html = await (await browse(a, laptop, "/account")).text();
+      return (html.match(/data-testid="session-row"/g) ?? []).length === 2;
+    });
     await browse(a, laptop, "/logout", form({ scope: "everywhere" }));
     await waitFor(
       "every session ended on B",
