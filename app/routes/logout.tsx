@@ -15,11 +15,8 @@ export async function action({ request, context }: ActionFunctionArgs) {
   } catch {
     // no readable form: end just this session
   }
-  const signedIn = await services.auth.fromCookie(request);
-  if (signedIn) {
-    const ended = services.auth.signOut(signedIn.session, scope);
-    services.audit.record("sign-out", { uid: signedIn.user.id, scope, ended, ip: context.clientIp });
-  }
+  const signedOut = await services.auth.signOutRequest(request, scope);
+  if (signedOut) services.audit.record("sign-out", { ...signedOut, scope, ip: context.clientIp });
   return redirect("/login?signedOut=1", {
     headers: { "Set-Cookie": services.auth.clearCookie(), "Cache-Control": "no-store" },
   });

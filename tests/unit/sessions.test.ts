@@ -11,10 +11,9 @@ import { fakeClusterPort } from "#tests/support/fake-cluster.ts";
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
 
-function setup() {
-  const clock = { now: 1_700_000_000_000 };
+function setup(nodeId = "n1", clock = { now: 1_700_000_000_000 }) {
   const now = () => clock.now;
-  const store = new ClusterStore({ nodeId: "n1", clock: now });
+  const store = new ClusterStore({ nodeId, clock: now });
   const writes: string[] = [];
   store.onLocalWrite((r) => writes.push(`${r.table}:${r.key}`));
   const port = fakeClusterPort(store);
@@ -29,7 +28,7 @@ function setup() {
     new AccessTokens(keys, { issuer: "urn:test", audience: "http://localhost" }, 900, now),
     now,
   );
-  return { clock, users, sessions, auth, writes };
+  return { clock, users, sessions, auth, writes, store };
 }
 
 const withCookie = (setCookie: string) =>
@@ -88,5 +87,24 @@ describe("session lifetime", () => {
     sessions.revoke(session.sid, "test");
     expect(await auth.fromBearer(bearer)).toMatchObject({ ok: false, error: "invalid_token" });
     expect(await auth.fromCookie(withCookie(setCookie))).toBeNull();
+  });
+});
+
+describe("signing out on a node the session has not reached yet", () => {
+  it("revokes the genuine cookie's session by id, so it is refused there once its row arrives", async () => {
+    const clock = { now: 1_700_000_000_000 };
+    const a = setup("a", clock);
+    const b = setup("b", clock);
+    const fromA: Parameters<ClusterStore["applyRemote"]>[0][] = [];
+    a.store.onLocalWrite((r) => fromA.push(r));
+    const user = a.users.findOrCreateByEmail("late@example.com");
+    const { session, setCookie } = await a.auth.signIn(user, withCookie("x=y"), "email");
+    // B has none of A's rows yet: the sign-out there still counts
+    expect(await b.auth.signOutRequest(withCookie(setCookie), "this")).toEqual({ uid: user.id, ended: 1 });
+    expect(b.sessions.isRevoked(session.sid)).toBe(true);
+    for (const record of fromA) b.store.applyRemote(record);
+    expect(await b.auth.fromCookie(withCookie(setCookie))).toBeNull();
+    // a cookie that is not ours signs nobody out
+    expect(await b.auth.signOutRequest(withCookie("pwdless_session=forged"), "this")).toBeNull();
   });
 });

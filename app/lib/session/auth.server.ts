@@ -150,6 +150,32 @@ export class Auth {
     return rows.length;
   }
 
+  /**
+   * Sign out the request's session. A genuine cookie whose session row has not reached this node
+   * yet (signed in on another node a moment ago) is still revoked by its id: the revocation
+   * replicates, and the session is refused everywhere once its row arrives too.
+   */
+  async signOutRequest(
+    request: WithHeaders,
+    scope: "this" | "everywhere",
+  ): Promise<{ uid: string; ended: number } | null> {
+    const signedIn = await this.fromCookie(request);
+    if (signedIn) return { uid: signedIn.user.id, ended: this.signOut(signedIn.session, scope) };
+    const cookie = await this.cookies.read(request);
+    if (!cookie || this.sessions.isRevoked(cookie.sid)) return null;
+    const reason = scope === "everywhere" ? "signed-out-everywhere" : "signed-out";
+    this.sessions.revoke(cookie.sid, reason);
+    let ended = 1;
+    const user = scope === "everywhere" ? this.users.getUser(cookie.uid) : undefined;
+    if (user) {
+      for (const row of this.sessions.listActive(this.users.idsOf(user))) {
+        this.sessions.revoke(row.sid, reason);
+        ended += 1;
+      }
+    }
+    return { uid: cookie.uid, ended };
+  }
+
   clearCookie(): string {
     return this.cookies.clear();
   }
