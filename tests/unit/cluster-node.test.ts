@@ -17,14 +17,11 @@ afterEach(async () => {
 describe("cluster nodes on one host", () => {
   it("find each other through the local registry with default settings, and replicate a write to all", async () => {
     world = new TestCluster();
-    const started = Date.now();
-    // default timings: what `npm start` twice (or thrice) gives
+    // default timings: what `npm start` twice (or thrice) gives; how fast is bench:cluster's figure
     const a = await world.start({}, undefined);
     const b = await world.start({}, undefined);
     const c = await world.start({}, undefined);
     await waitFor(() => isMeshComplete([a, b, c]), "three nodes connected", 5_000);
-    const connectMs = Date.now() - started;
-    expect(connectMs).toBeLessThan(3_500);
 
     const users = a.store.table<{ email: string }>("users");
     users.set("u1", { email: "ann@example.test" });
