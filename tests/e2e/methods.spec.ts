@@ -147,9 +147,13 @@ test("a passkey added on node A signs in on node B, and can be removed", async (
   await page.addInitScript(() => {
     PublicKeyCredential.isConditionalMediationAvailable = async () => false;
   });
+  // the sign-out lands on /login in this same document (the init script applies to the next
+  // one), whose autofill the authenticator would answer at once: hold it until the page is new
+  await cdp.send("WebAuthn.setAutomaticPresenceSimulation", { authenticatorId, enabled: false });
   await page.getByRole("button", { name: "Sign out", exact: true }).click();
   await expect(page.getByText("You are signed out.")).toBeVisible();
   await page.goto(`${origin(b)}/login`);
+  await cdp.send("WebAuthn.setAutomaticPresenceSimulation", { authenticatorId, enabled: true });
   await page.getByRole("button", { name: "Sign in with a passkey" }).click();
   await expect(page).toHaveURL(new RegExp(`^${origin(b)}/account$`));
   await expect(page.getByTestId("account-email")).toHaveText("passkey@example.com");
