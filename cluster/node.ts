@@ -6,6 +6,7 @@ import type { GossipSub } from "@chainsafe/libp2p-gossipsub";
 import type { PeerId, PeerInfo, Stream } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
 import { Announcements } from "./announcements";
+import { BackgroundTasks, collectTombstones } from "./background";
 import { resolvePeerNames, parseDnsName, systemResolver } from "./discovery/dns";
 import { defaultRegistryDir, LocalRegistry } from "./discovery/local";
 import { parseStaticPeers, type HostPort } from "./discovery/static";
@@ -175,7 +176,7 @@ class ClusterNode implements Cluster {
   private pulling: string | undefined;
   private readonly pullQueue = new Map<string, string>();
   private retryTimer: NodeJS.Timeout | undefined;
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly background: BackgroundTasks;
   private readonly lifetime = new AbortController();
   private ready = false;
   private lastCatchUpAt: number | null = null;
@@ -189,6 +190,7 @@ class ClusterNode implements Cluster {
     this.nodeId = store.nodeId;
     this.log = log;
     this.timings = timings;
+    this.background = new BackgroundTasks(log);
     this.lag = new LagTracker(() => store.clock.wallNow());
     this.handlers = new RequestHandlers(log);
     this.members = new Members({
@@ -251,25 +253,24 @@ class ClusterNode implements Cluster {
     this.announcements.start();
     this.members.replaceAddresses("static", this.parts.staticAddrs);
     const t = this.timings;
-    this.every(t.redialTickMs, () => this.members.tick());
-    this.every(t.announceIntervalMs, () => this.announcements.announce());
-    this.every(t.syncIntervalMs, () => this.periodicCatchUp());
-    this.every(t.pingIntervalMs, () => this.pingPeers());
-    this.every(t.tombstoneCollectMs, () => this.collectTombstones());
+    this.background.every(t.redialTickMs, () => this.members.tick());
+    this.background.every(t.announceIntervalMs, () => this.announcements.announce());
+    this.background.every(t.syncIntervalMs, () => this.periodicCatchUp());
+    this.background.every(t.pingIntervalMs, () => this.pingPeers());
+    this.background.every(t.tombstoneCollectMs, () => collectTombstones(this.store, this.counters, this.log));
     if (this.parts.dnsNames.length > 0) {
-      this.every(t.dnsPollMs, () => this.pollDns());
+      this.background.every(t.dnsPollMs, () => this.pollDns());
       this.pollDns();
     }
     if (this.registry) {
       await this.registry.heartbeat();
-      this.every(t.registryHeartbeatMs, () => this.registryHeartbeat());
-      this.every(t.registryScanMs, () => this.scanRegistry());
+      this.background.every(t.registryHeartbeatMs, () => this.registryHeartbeat());
+      this.background.every(t.registryScanMs, () => this.scanRegistry());
       this.scanRegistry();
     }
     this.members.tick();
     if (this.parts.restore?.existed) {
-      const timer = setTimeout(() => this.readyAlone(), t.aloneReadyMs);
-      this.timers.add(timer);
+      this.background.once(t.aloneReadyMs, () => this.readyAlone());
     }
     this.log.info("cluster: node started", {
       nodeId: this.nodeId,
@@ -357,8 +358,7 @@ class ClusterNode implements Cluster {
 
   private async shutdown(): Promise<void> {
     this.lifetime.abort();
-    for (const timer of this.timers) clearInterval(timer);
-    this.timers.clear();
+    this.background.stop();
     clearTimeout(this.retryTimer);
     this.members.stop();
     this.libp2p.removeEventListener("peer:connect", this.onPeerConnect);
@@ -610,22 +610,5 @@ class ClusterNode implements Cluster {
       .finally(() => {
         this.polling = false;
       });
-  }
-
-  private collectTombstones(): void {
-    const dropped = this.store.collectTombstones();
-    this.counters.tombstonesCollected += dropped;
-    if (dropped > 0) this.log.info("cluster: tombstones collected", { dropped });
-  }
-
-  private every(ms: number, task: () => void): void {
-    const timer = setInterval(() => {
-      try {
-        task();
-      } catch (error) {
-        this.log.error("cluster: background task failed", { error: (error as Error).message });
-      }
-    }, ms);
-    this.timers.add(timer);
   }
 }

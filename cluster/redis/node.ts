@@ -8,6 +8,7 @@ import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import { peerIdFromPrivateKey } from "@libp2p/peer-id";
 import { createClient } from "redis";
 import { z } from "zod";
+import { BackgroundTasks, collectTombstones } from "../background";
 import { ClusterUnavailableError } from "../errors";
 import { CLUSTER_NAME, loadOrCreateNodeKey } from "../identity";
 import { LagTracker } from "../replication";
@@ -122,7 +123,7 @@ class RedisClusterNode implements Cluster {
   /** local writes Redis has not acknowledged: `table\0key` → the newest such write */
   private readonly unacked = new Map<string, Unacknowledged>();
   private readonly waiters = new Set<Waiter>();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly background: BackgroundTasks;
   private readonly startedAt = Date.now();
   private members: PeerStatus[] = [];
   private connection: RedisStatus["connection"] = "connecting";
@@ -147,6 +148,7 @@ class RedisClusterNode implements Cluster {
     private readonly timings: RedisTimings,
   ) {
     this.nodeId = store.nodeId;
+    this.background = new BackgroundTasks(log);
     this.prefix = keyPrefix(config.clusterName);
     this.names = redisNames(this.prefix);
     this.handlers = new RequestHandlers(log);
@@ -185,8 +187,10 @@ class RedisClusterNode implements Cluster {
     this.unsubscribeStore = this.store.onLocalWrite((record) => this.write(record));
     await this.load("start");
     await this.heartbeat();
-    this.every(this.timings.heartbeatMs, () => void this.heartbeat());
-    this.every(this.timings.tombstoneCollectMs, () => this.collectTombstones());
+    this.background.every(this.timings.heartbeatMs, () => void this.heartbeat());
+    this.background.every(this.timings.tombstoneCollectMs, () =>
+      collectTombstones(this.store, this.counters, this.log),
+    );
     this.log.info("cluster: node started in Redis mode", {
       nodeId: this.nodeId,
       clusterName: this.config.clusterName,
@@ -291,8 +295,7 @@ class RedisClusterNode implements Cluster {
   }
 
   private async shutdown(): Promise<void> {
-    for (const timer of this.timers) clearInterval(timer);
-    this.timers.clear();
+    this.background.stop();
     this.unsubscribeStore?.();
     this.connection = "stopped";
     this.failWaiters(new ClusterUnavailableError("redis", "the cluster node is stopping"));
@@ -515,22 +518,6 @@ class RedisClusterNode implements Cluster {
       members.push({ id, connected: true, addresses: [], pingMs: null, meta: parseMeta(value) });
     });
     return members.sort((a, b) => (a.id < b.id ? -1 : 1));
-  }
-
-  private collectTombstones(): void {
-    const dropped = this.store.collectTombstones();
-    this.counters.tombstonesCollected += dropped;
-  }
-
-  private every(ms: number, task: () => void): void {
-    const timer = setInterval(() => {
-      try {
-        task();
-      } catch (error) {
-        this.log.error("cluster: background task failed", { error: (error as Error).message });
-      }
-    }, ms);
-    this.timers.add(timer);
   }
 }
 
