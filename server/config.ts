@@ -2,16 +2,14 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
+import type { AppConfig, OAuthClientSettings } from "#app/lib/context.server.ts";
 import { isLoopbackHost } from "./loopback";
 
 /** Everything the process needs, read once from the environment and validated. */
-export interface Config {
-  mode: "local" | "production";
+/** Every setting, read once; the app's part of it (AppConfig) is declared by the app itself. */
+export interface Config extends AppConfig {
   port: number;
   host: string;
-  appUrl: URL;
-  /** APP_URL and HOST are this machine's own (loopback): the Dev OIDC provider and open /cluster need it */
-  loopback: boolean;
   /** local mode on a non-loopback APP_URL/HOST, allowed by ALLOW_NON_LOOPBACK_LOCAL_MODE (a staging box) */
   offLoopbackOverride: boolean;
   /** origins accepted for form posts: APP_URL's, plus its loopback aliases in local mode */
@@ -23,42 +21,11 @@ export interface Config {
   dataDir: string;
   /** the tables file in DATA_DIR (`sqlite`, the default) or none (`off`: benchmarks only, refused in production) */
   persistence: { mode: "sqlite" | "off"; maxBytes: number | undefined };
-  smtpUrl: string | undefined;
-  mailFrom: string;
-  linkTtlMs: number;
-  linkSameBrowser: boolean;
-  accessTokenTtlSeconds: number;
-  sessionTtlDays: number;
-  sessionMaxDays: number;
-  /** an older session cookie generation is still accepted this long after a refresh (parallel tabs) */
-  refreshReuseGraceSeconds: number;
   bodyLimitBytes: number;
-  adminEmails: string[];
   /** METRICS_TOKEN: a Bearer token that may read /metrics in production (local mode: open) */
   metricsToken: string | undefined;
   /** Express "trust proxy": whose X-Forwarded-For to believe for the client's IP (false: the socket's) */
   trustProxy: boolean | number | string[];
-  rateLimits: {
-    windowMs: number;
-    /** link emails per mailbox and client (IP, IPv6 /64), cluster-wide */
-    emailsPerAddress: number;
-    /** link emails per mailbox from all clients together, cluster-wide: bounds mail bombing */
-    emailsPerAddressTotal: number;
-    /** link requests per client IP, per node */
-    requestsPerIp: number;
-    /** link openings per client IP, per node */
-    openingsPerIp: number;
-  };
-  /** sign-in through other providers: see README, Social login */
-  oauth: {
-    /** how long any one request to a provider may take */
-    timeoutMs: number;
-    /** the development OpenID provider served at APP_URL/dev/oidc (local mode only; DEV_OIDC) */
-    dev: { issuer: string; clientId: string } | undefined;
-    github: OAuthClientSettings | undefined;
-    google: OAuthClientSettings | undefined;
-    oidc: (OAuthClientSettings & { issuer: string; name: string }) | undefined;
-  };
   cluster: {
     name: string;
     secret: string | undefined;
@@ -73,10 +40,7 @@ export interface Config {
   };
 }
 
-export interface OAuthClientSettings {
-  clientId: string;
-  clientSecret: string;
-}
+export type { OAuthClientSettings };
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {

@@ -1,23 +1,12 @@
 import { createHash, hkdfSync } from "node:crypto";
+import type { AppKeys } from "#app/lib/context.server.ts";
 
-/** One subkey per purpose, so a leak or misuse of one cannot forge another's credentials. */
-export interface Keys {
-  /** a fingerprint of this secret's key-id subkey: iron seal ids derive from it */
-  kid: string;
-  /** numeric id iron seals carry, so rotated secrets are tried by id, not by guessing */
-  sealId: number;
-  cookie: string;
-  /** the access tokens' subkey: their Ed25519 key pair derives from it and the issuer */
-  token: Uint8Array;
-  link: string;
-  linkCookie: string;
-  /** seals the short-lived cookie holding a provider sign-in's state, PKCE verifier and nonce */
-  oauthCookie: string;
-  /** the client secret shared by this node's development OpenID provider and its client */
-  devOidcClient: string;
+/**
+ * One subkey per purpose, so a leak or misuse of one cannot forge another's credentials: the
+ * app's (declared in app/lib/context.server.ts) and the cluster's, which only server/ hands out.
+ */
+export interface Keys extends AppKeys {
   cluster: Uint8Array;
-  /** keys the hash of email addresses in logs and rate-limit rows, so they cannot be looked up */
-  audit: string;
 }
 
 export interface KeyRing {

@@ -1,7 +1,7 @@
 /** What the app asks of the process that runs it: settings, keys, a logger and the cluster, declared here so `app/` never imports `server/`. */
 import type { ClusterAtomics, Table, TableOptions } from "#cluster";
 
-/** The settings the app reads; server/'s Config has all of them (checked where server/index.ts builds AppContext). */
+/** The settings the app reads; server/'s Config extends it with the process's own. */
 export interface AppConfig {
   mode: "local" | "production";
   appUrl: URL;
@@ -19,13 +19,20 @@ export interface AppConfig {
   adminEmails: string[];
   rateLimits: {
     windowMs: number;
+    /** link emails per mailbox and client (IP, IPv6 /64), cluster-wide */
     emailsPerAddress: number;
+    /** link emails per mailbox from all clients together, cluster-wide: bounds mail bombing */
     emailsPerAddressTotal: number;
+    /** link requests per client IP, per node */
     requestsPerIp: number;
+    /** link openings per client IP, per node */
     openingsPerIp: number;
   };
+  /** sign-in through other providers: see README, Social login */
   oauth: {
+    /** how long any one request to a provider may take */
     timeoutMs: number;
+    /** the development OpenID provider served at APP_URL/dev/oidc (local mode only; DEV_OIDC) */
     dev: { issuer: string; clientId: string } | undefined;
     github: OAuthClientSettings | undefined;
     google: OAuthClientSettings | undefined;
@@ -41,14 +48,20 @@ export interface OAuthClientSettings {
 
 /** The subkeys the app uses, one per purpose (derived by server/ from SECRET_KEY_BASE). */
 export interface AppKeys {
+  /** a fingerprint of this secret's key-id subkey: iron seal ids derive from it */
   kid: string;
+  /** numeric id iron seals carry, so rotated secrets are tried by id, not by guessing */
   sealId: number;
   cookie: string;
+  /** the access tokens' subkey: their Ed25519 key pair derives from it and the issuer */
   token: Uint8Array;
   link: string;
   linkCookie: string;
+  /** seals the short-lived cookie holding a provider sign-in's state, PKCE verifier and nonce */
   oauthCookie: string;
+  /** the client secret shared by this node's development OpenID provider and its client */
   devOidcClient: string;
+  /** keys the hash of email addresses in logs and rate-limit rows, so they cannot be looked up */
   audit: string;
 }
 
