@@ -14,7 +14,7 @@ import { CLUSTER_NAME, loadOrCreateNodeKey } from "./identity";
 import { InboundGate, multiaddrIp } from "./inbound-gate";
 import { createClusterLibp2p, type ClusterLibp2p } from "./libp2p";
 import { Members } from "./members";
-import { LagTracker, Replication } from "./replication";
+import { LagTracker, newCounters, Replication } from "./replication";
 import { ClusterRequestError, DEFAULT_REQUEST_TIMEOUT_MS, RequestHandlers, sendRequest } from "./rpc";
 import { ClusterStore, DEFAULT_MAX_CLOCK_SKEW_MS, DEFAULT_TOMBSTONE_TTL_MS } from "./store";
 import { startRedisCluster } from "./redis/node";
@@ -154,15 +154,7 @@ class ClusterNode implements Cluster {
   private readonly pubsub: GossipSub;
   private readonly log: Logger;
   private readonly timings: ClusterTimings;
-  private readonly counters: ClusterCounters = {
-    messagesIn: 0,
-    messagesOut: 0,
-    rejected: {},
-    catchUps: 0,
-    catchUpFailures: 0,
-    recordsPulled: 0,
-    tombstonesCollected: 0,
-  };
+  private readonly counters: ClusterCounters = newCounters();
   private readonly lag: LagTracker;
   private readonly members: Members;
   private readonly replication: Replication;

@@ -5,7 +5,7 @@
 import type { GossipSub } from "@chainsafe/libp2p-gossipsub";
 import { TopicValidatorResult, type Message, type PeerId } from "@libp2p/interface";
 import type { ClusterStore, RecordEnvelope } from "./store";
-import type { Logger } from "./types";
+import type { ClusterCounters, Logger } from "./types";
 import { decodeJson, MAX_GOSSIP_BYTES, recordBatchSchema, toRecord, WIRE_VERSION } from "./wire";
 
 export type RejectReason =
@@ -29,6 +29,19 @@ export function countRejection(counters: Counters, reason: string, by = 1): bool
 }
 
 /** now − stamp of records applied from gossip, kept for a minute. */
+/** A node's counters at start, the same shape in both transports. */
+export function newCounters(): ClusterCounters {
+  return {
+    messagesIn: 0,
+    messagesOut: 0,
+    rejected: {},
+    catchUps: 0,
+    catchUpFailures: 0,
+    recordsPulled: 0,
+    tombstonesCollected: 0,
+  };
+}
+
 export class LagTracker {
   private samples: Array<{ at: number; lag: number }> = [];
   constructor(

@@ -11,7 +11,7 @@ import { z } from "zod";
 import { BackgroundTasks, collectTombstones } from "../background";
 import { ClusterUnavailableError } from "../errors";
 import { CLUSTER_NAME, loadOrCreateNodeKey } from "../identity";
-import { LagTracker } from "../replication";
+import { LagTracker, newCounters } from "../replication";
 import { ClusterRequestError, DEFAULT_REQUEST_TIMEOUT_MS, RequestHandlers } from "../rpc";
 import { ClusterStore, DEFAULT_TOMBSTONE_TTL_MS, type RecordEnvelope } from "../store";
 import type { ClusterAtomics, Reservation } from "../transport";
@@ -111,15 +111,7 @@ class RedisClusterNode implements Cluster {
   private readonly subscriber: Client;
   private readonly handlers: RequestHandlers;
   private readonly lag: LagTracker;
-  private readonly counters: ClusterCounters = {
-    messagesIn: 0,
-    messagesOut: 0,
-    rejected: {},
-    catchUps: 0,
-    catchUpFailures: 0,
-    recordsPulled: 0,
-    tombstonesCollected: 0,
-  };
+  private readonly counters: ClusterCounters = newCounters();
   /** local writes Redis has not acknowledged: `table\0key` → the newest such write */
   private readonly unacked = new Map<string, Unacknowledged>();
   private readonly waiters = new Set<Waiter>();
