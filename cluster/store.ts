@@ -1,6 +1,24 @@
-import { BUCKETS, hashOut, nodeHash, versionHash, WORDS_PER_BUCKET, type TableDigest } from "./digest";
+import { Arena } from "./arena";
+import {
+  ByteWriter,
+  CodecError,
+  cursor,
+  decodeValue,
+  Dictionary,
+  encodeValue,
+  keyLengthAt,
+  keyUnitsAt,
+  keyUnitsOfString,
+  NULL_TAG,
+  readString,
+  readVarint,
+  sameBytes,
+  skipString,
+  transcodeValue,
+} from "./codec";
+import { BUCKETS, hashOut, nodeHash, versionHashUnits, WORDS_PER_BUCKET, type TableDigest } from "./digest";
 import { HybridLogicalClock, type Stamp, type WallClock } from "./hlc";
-import { fnv1a, KeyIndex } from "./key-index";
+import { fnv1a, fnv1aUnits, KeyIndex, type KeySource } from "./key-index";
 
 /** How two versions of one key merge. Both are deterministic on every node. */
 export type MergeRule =
@@ -20,6 +38,12 @@ export interface RecordEnvelope {
 
 export interface Schema<V> {
   parse(input: unknown): V;
+  /**
+   * A fast path for catch-up, optional: true only when `parse(input)` would succeed and return a
+   * value equal to `input` (no default filled in, no field dropped). Rows it passes are kept as
+   * they came; the others go through `parse`.
+   */
+  check?(input: unknown): boolean;
 }
 
 export interface TableOptions<V> {
@@ -27,9 +51,10 @@ export interface TableOptions<V> {
   schema?: Schema<V>;
   merge?: MergeRule;
   /**
-   * String fields of a value to hold once instead of once per row: `"shared"` for a small
-   * vocabulary (node ids, sign-in methods, user agents), `{ keyOf: table }` for a field that names
-   * a key of that table (a session's user id). A field equal to the row's own key always shares it.
+   * String fields of a value (at any depth) to hold once instead of once per row: `"shared"` for
+   * a small vocabulary (node ids, sign-in methods, user agents, providers). A string equal to the
+   * row's own key is always held as a reference to it. (`{ keyOf: table }`, which named fields
+   * holding another table's key, is accepted and needs nothing any more: such keys are bytes.)
    */
   strings?: Record<string, "shared" | { keyOf: string }>;
 }
@@ -55,16 +80,20 @@ export interface Table<V> {
   onChange(listener: ChangeListener<V>): () => void;
 }
 
-/** One row as the catch-up reads it (see `cursorInBuckets`). */
-export interface RowCursor {
-  key: string;
-  value: unknown;
-  t: number;
-  c: number;
-  n: string;
-}
-
 export type ApplyResult = "applied" | "stale" | "rejected";
+
+/** The slot-level side of a table, for indexes kept inside the cluster library (table-index.ts). */
+export const TABLE_INTERNALS = Symbol("table internals");
+
+export interface TableInternals<V> {
+  /** the slot holding the key (live or a tombstone), or -1 */
+  slotOf(key: string): number;
+  keyAt(slot: number): string;
+  /** the live value in the slot, or undefined */
+  valueAt(slot: number, key: string): V | undefined;
+  /** every live row, with its slot */
+  forEachLive(visit: (slot: number, key: string, value: V) => void): void;
+}
 
 /**
  * Where an applied record came from: this node's own write, a peer's live gossip (or the Redis
@@ -72,7 +101,7 @@ export type ApplyResult = "applied" | "stale" | "rejected";
  */
 export type ApplyOrigin = "local" | "remote" | "sync" | "restore";
 
-/** Told of every record the store applies, tombstones included (the persistence seam). */
+/** Told of every record the store applies, tombstones included. */
 export type AppliedListener = (record: RecordEnvelope, origin: ApplyOrigin) => void;
 
 export interface StoreOptions {
@@ -84,34 +113,128 @@ export interface StoreOptions {
   maxClockSkewMs?: number;
 }
 
+/**
+ * Ids in records from elsewhere (a peer's stream, a file) mapped to this store's: built entry by
+ * entry as their dictionary arrives. While every id maps to itself (a file read into the empty
+ * store it was written from), records are taken as they are.
+ */
+export class DictionaryMapping {
+  readonly theirs = new Dictionary();
+  readonly shapes: number[] = [];
+  readonly strings: number[] = [];
+  readonly writers: number[] = [];
+  identity = true;
+
+  constructor(private readonly ours: Dictionary) {}
+
+  addShape(fields: string[]): void {
+    const id = this.theirs.shapes.length;
+    this.theirs.shapes.push(fields);
+    const mine = this.ours.shapeId(fields);
+    this.shapes.push(mine);
+    if (mine !== id) this.identity = false;
+  }
+
+  addString(s: string): void {
+    const id = this.theirs.strings.length;
+    this.theirs.strings.push(s);
+    const mine = this.ours.stringId(s);
+    this.strings.push(mine);
+    if (mine !== id) this.identity = false;
+  }
+
+  addWriter(node: string): void {
+    const id = this.theirs.writers.length;
+    this.theirs.writers.push(node);
+    const mine = this.ours.writerId(node);
+    this.writers.push(mine);
+    if (mine !== id) this.identity = false;
+  }
+}
+
 export const TABLE_NAME = /^[a-z][a-zA-Z0-9_-]{0,39}$/;
 export const MAX_KEY_LENGTH = 512;
 export const DEFAULT_TOMBSTONE_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 export const DEFAULT_MAX_CLOCK_SKEW_MS = 60_000;
 
-/** at most this many distinct "shared" strings are pooled; beyond it they are simply kept */
-const MAX_SHARED_STRINGS = 65_536;
-/** at most this many referenced keys wait for their row (see `share`) */
-const MAX_PENDING_KEYS = 1 << 21;
-const EMPTY_ARRAY: readonly unknown[] = Object.freeze([]);
+/** slot flags */
+const F_USED = 1;
+const F_TOMB = 2;
+/** stored before the table had a schema (from a peer): checked when the schema comes */
+const F_UNCHECKED = 4;
+/** changed since the journal was last drained (persistence) */
+const F_DIRTY = 8;
+
+/** a table whose dead bytes pass this (and a quarter of its pages) is compacted in the background */
+const COMPACT_MIN_DEAD = 1 << 20;
+const COMPACT_SLICE_MS = 4;
+
+// --- the key being worked on: its bytes, hash and (for the digest) code units; one at a time ---
+const probe = new ByteWriter(1024);
+const units = new Uint16Array(MAX_KEY_LENGTH);
+let unitCount = 0;
+let unitsOf: string | undefined;
+let keyHash = 0;
+
+function prepareString(key: string): void {
+  probe.pos = 0;
+  probe.string(key);
+  keyHash = fnv1a(key);
+  // the code units are filled only when the digest needs them (a write, not a read)
+  unitsOf = key;
+}
+
+function prepareBytes(src: Buffer, keyStart: number): void {
+  const n = keyLengthAt(src, keyStart);
+  probe.pos = 0;
+  probe.bytes(src, keyStart, keyStart + n);
+  unitCount = keyUnitsAt(src, keyStart, units);
+  unitsOf = undefined;
+  keyHash = fnv1aUnits(units, unitCount);
+}
+
+function readyUnits(): void {
+  if (unitsOf !== undefined) {
+    unitCount = keyUnitsOfString(unitsOf, units);
+    unitsOf = undefined;
+  }
+}
+
+// --- the record last read (`readHeader`) ---
+let rPage: Buffer = Buffer.alloc(0);
+let rStart = 0;
+let rEnd = 0;
+let rT = 0;
+let rC = 0;
+let rN = 0;
+let rKey = 0;
+let rValue = 0;
+
+// --- a record being built: [key][t][c][n][value], its length prefix added when stored ---
+const body = new ByteWriter(4096);
+
+function varintSize(n: number): number {
+  let size = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    size += 1;
+  }
+  return size;
+}
 
 /**
- * One table's rows in columns: key → slot, and per slot the key, the value (one copy; `null` is
- * a tombstone) and the stamp as numbers (t, c, the writer as an index into the store's node ids).
- * Typed columns cost ~22 bytes a row where a `{value, stamp: {t, c, n}}` object pair cost ~100.
+ * One table's rows: key → slot (a hash table over typed arrays), and per slot the address of its
+ * record (key, stamp, value in the compact binary form) in the table's arena, and its flags. A
+ * user, its email claim and a session cost ~300 bytes where JS objects cost ~900.
  */
-class TableState {
-  /** key → slot; also each slot's key and key hash (whose low bits are its digest bucket) */
-  readonly index = new KeyIndex();
-  values: unknown[] = [];
-  t = new Float64Array(64);
-  c = new Float64Array(64);
-  n = new Uint32Array(64);
-  /** 1 where the value was stored before the table had a schema */
-  unchecked = new Uint8Array(64);
-  uncheckedCount = 0;
+class TableState implements KeySource {
+  readonly index: KeyIndex = new KeyIndex(this);
+  readonly arena = new Arena();
+  addr = new Uint32Array(64);
+  flags = new Uint8Array(64);
   free: number[] = [];
   used = 0;
+  uncheckedCount = 0;
   /** running digest: XOR of every row's version hash, per bucket */
   readonly digest = new Uint32Array(BUCKETS * WORDS_PER_BUCKET);
   count = 0;
@@ -119,36 +242,72 @@ class TableState {
   readonly listeners = new Set<ChangeListener<unknown>>();
   schema: Schema<unknown> | undefined;
   merge: MergeRule = "last-writer-wins";
-  strings: TableOptions<unknown>["strings"];
+  shared: Set<string> | undefined;
   opened = false;
+  /** slots changed since the journal was drained */
+  dirty: number[] = [];
+  releasedSinceCheck = 0;
+  compacting = false;
   constructor(readonly name: string) {}
+
+  matches(slot: number): boolean {
+    const a = this.addr[slot]!;
+    const page = this.arena.page(a);
+    let p = Arena.offsetOf(a);
+    while (page[p]! >= 0x80) p += 1;
+    return sameBytes(page, p + 1, probe.buf, 0, probe.pos);
+  }
 
   allocate(): number {
     const reused = this.free.pop();
     if (reused !== undefined) return reused;
-    if (this.used === this.t.length) this.grow(this.t.length * 2);
+    if (this.used === this.addr.length) this.grow(this.addr.length * 2);
     return this.used++;
   }
 
-  private grow(size: number): void {
-    const grow = <A extends Float64Array | Uint32Array | Uint16Array | Uint8Array>(a: A, make: (n: number) => A) => {
-      const next = make(size);
-      next.set(a);
-      return next;
-    };
-    this.t = grow(this.t, (n) => new Float64Array(n));
-    this.c = grow(this.c, (n) => new Float64Array(n));
-    this.n = grow(this.n, (n) => new Uint32Array(n));
-    this.index.reserve(size);
-    this.unchecked = grow(this.unchecked, (n) => new Uint8Array(n));
+  reserve(slots: number): void {
+    if (slots > this.addr.length) {
+      let size = this.addr.length;
+      while (size < slots) size *= 2;
+      this.grow(size);
+    }
+    this.index.expect(slots);
   }
 
-  /** XOR a slot's version hash into (or out of) the running digest. */
-  toggleDigest(slot: number, node: number): void {
-    versionHash(this.index.keys[slot]!, this.t[slot], this.c[slot], node);
-    const b = (this.index.hashes[slot] % BUCKETS) * WORDS_PER_BUCKET;
-    this.digest[b] ^= hashOut[0];
-    this.digest[b + 1] ^= hashOut[1];
+  private grow(size: number): void {
+    const addr = new Uint32Array(size);
+    addr.set(this.addr);
+    this.addr = addr;
+    const flags = new Uint8Array(size);
+    flags.set(this.flags);
+    this.flags = flags;
+    this.index.reserve(size);
+  }
+
+  /** Read a slot's record header into the `r*` variables. */
+  readHeader(slot: number): void {
+    const a = this.addr[slot]!;
+    const page = this.arena.page(a);
+    rPage = page;
+    rStart = Arena.offsetOf(a);
+    cursor.pos = rStart;
+    const len = readVarint(page);
+    rEnd = cursor.pos + len;
+    rKey = cursor.pos;
+    skipString(page);
+    rT = readVarint(page);
+    rC = readVarint(page);
+    rN = readVarint(page);
+    rValue = cursor.pos;
+  }
+
+  /** XOR the version (current key's units, t, c, writer hash) into the running digest. */
+  toggleDigest(slot: number, t: number, c: number, writerHash: number): void {
+    readyUnits();
+    versionHashUnits(units, unitCount, t, c, writerHash);
+    const b = (this.index.hashes[slot]! % BUCKETS) * WORDS_PER_BUCKET;
+    this.digest[b] ^= hashOut[0]!;
+    this.digest[b + 1] ^= hashOut[1]!;
   }
 }
 
@@ -160,6 +319,8 @@ class TableState {
 export class ClusterStore {
   readonly nodeId: string;
   readonly clock: HybridLogicalClock;
+  /** shapes, pooled strings and writers of every record held (ids shared by all tables) */
+  readonly dictionary = new Dictionary();
   private readonly tables = new Map<string, TableState>();
   private readonly writeListeners = new Set<(record: RecordEnvelope) => void>();
   private readonly appliedListeners = new Set<AppliedListener>();
@@ -167,20 +328,15 @@ export class ClusterStore {
   private readonly maxClockSkewMs: number;
   readonly counters = { localWrites: 0, remoteApplied: 0, remoteStale: 0, remoteRejected: 0 };
   private rowRevision = 0;
-  /** writer ids, each held once; stamps keep an index */
-  private readonly nodeIds: string[] = [];
-  private readonly nodeHashes: number[] = [];
-  private readonly nodeIndex = new Map<string, number>();
-  private readonly shared = new Map<string, string>();
-  /** keys named by `keyOf` fields before their own row arrived (a snapshot's claims before its users) */
-  private readonly pendingKeys = new Map<string, string>();
+  private readonly writerHashes: number[] = [];
+  private journaling = false;
+  private journalCount = 0;
 
   constructor(options: StoreOptions) {
     this.nodeId = options.nodeId;
     this.clock = new HybridLogicalClock(options.nodeId, options.clock);
     this.tombstoneTtlMs = options.tombstoneTtlMs ?? DEFAULT_TOMBSTONE_TTL_MS;
     this.maxClockSkewMs = options.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS;
-    this.nodeOf(options.nodeId);
   }
 
   table<V>(name: string, options: TableOptions<V> = {}): Table<V> {
@@ -192,7 +348,10 @@ export class ClusterStore {
     } else if (options.merge && options.merge !== state.merge) {
       throw new Error(`table ${name} is already open with merge rule ${state.merge}`);
     }
-    if (options.strings && !state.strings) state.strings = options.strings;
+    if (options.strings && !state.shared) {
+      const shared = Object.entries(options.strings).filter(([, how]) => how === "shared");
+      if (shared.length > 0) state.shared = new Set(shared.map(([field]) => field));
+    }
     // a table declared at start-up (for its merge rule) gets its schema when the app opens it
     if (options.schema && !state.schema) {
       state.schema = options.schema as Schema<unknown>;
@@ -221,37 +380,137 @@ export class ClusterStore {
    * ("sync"), or this node's file at start ("restore"). Idempotent: the same record twice is stale.
    */
   applyRemote(record: RecordEnvelope, origin: Exclude<ApplyOrigin, "local"> = "remote"): ApplyResult {
-    if (!this.acceptable(record)) {
-      this.counters.remoteRejected += 1;
-      return "rejected";
-    }
+    if (!this.acceptable(record)) return this.rejected();
     const state = this.state(record.table);
     const { t, c, n } = record.stamp;
-    const found = state.index.find(record.key);
-    const slot = found < 0 ? undefined : found;
+    prepareString(record.key);
+    const slot = state.index.find(keyHash);
     // a stale version is dropped before its value is validated: duplicates cost a lookup
-    if (slot !== undefined && !this.wins(state, t, c, n, slot)) {
-      this.clock.observe(record.stamp);
-      this.counters.remoteStale += 1;
-      return "stale";
-    }
+    if (slot >= 0 && !this.wins(state, slot, t, c, n)) return this.stale(record.stamp);
     let value = record.value;
-    if (value !== null && state.schema) {
+    if (value !== null && state.schema && origin !== "restore") {
       try {
         value = state.schema.parse(value);
       } catch {
-        this.counters.remoteRejected += 1;
-        return "rejected";
+        return this.rejected();
       }
     }
-    this.clock.observe(record.stamp);
-    // rows restored from this node's own file were checked when they first arrived
-    const stored = this.put(state, record.key, value, t, c, this.nodeOf(n), "remote", origin === "restore");
-    this.counters.remoteApplied += 1;
-    if (this.appliedListeners.size > 0) {
-      this.tellApplied({ table: record.table, key: record.key, value: stored, stamp: { t, c, n } }, origin);
+    const writer = this.dictionary.writerId(n);
+    try {
+      this.build(state, record.key, t, c, writer, value);
+    } catch (error) {
+      if (error instanceof CodecError) return this.rejected();
+      throw error;
     }
+    this.clock.observe(record.stamp);
+    const unchecked = value !== null && !state.schema && origin !== "restore";
+    this.install(state, slot, record.key, t, c, writer, value, unchecked, "remote", origin);
+    this.counters.remoteApplied += 1;
     return "applied";
+  }
+
+  /**
+   * Merge a record in the binary form (`[len][key][t][c][n][value]`, ids of `from`'s dictionary):
+   * a catch-up's rows, checked by the table's schema when it has one; or this node's own file's
+   * ("restore"), trusted, and taken byte for byte while the ids map to themselves.
+   */
+  applyEncoded(
+    table: string,
+    src: Buffer,
+    start: number,
+    from: DictionaryMapping,
+    origin: "sync" | "restore",
+    unchecked = false,
+  ): ApplyResult {
+    const state = this.tables.get(table) ?? (TABLE_NAME.test(table) ? this.state(table) : undefined);
+    if (!state) return this.rejected();
+    cursor.pos = start;
+    const len = readVarint(src);
+    const keyStart = cursor.pos;
+    const end = keyStart + len;
+    if (end > src.length) throw new CodecError("truncated record");
+    const keyLength = keyLengthAt(src, keyStart);
+    if (keyLength > 4 * MAX_KEY_LENGTH + 9) return this.rejected();
+    prepareBytes(src, keyStart);
+    if (unitCount === 0 || unitCount > MAX_KEY_LENGTH) return this.rejected();
+    cursor.pos = keyStart + keyLength;
+    const t = readVarint(src);
+    const c = readVarint(src);
+    const theirWriter = readVarint(src);
+    const valueStart = cursor.pos;
+    const writer = from.writers[theirWriter];
+    const n = from.theirs.writers[theirWriter];
+    if (writer === undefined || n === undefined) throw new CodecError("unknown writer");
+    if (!Number.isSafeInteger(t) || !Number.isSafeInteger(c) || t > this.clock.wallNow() + this.maxClockSkewMs) {
+      return this.rejected();
+    }
+    const slot = state.index.find(keyHash);
+    if (slot >= 0 && !this.wins(state, slot, t, c, n)) return this.stale({ t, c, n });
+    const isNull = src[valueStart] === NULL_TAG;
+    let key: string | undefined;
+    let value: unknown;
+    if (!isNull && state.schema && origin === "sync") {
+      // a peer's row is checked as gossip is: by the table's schema (its fast check when it has
+      // one: the row is then kept as it came; else parsed, and the parsed value encoded as ours)
+      key = readString(src, keyStart);
+      cursor.pos = valueStart;
+      let decoded: unknown;
+      try {
+        decoded = decodeValue(src, from.theirs, key);
+        if (cursor.pos !== end) throw new CodecError("a record's value does not end where the record does");
+        if (state.schema.check?.(decoded)) value = decoded;
+        else {
+          value = state.schema.parse(decoded);
+          this.build(state, key, t, c, writer, value);
+        }
+      } catch {
+        return this.rejected();
+      }
+      if (value === decoded) this.takeAsIs(src, keyStart, keyLength, valueStart, end, t, c, writer, from);
+    } else this.takeAsIs(src, keyStart, keyLength, valueStart, end, t, c, writer, from);
+    this.clock.observe({ t, c, n });
+    const unsure = !isNull && (origin === "sync" ? !state.schema : unchecked);
+    if (key === undefined && (state.listeners.size > 0 || this.appliedListeners.size > 0)) {
+      key = readString(src, keyStart);
+      if (!isNull) {
+        cursor.pos = valueStart;
+        value = decodeValue(src, from.theirs, key);
+      } else value = null;
+    }
+    this.install(state, slot, key, t, c, writer, isNull ? null : value, unsure, "remote", origin);
+    this.counters.remoteApplied += 1;
+    return "applied";
+  }
+
+  /** Put a record from elsewhere into `body` as it is: byte for byte while ids map to themselves, else with ours. */
+  private takeAsIs(
+    src: Buffer,
+    keyStart: number,
+    keyLength: number,
+    valueStart: number,
+    end: number,
+    t: number,
+    c: number,
+    writer: number,
+    from: DictionaryMapping,
+  ): void {
+    body.pos = 0;
+    if (from.identity) {
+      body.bytes(src, keyStart, end);
+      return;
+    }
+    body.bytes(src, keyStart, keyStart + keyLength);
+    body.varint(t);
+    body.varint(c);
+    body.varint(writer);
+    cursor.pos = valueStart;
+    transcodeValue(src, body, {
+      shapes: from.shapes,
+      strings: from.strings,
+      dict: this.dictionary,
+      theirShapes: from.theirs.shapes,
+    });
+    if (cursor.pos !== end) throw new CodecError("a record's value does not end where the record does");
   }
 
   /** Every row, tombstones included, of one table or of all: what a snapshot carries. */
@@ -259,60 +518,143 @@ export class ClusterStore {
     for (const state of this.tables.values()) {
       if (table !== undefined && state.name !== table) continue;
       for (let slot = 0; slot < state.used; slot += 1) {
-        if (state.index.keys[slot] !== undefined) yield this.recordAt(state, slot);
+        if (state.flags[slot]! & F_USED) yield this.recordAt(state, slot);
       }
     }
   }
 
   /**
-   * The rows of the given buckets of a table, bucket by bucket (so a pull cut short leaves whole
-   * buckets behind it, which the next digest shows as equal). The order is fixed when iteration
-   * starts; rows removed meanwhile are skipped.
+   * Slots of a table in the wanted buckets, grouped by bucket (a counting sort over the hash
+   * column), so a pull cut short leaves whole buckets behind it, which the next digest shows as
+   * equal. Rows removed meanwhile are skipped by `copyRecord`.
    */
-  *recordsInBuckets(table: string, buckets: ReadonlySet<number>): IterableIterator<RecordEnvelope> {
+  slotsInBuckets(table: string, buckets: ReadonlySet<number>): Uint32Array {
     const state = this.tables.get(table);
-    if (!state) return;
-    for (const slot of this.slotsInBuckets(state, buckets)) {
-      if (state.index.keys[slot] !== undefined) yield this.recordAt(state, slot);
-    }
-  }
-
-  /**
-   * `recordsInBuckets` without an object per row, for the catch-up's hot loop: yields one reused
-   * cursor whose fields hold the current row (read them before the next step).
-   */
-  *cursorInBuckets(table: string, buckets: ReadonlySet<number>): IterableIterator<RowCursor> {
-    const state = this.tables.get(table);
-    if (!state) return;
-    const cursor: RowCursor = { key: "", value: null, t: 0, c: 0, n: "" };
-    for (const slot of this.slotsInBuckets(state, buckets)) {
-      const key = state.index.keys[slot];
-      if (key === undefined) continue;
-      cursor.key = key;
-      cursor.value = state.values[slot];
-      cursor.t = state.t[slot];
-      cursor.c = state.c[slot];
-      cursor.n = this.nodeIds[state.n[slot]];
-      yield cursor;
-    }
-  }
-
-  /** Slots of the wanted buckets, grouped by bucket: a counting sort over the bucket column. */
-  private slotsInBuckets(state: TableState, buckets: ReadonlySet<number>): Uint32Array {
+    if (!state) return new Uint32Array(0);
     const wanted = new Uint8Array(BUCKETS);
     for (const b of buckets) wanted[b] = 1;
     const starts = new Uint32Array(BUCKETS + 1);
-    const { keys, hashes } = state.index;
+    const { flags } = state;
+    const { hashes } = state.index;
     for (let slot = 0; slot < state.used; slot += 1) {
-      if (keys[slot] !== undefined && wanted[hashes[slot] % BUCKETS]) starts[(hashes[slot] % BUCKETS) + 1] += 1;
+      if (flags[slot]! & F_USED && wanted[hashes[slot]! % BUCKETS]) starts[(hashes[slot]! % BUCKETS) + 1] += 1;
     }
-    for (let b = 0; b < BUCKETS; b += 1) starts[b + 1] += starts[b];
-    const order = new Uint32Array(starts[BUCKETS]);
+    for (let b = 0; b < BUCKETS; b += 1) starts[b + 1] += starts[b]!;
+    const order = new Uint32Array(starts[BUCKETS]!);
     const fill = starts.slice(0, BUCKETS);
     for (let slot = 0; slot < state.used; slot += 1) {
-      if (keys[slot] !== undefined && wanted[hashes[slot] % BUCKETS]) order[fill[hashes[slot] % BUCKETS]++] = slot;
+      if (flags[slot]! & F_USED && wanted[hashes[slot]! % BUCKETS]) order[fill[hashes[slot]! % BUCKETS]++] = slot;
     }
     return order;
+  }
+
+  /** Append a slot's record (with its length prefix, ids of this store's dictionary) to `w`; false when the slot is empty. */
+  copyRecord(table: string, slot: number, w: ByteWriter): boolean {
+    const state = this.tables.get(table);
+    if (!state || slot >= state.used || !(state.flags[slot]! & F_USED)) return false;
+    const a = state.addr[slot]!;
+    const page = state.arena.page(a);
+    const start = Arena.offsetOf(a);
+    cursor.pos = start;
+    const len = readVarint(page);
+    w.bytes(page, start, cursor.pos + len);
+    return true;
+  }
+
+  /**
+   * Append the records of `slots[from…]` to `w` until it holds `until` bytes; returns where to go
+   * on (`slots.length` when done). Records longer than `maxRecord` are left out and counted in `skipped`.
+   */
+  copyRecords(
+    table: string,
+    slots: Uint32Array,
+    from: number,
+    w: ByteWriter,
+    until: number,
+    maxRecord: number,
+    skipped: { count: number },
+  ): number {
+    const state = this.tables.get(table);
+    if (!state) return slots.length;
+    const { flags, addr, arena } = state;
+    let i = from;
+    while (i < slots.length && w.pos < until) {
+      const slot = slots[i++]!;
+      if (slot >= state.used || !(flags[slot]! & F_USED)) continue;
+      const a = addr[slot]!;
+      const page = arena.page(a);
+      const start = Arena.offsetOf(a);
+      cursor.pos = start;
+      const end = readVarint(page) + cursor.pos;
+      if (end - start > maxRecord) {
+        skipped.count += 1;
+        continue;
+      }
+      w.bytes(page, start, end);
+    }
+    return i;
+  }
+
+  /** Rows a table holds (tombstones included): the slots `copyRecord` may be asked for, below `slotCount`. */
+  slotCount(table: string): number {
+    return this.tables.get(table)?.used ?? 0;
+  }
+
+  /** Is the slot's row unchecked (stored from a peer before the table had its schema)? */
+  isUnchecked(table: string, slot: number): boolean {
+    const state = this.tables.get(table);
+    return state !== undefined && (state.flags[slot]! & F_UNCHECKED) !== 0;
+  }
+
+  /** Make room for `rows` more rows at once (a restore or a snapshot says how many come). */
+  expectRows(table: string, rows: number): void {
+    if (!TABLE_NAME.test(table)) return;
+    const state = this.state(table);
+    state.reserve(state.count + rows);
+  }
+
+  // --- the journal: what persistence commits ---
+
+  /** From now on, remember every row changed (but not restored), for `drainJournal`. */
+  startJournal(): void {
+    this.journaling = true;
+  }
+
+  stopJournal(): void {
+    this.journaling = false;
+  }
+
+  /** Rows changed since the journal was last drained. */
+  get journalSize(): number {
+    return this.journalCount;
+  }
+
+  /**
+   * Hand every row changed since the last drain, as it is now, to `visit` (its record bytes with
+   * their length prefix), and forget them. Rows changed again later are handed again.
+   */
+  drainJournal(visit: (table: string, page: Buffer, start: number, end: number, unchecked: boolean) => void): number {
+    let drained = 0;
+    for (const state of this.tables.values()) {
+      if (state.dirty.length === 0) continue;
+      const dirty = state.dirty;
+      state.dirty = [];
+      for (const slot of dirty) {
+        const f = state.flags[slot]!;
+        if (!(f & F_DIRTY)) continue;
+        state.flags[slot] = f & ~F_DIRTY;
+        if (!(f & F_USED)) continue;
+        const a = state.addr[slot]!;
+        const page = state.arena.page(a);
+        const start = Arena.offsetOf(a);
+        cursor.pos = start;
+        const len = readVarint(page);
+        visit(state.name, page, start, cursor.pos + len, (f & F_UNCHECKED) !== 0);
+        drained += 1;
+      }
+    }
+    this.journalCount = 0;
+    return drained;
   }
 
   /** The running digest of a table (live: copy it to keep it). */
@@ -324,9 +666,12 @@ export class ClusterStore {
   /** The stamp held for a key, tombstones included. */
   stampOf(table: string, key: string): Stamp | undefined {
     const state = this.tables.get(table);
-    const slot = state ? state.index.find(key) : -1;
-    if (state === undefined || slot < 0) return undefined;
-    return { t: state.t[slot], c: state.c[slot], n: this.nodeIds[state.n[slot]] };
+    if (!state) return undefined;
+    prepareString(key);
+    const slot = state.index.find(keyHash);
+    if (slot < 0) return undefined;
+    state.readHeader(slot);
+    return { t: rT, c: rC, n: this.dictionary.writers[rN]! };
   }
 
   /** Grows whenever any row (tombstones included) changes. */
@@ -350,14 +695,27 @@ export class ClusterStore {
     return out;
   }
 
+  /** Bytes of records held, and of the pages holding them (outside the JS heap). */
+  bytes(): { records: number; pages: number } {
+    let records = 0;
+    let pages = 0;
+    for (const state of this.tables.values()) {
+      records += state.arena.liveBytes;
+      pages += state.arena.pageBytes;
+    }
+    return { records, pages };
+  }
+
   /** Drop tombstones older than the safe period; returns how many were dropped. */
   collectTombstones(): number {
     const horizon = this.clock.wallNow() - this.tombstoneTtlMs;
     let dropped = 0;
     for (const state of this.tables.values()) {
-      // a pass over typed columns, not over row objects: a few ms per million rows
+      // a pass over the flags column; only tombstones' records are read
       for (let slot = 0; slot < state.used; slot += 1) {
-        if (state.index.keys[slot] !== undefined && state.values[slot] === null && state.t[slot] < horizon) {
+        if ((state.flags[slot]! & (F_USED | F_TOMB)) !== (F_USED | F_TOMB)) continue;
+        state.readHeader(slot);
+        if (rT < horizon) {
           this.remove(state, slot);
           dropped += 1;
         }
@@ -367,76 +725,151 @@ export class ClusterStore {
   }
 
   private recordAt(state: TableState, slot: number): RecordEnvelope {
-    return {
-      table: state.name,
-      key: state.index.keys[slot]!,
-      value: state.values[slot],
-      stamp: { t: state.t[slot], c: state.c[slot], n: this.nodeIds[state.n[slot]] },
-    };
+    state.readHeader(slot);
+    const page = rPage;
+    const t = rT;
+    const c = rC;
+    const n = this.dictionary.writers[rN]!;
+    const valueAt = rValue;
+    const key = readString(page, rKey);
+    cursor.pos = valueAt;
+    const value = decodeValue(page, this.dictionary, key);
+    return { table: state.name, key, value, stamp: { t, c, n } };
   }
 
   private remove(state: TableState, slot: number): void {
-    state.toggleDigest(slot, this.nodeHashes[state.n[slot]]);
-    if (state.values[slot] !== null) state.live -= 1;
-    if (state.unchecked[slot]) {
-      state.unchecked[slot] = 0;
-      state.uncheckedCount -= 1;
-    }
+    state.readHeader(slot);
+    // the digest needs the key's units: read them from the record
+    unitCount = keyUnitsAt(rPage, rKey, units);
+    unitsOf = undefined;
+    state.toggleDigest(slot, rT, rC, this.writerHash(rN));
+    const f = state.flags[slot]!;
+    if (!(f & F_TOMB)) state.live -= 1;
+    if (f & F_UNCHECKED) state.uncheckedCount -= 1;
+    state.arena.release(state.addr[slot]!, rEnd - rStart);
     state.index.remove(slot);
-    state.values[slot] = undefined;
+    state.flags[slot] = 0;
     state.free.push(slot);
     state.count -= 1;
     this.rowRevision += 1;
   }
 
-  private nodeOf(id: string): number {
-    let index = this.nodeIndex.get(id);
-    if (index === undefined) {
-      index = this.nodeIds.length;
-      this.nodeIds.push(id);
-      this.nodeHashes.push(nodeHash(id));
-      this.nodeIndex.set(id, index);
-    }
-    return index;
+  private writerHash(writer: number): number {
+    const hashes = this.writerHashes;
+    while (hashes.length <= writer) hashes.push(nodeHash(this.dictionary.writers[hashes.length]!));
+    return hashes[writer]!;
   }
 
-  /** The same string instance as `s`, from the pool or a table's keys, so equal strings are held once. */
-  private share(s: string, how: "shared" | { keyOf: string }): string {
-    if (how === "shared") {
-      const pooled = this.shared.get(s);
-      if (pooled !== undefined) return pooled;
-      if (this.shared.size < MAX_SHARED_STRINGS) this.shared.set(s, s);
-      return s;
-    }
-    const other = this.tables.get(how.keyOf);
-    const slot = other ? other.index.find(s) : -1;
-    if (slot >= 0) return other!.index.keys[slot] ?? s;
-    // the row may come later: it will then take this very string as its key
-    const pending = this.pendingKeys.get(s);
-    if (pending !== undefined) return pending;
-    if (this.pendingKeys.size < MAX_PENDING_KEYS) this.pendingKeys.set(s, s);
-    return s;
+  /** Encode a record's body ([key][t][c][n][value]) into `body`; throws CodecError on a value JSON cannot hold. */
+  private build(state: TableState, key: string, t: number, c: number, writer: number, value: unknown): void {
+    body.pos = 0;
+    body.bytes(probe.buf, 0, probe.pos);
+    body.varint(t);
+    body.varint(c);
+    body.varint(writer);
+    encodeValue(body, value, this.dictionary, key, state.shared);
   }
 
-  /** Replace a value's string fields by held instances of equal strings (invisible to readers). */
-  private compact(state: TableState, key: string, value: unknown): unknown {
-    if (typeof value === "string") return value === key ? key : value;
-    if (typeof value !== "object" || value === null || Array.isArray(value) || Object.isFrozen(value)) return value;
-    const fields = value as Record<string, unknown>;
-    for (const field in fields) {
-      const v = fields[field];
-      if (typeof v === "string") {
-        if (v === key) fields[field] = key;
-        else {
-          const how = state.strings?.[field];
-          if (how !== undefined) fields[field] = this.share(v, how);
-        }
-      } else if (Array.isArray(v) && v.length === 0) {
-        // values are replaced, never mutated, by their owners: an empty list can be one list
-        fields[field] = EMPTY_ARRAY;
+  /**
+   * Store the record in `body` (prepared key: `probe`, `units`, `keyHash`) at `slot` (-1: a new
+   * row), keep the digest and counts, and tell the listeners. `key` and `value` are given when
+   * already in hand; otherwise they are decoded only when someone listens.
+   */
+  private install(
+    state: TableState,
+    slot: number,
+    key: string | undefined,
+    t: number,
+    c: number,
+    writer: number,
+    value: unknown,
+    unchecked: boolean,
+    origin: "local" | "remote",
+    applied: ApplyOrigin,
+  ): void {
+    const total = varintSize(body.pos) + body.pos;
+    const listening = state.listeners.size > 0;
+    let previous: unknown = undefined;
+    let wasLive = false;
+    let address: number;
+    if (slot < 0) {
+      slot = state.allocate();
+      state.index.insert(slot, keyHash);
+      state.count += 1;
+      address = state.arena.alloc(total);
+    } else {
+      state.readHeader(slot);
+      const f = state.flags[slot]!;
+      wasLive = !(f & F_TOMB);
+      if (wasLive && listening) {
+        const held = key ?? this.keyAt(state, slot);
+        cursor.pos = rValue;
+        previous = decodeValue(rPage, this.dictionary, held);
+      }
+      state.toggleDigest(slot, rT, rC, this.writerHash(rN));
+      if (f & F_UNCHECKED) state.uncheckedCount -= 1;
+      address = state.addr[slot]!;
+      const old = rEnd - rStart;
+      if (old !== total) {
+        state.arena.release(address, old);
+        address = state.arena.alloc(total);
+        state.releasedSinceCheck += old;
       }
     }
-    return value;
+    const page = state.arena.page(address);
+    let p = Arena.offsetOf(address);
+    let len = body.pos;
+    while (len >= 0x80) {
+      page[p++] = (len % 128) | 0x80;
+      len = Math.floor(len / 128);
+    }
+    page[p++] = len;
+    if (body.pos < 64) for (let i = 0; i < body.pos; i += 1) page[p + i] = body.buf[i]!;
+    else body.buf.copy(page, p, 0, body.pos);
+    state.addr[slot] = address;
+    const tomb = value === null;
+    let f = F_USED | (tomb ? F_TOMB : 0) | (unchecked ? F_UNCHECKED : 0);
+    if (unchecked) state.uncheckedCount += 1;
+    if (this.journaling && applied !== "restore") {
+      if (!(state.flags[slot]! & F_DIRTY)) {
+        state.dirty.push(slot);
+        this.journalCount += 1;
+      }
+      f |= F_DIRTY;
+    }
+    state.flags[slot] = f;
+    state.toggleDigest(slot, t, c, this.writerHash(writer));
+    this.rowRevision += 1;
+    if (!wasLive && !tomb) state.live += 1;
+    else if (wasLive && tomb) state.live -= 1;
+    if (state.releasedSinceCheck > COMPACT_MIN_DEAD) this.scheduleCompaction(state);
+    const telling = this.appliedListeners.size > 0;
+    const changed = listening && !(!wasLive && tomb);
+    if (!telling && !changed) return;
+    key ??= this.keyAt(state, slot);
+    if (telling) {
+      this.tellApplied(
+        { table: state.name, key, value: tomb ? null : value, stamp: { t, c, n: this.dictionary.writers[writer]! } },
+        applied,
+      );
+    }
+    if (!changed) return;
+    const change = { key, value: tomb ? undefined : value, previous: wasLive ? previous : undefined, origin };
+    for (const listener of state.listeners) {
+      try {
+        listener(change);
+      } catch (error) {
+        console.error(`[cluster] change listener of table ${state.name} failed`, error);
+      }
+    }
+  }
+
+  private keyAt(state: TableState, slot: number): string {
+    const a = state.addr[slot]!;
+    const page = state.arena.page(a);
+    cursor.pos = Arena.offsetOf(a);
+    readVarint(page);
+    return readString(page, cursor.pos);
   }
 
   private tellApplied(record: RecordEnvelope, origin: ApplyOrigin): void {
@@ -447,6 +880,17 @@ export class ClusterStore {
         console.error("[cluster] applied-record listener failed", error);
       }
     }
+  }
+
+  private rejected(): ApplyResult {
+    this.counters.remoteRejected += 1;
+    return "rejected";
+  }
+
+  private stale(stamp: Stamp): ApplyResult {
+    this.clock.observe(stamp);
+    this.counters.remoteStale += 1;
+    return "stale";
   }
 
   private acceptable(record: RecordEnvelope): boolean {
@@ -460,12 +904,13 @@ export class ClusterStore {
   }
 
   /** Does the version (t, c, n) beat the one held in `slot`, by the table's rule? */
-  private wins(state: TableState, t: number, c: number, n: string, slot: number): boolean {
+  private wins(state: TableState, slot: number, t: number, c: number, n: string): boolean {
+    state.readHeader(slot);
     let order: number;
-    if (t !== state.t[slot]) order = t < state.t[slot] ? -1 : 1;
-    else if (c !== state.c[slot]) order = c < state.c[slot] ? -1 : 1;
+    if (t !== rT) order = t < rT ? -1 : 1;
+    else if (c !== rC) order = c < rC ? -1 : 1;
     else {
-      const held = this.nodeIds[state.n[slot]];
+      const held = this.dictionary.writers[rN]!;
       order = n === held ? 0 : n < held ? -1 : 1;
     }
     return state.merge === "first-writer-wins" ? order < 0 : order > 0;
@@ -484,91 +929,75 @@ export class ClusterStore {
   private revalidate(state: TableState): void {
     if (state.uncheckedCount === 0) return;
     for (let slot = 0; slot < state.used; slot += 1) {
-      if (!state.unchecked[slot]) continue;
-      state.unchecked[slot] = 0;
-      state.uncheckedCount -= 1;
-      const key = state.index.keys[slot]!;
+      if (!(state.flags[slot]! & F_UNCHECKED)) continue;
+      const record = this.recordAt(state, slot);
+      let value: unknown;
       try {
-        state.values[slot] = this.compact(state, key, state.schema!.parse(state.values[slot]));
+        value = state.schema!.parse(record.value);
       } catch {
         this.remove(state, slot);
         this.counters.remoteRejected += 1;
+        continue;
+      }
+      prepareString(record.key);
+      const writer = this.dictionary.writerId(record.stamp.n);
+      this.build(state, record.key, record.stamp.t, record.stamp.c, writer, value);
+      // the checked version replaces it quietly: readers never saw it, and the file learns it is checked
+      const listeners = [...state.listeners];
+      state.listeners.clear();
+      try {
+        this.install(state, slot, record.key, record.stamp.t, record.stamp.c, writer, value, false, "remote", "sync");
+      } finally {
+        for (const l of listeners) state.listeners.add(l);
       }
     }
   }
 
-  /** Store a version; returns the value as held. */
-  private put(
-    state: TableState,
-    key: string,
-    value: unknown,
-    t: number,
-    c: number,
-    node: number,
-    origin: "local" | "remote",
-    trusted = false,
-  ): unknown {
-    const hash = fnv1a(key);
-    let slot = state.index.find(key, hash);
-    let previous: unknown = undefined;
-    if (slot < 0) {
-      slot = state.allocate();
-      if (this.pendingKeys.size > 0) {
-        const pending = this.pendingKeys.get(key);
-        if (pending !== undefined) {
-          this.pendingKeys.delete(key);
-          key = pending;
-        }
+  private scheduleCompaction(state: TableState): void {
+    state.releasedSinceCheck = 0;
+    if (state.compacting) return;
+    const arena = state.arena;
+    if (arena.deadBytes < Math.max(COMPACT_MIN_DEAD, arena.pageBytes / 4)) return;
+    state.compacting = true;
+    const sparse = arena.sparsePages();
+    let next = 0;
+    // moves the live records out of sparse pages, a few ms at a time, so their pages are given back
+    const step = () => {
+      const until = performance.now() + COMPACT_SLICE_MS;
+      while (next < state.used) {
+        const slot = next++;
+        if (!(state.flags[slot]! & F_USED) || !sparse.has(Arena.pageOf(state.addr[slot]!))) continue;
+        const from = state.addr[slot]!;
+        const page = arena.page(from);
+        const start = Arena.offsetOf(from);
+        cursor.pos = start;
+        const total = readVarint(page) + (cursor.pos - start);
+        const to = arena.alloc(total);
+        page.copy(arena.page(to), Arena.offsetOf(to), start, start + total);
+        state.addr[slot] = to;
+        arena.release(from, total);
+        if ((next & 255) === 0 && performance.now() > until) break;
       }
-      state.index.insert(key, slot, hash);
-      state.values[slot] = null;
-      state.count += 1;
-    } else {
-      previous = state.values[slot];
-      state.toggleDigest(slot, this.nodeHashes[state.n[slot]]);
-    }
-    const heldKey = state.index.keys[slot]!;
-    const held = value === null ? null : this.compact(state, heldKey, value);
-    state.values[slot] = held;
-    state.t[slot] = t;
-    state.c[slot] = c;
-    state.n[slot] = node;
-    state.toggleDigest(slot, this.nodeHashes[node]);
-    const unchecked = held !== null && !state.schema && !trusted ? 1 : 0;
-    state.uncheckedCount += unchecked - state.unchecked[slot];
-    state.unchecked[slot] = unchecked;
-    this.rowRevision += 1;
-    const wasLive = previous !== undefined && previous !== null;
-    if (!wasLive && held !== null) state.live += 1;
-    else if (wasLive && held === null) state.live -= 1;
-    if (!wasLive && held === null) return held;
-    const change = {
-      key: heldKey,
-      value: held === null ? undefined : held,
-      previous: wasLive ? previous : undefined,
-      origin,
+      if (next < state.used) setTimeout(step, 0).unref();
+      else state.compacting = false;
     };
-    for (const listener of state.listeners) {
-      try {
-        listener(change);
-      } catch (error) {
-        console.error(`[cluster] change listener of table ${state.name} failed`, error);
-      }
-    }
-    return held;
+    setTimeout(step, 0).unref();
   }
 
   private writeLocal(state: TableState, key: string, value: unknown): boolean {
     if (key.length === 0 || key.length > MAX_KEY_LENGTH) throw new Error(`invalid key for table ${state.name}`);
+    prepareString(key);
+    const slot = state.index.find(keyHash);
     if (state.merge === "first-writer-wins") {
       if (value === null) throw new Error(`table ${state.name} keeps first writes: keys cannot be deleted`);
-      if (state.index.find(key) >= 0) return false;
+      if (slot >= 0) return false;
     }
     const stamp = this.clock.now();
-    const held = this.put(state, key, value, stamp.t, stamp.c, this.nodeOf(stamp.n), "local");
+    const writer = this.dictionary.writerId(stamp.n);
+    this.build(state, key, stamp.t, stamp.c, writer, value);
+    this.install(state, slot, key, stamp.t, stamp.c, writer, value, false, "local", "local");
     this.counters.localWrites += 1;
-    const record: RecordEnvelope = { table: state.name, key, value: held, stamp };
-    this.tellApplied(record, "local");
+    const record: RecordEnvelope = { table: state.name, key, value, stamp };
     for (const listener of this.writeListeners) {
       try {
         listener(record);
@@ -581,32 +1010,60 @@ export class ClusterStore {
 
   private view<V>(state: TableState): Table<V> {
     const store = this;
-    return {
+    const dict = this.dictionary;
+    const valueAt = (slot: number, key: string): V | undefined => {
+      if ((state.flags[slot]! & (F_USED | F_TOMB)) !== F_USED) return undefined;
+      state.readHeader(slot);
+      cursor.pos = rValue;
+      return decodeValue(rPage, dict, key) as V;
+    };
+    const internals: TableInternals<V> = {
+      slotOf(key) {
+        prepareString(key);
+        return state.index.find(keyHash);
+      },
+      keyAt: (slot) => store.keyAt(state, slot),
+      valueAt,
+      forEachLive(visit) {
+        for (let slot = 0; slot < state.used; slot += 1) {
+          if ((state.flags[slot]! & (F_USED | F_TOMB)) !== F_USED) continue;
+          const key = store.keyAt(state, slot);
+          visit(slot, key, valueAt(slot, key)!);
+        }
+      },
+    };
+    const table: Table<V> & { [TABLE_INTERNALS]: TableInternals<V> } = {
+      [TABLE_INTERNALS]: internals,
       name: state.name,
       get(key) {
-        const slot = state.index.find(key);
-        if (slot < 0) return undefined;
-        const value = state.values[slot];
-        return value === null ? undefined : (value as V);
+        prepareString(key);
+        const slot = state.index.find(keyHash);
+        if (slot < 0 || state.flags[slot]! & F_TOMB) return undefined;
+        state.readHeader(slot);
+        cursor.pos = rValue;
+        return decodeValue(rPage, dict, key) as V;
       },
       has(key) {
-        const slot = state.index.find(key);
-        return slot >= 0 && state.values[slot] !== null;
+        prepareString(key);
+        const slot = state.index.find(keyHash);
+        return slot >= 0 && !(state.flags[slot]! & F_TOMB);
       },
       set(key, value) {
         return store.writeLocal(state, key, value);
       },
       delete(key) {
-        const slot = state.index.find(key);
-        if (slot < 0 || state.values[slot] === null) return;
+        prepareString(key);
+        const slot = state.index.find(keyHash);
+        if (slot < 0 || state.flags[slot]! & F_TOMB) return;
         store.writeLocal(state, key, null);
       },
       *scan() {
-        const { keys } = state.index;
         for (let slot = 0; slot < state.used; slot += 1) {
-          const key = keys[slot];
-          const value = state.values[slot];
-          if (key !== undefined && value !== null) yield [key, value as V];
+          if ((state.flags[slot]! & (F_USED | F_TOMB)) !== F_USED) continue;
+          const key = store.keyAt(state, slot);
+          state.readHeader(slot);
+          cursor.pos = rValue;
+          yield [key, decodeValue(rPage, dict, key) as V];
         }
       },
       get size() {
@@ -617,5 +1074,6 @@ export class ClusterStore {
         return () => state.listeners.delete(listener as ChangeListener<unknown>);
       },
     };
+    return table;
   }
 }

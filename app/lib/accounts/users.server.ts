@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import type { Table } from "#cluster";
 import type { ClusterPort } from "#app/lib/context.server.ts";
+import { tableSchema } from "#app/lib/table-schema.server.ts";
 
 export const identitySchema = z.object({
   provider: z.string().min(1).max(64),
@@ -91,16 +92,12 @@ export class UserStore {
     cluster: ClusterPort,
     private readonly now: () => number,
   ) {
-    // strings held once across rows and tables: what keeps a user at a few hundred bytes
+    // a small vocabulary (node ids, providers) held once for all rows
     this.users = cluster.store.table("users", {
-      schema: userSchema,
-      strings: { email: { keyOf: "emails" }, createdOn: "shared" },
+      schema: tableSchema(userSchema),
+      strings: { createdOn: "shared", provider: "shared" },
     });
-    this.emails = cluster.store.table("emails", {
-      schema: emailClaimSchema,
-      merge: "first-writer-wins",
-      strings: { uid: { keyOf: "users" } },
-    });
+    this.emails = cluster.store.table("emails", { schema: tableSchema(emailClaimSchema), merge: "first-writer-wins" });
     this.unclaimed = new UnclaimedIds(this.users, this.emails);
     this.nodeId = cluster.nodeId;
   }
