@@ -83,7 +83,8 @@ export interface Table<V> {
 export type ApplyResult = "applied" | "stale" | "rejected";
 
 /** The slot-level side of a table, for indexes kept inside the cluster library (table-index.ts). */
-export const TABLE_INTERNALS = Symbol("table internals");
+// a registered symbol: the app's build and the server's each bundle a copy of this module
+export const TABLE_INTERNALS = Symbol.for("pwdless-gs.table-internals");
 
 export interface TableInternals<V> {
   /** the slot holding the key (live or a tombstone), or -1 */
@@ -595,6 +596,36 @@ export class ClusterStore {
     return i;
   }
 
+  /**
+   * Append the records of slots `from…` whose unchecked flag is `unchecked` to `w` until it holds
+   * `until` bytes (a snapshot of the table, a few ms at a time); returns the slot to go on from
+   * (`slotCount` when done).
+   */
+  copySlots(table: string, from: number, w: ByteWriter, until: number, unchecked: boolean): number {
+    const state = this.tables.get(table);
+    if (!state) return 0;
+    const { flags, addr, arena } = state;
+    const want = F_USED | (unchecked ? F_UNCHECKED : 0);
+    let slot = from;
+    while (slot < state.used && w.pos < until) {
+      const f = flags[slot]!;
+      const a = addr[slot]!;
+      slot += 1;
+      if ((f & (F_USED | F_UNCHECKED)) !== want) continue;
+      const page = arena.page(a);
+      const start = Arena.offsetOf(a);
+      cursor.pos = start;
+      const end = readVarint(page) + cursor.pos;
+      w.bytes(page, start, end);
+    }
+    return slot;
+  }
+
+  /** Rows stored before their table had its schema (they are written apart, and checked when it comes). */
+  uncheckedCount(table: string): number {
+    return this.tables.get(table)?.uncheckedCount ?? 0;
+  }
+
   /** Rows a table holds (tombstones included): the slots `copyRecord` may be asked for, below `slotCount`. */
   slotCount(table: string): number {
     return this.tables.get(table)?.used ?? 0;
@@ -631,14 +662,18 @@ export class ClusterStore {
 
   /**
    * Hand every row changed since the last drain, as it is now, to `visit` (its record bytes with
-   * their length prefix), and forget them. Rows changed again later are handed again.
+   * their length prefix), and forget them; returns the slots handed, per table, so a commit that
+   * fails can give them back (`rejournal`). Rows changed again later are handed again.
    */
-  drainJournal(visit: (table: string, page: Buffer, start: number, end: number, unchecked: boolean) => void): number {
-    let drained = 0;
+  drainJournal(
+    visit: (table: string, page: Buffer, start: number, end: number, unchecked: boolean) => void,
+  ): Map<string, number[]> {
+    const drained = new Map<string, number[]>();
     for (const state of this.tables.values()) {
       if (state.dirty.length === 0) continue;
       const dirty = state.dirty;
       state.dirty = [];
+      const handed: number[] = [];
       for (const slot of dirty) {
         const f = state.flags[slot]!;
         if (!(f & F_DIRTY)) continue;
@@ -650,11 +685,27 @@ export class ClusterStore {
         cursor.pos = start;
         const len = readVarint(page);
         visit(state.name, page, start, cursor.pos + len, (f & F_UNCHECKED) !== 0);
-        drained += 1;
+        handed.push(slot);
       }
+      if (handed.length > 0) drained.set(state.name, handed);
     }
     this.journalCount = 0;
     return drained;
+  }
+
+  /** Journal again rows a failed commit had taken: the next drain hands them as they are then. */
+  rejournal(drained: Map<string, number[]>): void {
+    for (const [table, slots] of drained) {
+      const state = this.tables.get(table);
+      if (!state) continue;
+      for (const slot of slots) {
+        const f = state.flags[slot]!;
+        if (!(f & F_USED) || f & F_DIRTY) continue;
+        state.flags[slot] = f | F_DIRTY;
+        state.dirty.push(slot);
+        this.journalCount += 1;
+      }
+    }
   }
 
   /** The running digest of a table (live: copy it to keep it). */

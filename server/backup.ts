@@ -1,20 +1,16 @@
-/** `npm run cluster -- backup <file>`: a consistent copy of a node's tables file while it runs. */
-import { statSync } from "node:fs";
+/** `npm run cluster -- backup <file>`: a consistent copy of a node's tables files while it runs. */
 import path from "node:path";
-import { backupTablesFile } from "#cluster";
-import { TABLES_FILE } from "./persistence";
+import { backupTables } from "#cluster";
 
 /**
- * Copy DATA_DIR's tables file to `target` with VACUUM INTO: one read transaction, so the copy is
- * the file as of one instant even while the node keeps committing (WAL lets both go on).
+ * Copy DATA_DIR's tables files (snapshot and change logs, every block checked) into one file at
+ * `target`: the tables as of one commit, even while the node keeps committing.
  * DATA_DIR is `--data-dir`, else the DATA_DIR setting, else the server's default for PORT.
  */
-export function backup(target: string, dataDir?: string, env: NodeJS.ProcessEnv = process.env): string {
+export async function backup(target: string, dataDir?: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
   const dir = path.resolve(dataDir ?? (env.DATA_DIR?.trim() || path.join(".data", `node-${env.PORT ?? 3000}`)));
-  const source = path.join(dir, TABLES_FILE);
   const to = path.resolve(target);
   const started = Date.now();
-  backupTablesFile(source, to);
-  const bytes = statSync(to).size;
-  return `backed up ${source} to ${to} (${(bytes / 1024 / 1024).toFixed(1)} MB, ${Date.now() - started} ms)`;
+  const bytes = await backupTables(dir, to);
+  return `backed up the tables files of ${dir} to ${to} (${(bytes / 1024 / 1024).toFixed(1)} MB, ${Date.now() - started} ms)`;
 }

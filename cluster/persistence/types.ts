@@ -31,9 +31,20 @@ export interface Persistence {
   durable(): Promise<void>;
   /** commits what is pending and closes the file */
   stop(): Promise<void>;
+  /** a small value kept with the rows (e.g. when this node last heard from its cluster) */
+  readMeta?(key: string): string | undefined;
+  /** set (or, with undefined, remove) a kept value: written with the next commit (await `durable()`) */
+  writeMeta?(key: string, value: string | undefined): void;
 }
 
-export type PersistenceProblem = "corrupt" | "newer-format" | "other-cluster" | "foreign" | "unreadable";
+export type PersistenceProblem =
+  | "corrupt"
+  | "newer-format"
+  | "other-cluster"
+  | "foreign"
+  | "unreadable"
+  /** a change log the snapshot (or the log before it) names is gone: acknowledged changes with it */
+  | "missing-log";
 
 /** The node cannot use its file; `message` is one line saying what and how to recover. */
 export class PersistenceError extends Error {
