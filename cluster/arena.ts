@@ -48,12 +48,12 @@ export class Arena {
     if (live === 0 && index !== this.tail) this.freePage(index);
   }
 
-  /** Pages (not the tail) less than half full of live records: emptying them gives memory back. */
+  /** Pages (not the tail) under 70 % live records: emptying them gives memory back. */
   sparsePages(): Set<number> {
     const out = new Set<number>();
     for (let i = 0; i < this.pages.length; i += 1) {
       if (i === this.tail || this.pages[i] === undefined) continue;
-      if (this.live[i]! * 2 < this.used[i]!) out.add(i);
+      if (this.live[i]! * 10 < this.used[i]! * 7) out.add(i);
     }
     return out;
   }

@@ -585,6 +585,7 @@ export function isNullAt(b: Uint8Array, pos: number): boolean {
 }
 
 export const NULL_TAG = T_NULL;
+export const KEY_TAG = T_KEY;
 
 /**
  * Copy the value at `src`'s cursor into `w`, mapping its shape, pooled-string and nothing else
@@ -711,6 +712,94 @@ export function keyUnitsAt(b: Buffer, pos: number, out: Uint16Array): number {
   }
   cursor.pos = pos;
   return keyUnitsOfString(readString(b), out);
+}
+
+/** Move the cursor past one value (without building it). */
+export function skipValue(b: Buffer, dict: Dictionary, depth = 0): void {
+  const tag = b[cursor.pos++]!;
+  if (tag >= T_SMALL) return;
+  switch (tag) {
+    case T_NULL:
+    case T_FALSE:
+    case T_TRUE:
+    case T_KEY:
+      return;
+    case T_UINT:
+    case T_NEGINT:
+    case T_POOLED:
+    case T_BACKREF:
+      readVarint(b);
+      return;
+    case T_F64:
+      cursor.pos += 8;
+      return;
+    case T_LATIN1:
+    case T_UTF8:
+    case T_UUID:
+      cursor.pos -= 1;
+      skipString(b);
+      return;
+    case T_ARRAY: {
+      const n = readVarint(b);
+      if (depth >= MAX_DEPTH) throw new CodecError("value nested too deeply");
+      for (let i = 0; i < n; i += 1) skipValue(b, dict, depth + 1);
+      return;
+    }
+    case T_OBJECT: {
+      const fields = dict.shapes[readVarint(b)];
+      if (fields === undefined) throw new CodecError("unknown shape");
+      for (let i = 0; i < fields.length; i += 1) skipValue(b, dict, depth + 1);
+      return;
+    }
+    case T_OBJECT_INLINE: {
+      const n = readVarint(b);
+      for (let i = 0; i < n; i += 1) {
+        skipString(b);
+        skipValue(b, dict, depth + 1);
+      }
+      return;
+    }
+    default:
+      throw new CodecError(`unknown tag ${tag}`);
+  }
+}
+
+/**
+ * Where the value of top-level field `field` of the object at `pos` starts, or -1 when the value
+ * is not an object of a known shape with that field.
+ */
+export function fieldAt(b: Buffer, pos: number, dict: Dictionary, field: string): number {
+  if (b[pos] !== T_OBJECT) return -1;
+  cursor.pos = pos + 1;
+  const fields = dict.shapes[readVarint(b)];
+  const index = fields ? fields.indexOf(field) : -1;
+  if (index < 0) return -1;
+  for (let i = 0; i < index; i += 1) skipValue(b, dict);
+  return cursor.pos;
+}
+
+/**
+ * The code units of the string value at `pos` (inline or pooled), written into `out`; -1 when it
+ * is not one (a number, a reference to the key or to an earlier string: the caller decodes).
+ */
+export function stringUnitsAt(b: Buffer, pos: number, dict: Dictionary, out: Uint16Array): number {
+  const tag = b[pos];
+  if (tag === T_LATIN1 || tag === T_UUID) {
+    const n = keyUnitsAt(b, pos, out);
+    return n <= out.length ? n : -1;
+  }
+  if (tag === T_UTF8) {
+    const s = readString(b, pos);
+    if (s.length > out.length) return -1;
+    return keyUnitsOfString(s, out);
+  }
+  if (tag === T_POOLED) {
+    cursor.pos = pos + 1;
+    const s = dict.strings[readVarint(b)];
+    if (s === undefined || s.length > out.length) return -1;
+    return keyUnitsOfString(s, out);
+  }
+  return -1;
 }
 
 /** Bytes of an encoded key that starts at `pos`. */

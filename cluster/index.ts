@@ -16,6 +16,7 @@ export type {
   Table,
   TableOptions,
 } from "./store";
+export type { ValueSpec } from "./value-check";
 export { compareStamps, HybridLogicalClock } from "./hlc";
 export { indexTable } from "./table-index";
 export type { TableIndex } from "./table-index";

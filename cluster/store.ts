@@ -6,6 +6,8 @@ import {
   decodeValue,
   Dictionary,
   encodeValue,
+  fieldAt,
+  KEY_TAG,
   keyLengthAt,
   keyUnitsAt,
   keyUnitsOfString,
@@ -14,11 +16,13 @@ import {
   readVarint,
   sameBytes,
   skipString,
+  stringUnitsAt,
   transcodeValue,
 } from "./codec";
 import { BUCKETS, hashOut, nodeHash, versionHashUnits, WORDS_PER_BUCKET, type TableDigest } from "./digest";
 import { HybridLogicalClock, type Stamp, type WallClock } from "./hlc";
 import { fnv1a, fnv1aUnits, KeyIndex, type KeySource } from "./key-index";
+import { compileSpec, type BytesCheck, type ValueSpec } from "./value-check";
 
 /** How two versions of one key merge. Both are deterministic on every node. */
 export type MergeRule =
@@ -44,6 +48,11 @@ export interface Schema<V> {
    * they came; the others go through `parse`.
    */
   check?(input: unknown): boolean;
+  /**
+   * Optional, the fastest path: what `parse` accepts unchanged, as data. Rows that arrive in the
+   * binary form (a catch-up) are then checked in that form, with nothing built.
+   */
+  binarySpec?(): ValueSpec;
 }
 
 export interface TableOptions<V> {
@@ -94,6 +103,15 @@ export interface TableInternals<V> {
   valueAt(slot: number, key: string): V | undefined;
   /** every live row, with its slot */
   forEachLive(visit: (slot: number, key: string, value: V) => void): void;
+  /** every live row's slot (nothing decoded) */
+  forEachLiveSlot(visit: (slot: number) => void): void;
+  /** be told of every row that changes, by slot, after the change (live: it has a value) */
+  onSlot(hook: (slot: number, live: boolean) => void): () => void;
+  /**
+   * The UTF-16 code units of a top-level string field of the live row in `slot`, written into
+   * `out`, read from its bytes without decoding the row; -1 when that cannot be done (decode it).
+   */
+  fieldUnits(slot: number, field: string, out: Uint16Array): number;
 }
 
 /**
@@ -185,10 +203,12 @@ function prepareString(key: string): void {
   unitsOf = key;
 }
 
-function prepareBytes(src: Buffer, keyStart: number): void {
-  const n = keyLengthAt(src, keyStart);
-  probe.pos = 0;
-  probe.bytes(src, keyStart, keyStart + n);
+function prepareBytes(src: Buffer, keyStart: number, lookup = true): void {
+  if (lookup) {
+    const n = keyLengthAt(src, keyStart);
+    probe.pos = 0;
+    probe.bytes(src, keyStart, keyStart + n);
+  }
   unitCount = keyUnitsAt(src, keyStart, units);
   unitsOf = undefined;
   keyHash = fnv1aUnits(units, unitCount);
@@ -213,6 +233,10 @@ let rValue = 0;
 
 // --- a record being built: [key][t][c][n][value], its length prefix added when stored ---
 const body = new ByteWriter(4096);
+/** or, instead of `body`, a record's body where it already is */
+let bodySource: Buffer | undefined;
+let bodyStart = 0;
+let bodyLength = 0;
 
 function varintSize(n: number): number {
   let size = 1;
@@ -242,6 +266,10 @@ class TableState implements KeySource {
   live = 0;
   readonly listeners = new Set<ChangeListener<unknown>>();
   schema: Schema<unknown> | undefined;
+  /** the schema's check of values in their binary form, when it describes them */
+  bytesCheck: BytesCheck | undefined;
+  /** told of every row that changes, by slot (indexes kept inside the library; nothing decoded) */
+  readonly slotHooks = new Set<(slot: number, live: boolean) => void>();
   merge: MergeRule = "last-writer-wins";
   shared: Set<string> | undefined;
   opened = false;
@@ -331,6 +359,8 @@ export class ClusterStore {
   private rowRevision = 0;
   private readonly writerHashes: number[] = [];
   private journaling = false;
+  private restoreMax: Stamp | undefined;
+  private latestSeen = 0;
   private journalCount = 0;
 
   constructor(options: StoreOptions) {
@@ -356,6 +386,8 @@ export class ClusterStore {
     // a table declared at start-up (for its merge rule) gets its schema when the app opens it
     if (options.schema && !state.schema) {
       state.schema = options.schema as Schema<unknown>;
+      const spec = state.schema.binarySpec?.();
+      state.bytesCheck = spec ? compileSpec(spec) : undefined;
       this.revalidate(state);
     }
     return this.view<V>(state);
@@ -387,7 +419,7 @@ export class ClusterStore {
     prepareString(record.key);
     const slot = state.index.find(keyHash);
     // a stale version is dropped before its value is validated: duplicates cost a lookup
-    if (slot >= 0 && !this.wins(state, slot, t, c, n)) return this.stale(record.stamp);
+    if (slot >= 0 && !this.wins(state, slot, t, c, n)) return this.stale(record.stamp, origin);
     let value = record.value;
     if (value !== null && state.schema && origin !== "restore") {
       try {
@@ -403,7 +435,7 @@ export class ClusterStore {
       if (error instanceof CodecError) return this.rejected();
       throw error;
     }
-    this.clock.observe(record.stamp);
+    this.observe(t, c, n, origin);
     const unchecked = value !== null && !state.schema && origin !== "restore";
     this.install(state, slot, record.key, t, c, writer, value, unchecked, "remote", origin);
     this.counters.remoteApplied += 1;
@@ -422,6 +454,7 @@ export class ClusterStore {
     from: DictionaryMapping,
     origin: "sync" | "restore",
     unchecked = false,
+    fresh = false,
   ): ApplyResult {
     const state = this.tables.get(table) ?? (TABLE_NAME.test(table) ? this.state(table) : undefined);
     if (!state) return this.rejected();
@@ -432,7 +465,8 @@ export class ClusterStore {
     if (end > src.length) throw new CodecError("truncated record");
     const keyLength = keyLengthAt(src, keyStart);
     if (keyLength > 4 * MAX_KEY_LENGTH + 9) return this.rejected();
-    prepareBytes(src, keyStart);
+    // a snapshot's rows into an empty table: each key comes once, so none is looked up
+    prepareBytes(src, keyStart, !fresh);
     if (unitCount === 0 || unitCount > MAX_KEY_LENGTH) return this.rejected();
     cursor.pos = keyStart + keyLength;
     const t = readVarint(src);
@@ -442,34 +476,49 @@ export class ClusterStore {
     const writer = from.writers[theirWriter];
     const n = from.theirs.writers[theirWriter];
     if (writer === undefined || n === undefined) throw new CodecError("unknown writer");
-    if (!Number.isSafeInteger(t) || !Number.isSafeInteger(c) || t > this.clock.wallNow() + this.maxClockSkewMs) {
+    if (!Number.isSafeInteger(t) || !Number.isSafeInteger(c) || this.fromTheFuture(t)) {
       return this.rejected();
     }
-    const slot = state.index.find(keyHash);
-    if (slot >= 0 && !this.wins(state, slot, t, c, n)) return this.stale({ t, c, n });
+    const slot = fresh ? -1 : state.index.find(keyHash);
+    if (slot >= 0 && !this.wins(state, slot, t, c, n)) return this.stale({ t, c, n }, origin);
     const isNull = src[valueStart] === NULL_TAG;
     let key: string | undefined;
     let value: unknown;
     if (!isNull && state.schema && origin === "sync") {
-      // a peer's row is checked as gossip is: by the table's schema (its fast check when it has
-      // one: the row is then kept as it came; else parsed, and the parsed value encoded as ours)
-      key = readString(src, keyStart);
+      // a peer's row is checked as gossip is, by the table's schema: in its binary form when the
+      // schema describes its values (the row is then kept as it came, nothing built), else built
+      // and checked (kept as it came when it passes the schema's fast check; else parsed, and the
+      // parsed value encoded as ours)
+      let passed = false;
       cursor.pos = valueStart;
-      let decoded: unknown;
-      try {
-        decoded = decodeValue(src, from.theirs, key);
-        if (cursor.pos !== end) throw new CodecError("a record's value does not end where the record does");
-        if (state.schema.check?.(decoded)) value = decoded;
-        else {
-          value = state.schema.parse(decoded);
-          this.build(state, key, t, c, writer, value);
+      if (state.bytesCheck) {
+        try {
+          passed =
+            state.bytesCheck(src, from.theirs, () => readString(src, keyStart), src[keyStart]!) && cursor.pos === end;
+        } catch {
+          return this.rejected();
         }
-      } catch {
-        return this.rejected();
       }
-      if (value === decoded) this.takeAsIs(src, keyStart, keyLength, valueStart, end, t, c, writer, from);
+      if (passed) this.takeAsIs(src, keyStart, keyLength, valueStart, end, t, c, writer, from);
+      else {
+        key = readString(src, keyStart);
+        cursor.pos = valueStart;
+        let decoded: unknown;
+        try {
+          decoded = decodeValue(src, from.theirs, key);
+          if (cursor.pos !== end) throw new CodecError("a record's value does not end where the record does");
+          if (state.schema.check?.(decoded)) value = decoded;
+          else {
+            value = state.schema.parse(decoded);
+            this.build(state, key, t, c, writer, value);
+          }
+        } catch {
+          return this.rejected();
+        }
+        if (value === decoded) this.takeAsIs(src, keyStart, keyLength, valueStart, end, t, c, writer, from);
+      }
     } else this.takeAsIs(src, keyStart, keyLength, valueStart, end, t, c, writer, from);
-    this.clock.observe({ t, c, n });
+    this.observe(t, c, n, origin);
     const unsure = !isNull && (origin === "sync" ? !state.schema : unchecked);
     if (key === undefined && (state.listeners.size > 0 || this.appliedListeners.size > 0)) {
       key = readString(src, keyStart);
@@ -496,8 +545,12 @@ export class ClusterStore {
     from: DictionaryMapping,
   ): void {
     body.pos = 0;
+    bodySource = undefined;
     if (from.identity) {
-      body.bytes(src, keyStart, end);
+      // taken straight from where it is (install copies it once, into the arena)
+      bodySource = src;
+      bodyStart = keyStart;
+      bodyLength = end - keyStart;
       return;
     }
     body.bytes(src, keyStart, keyStart + keyLength);
@@ -797,6 +850,7 @@ export class ClusterStore {
     const f = state.flags[slot]!;
     if (!(f & F_TOMB)) state.live -= 1;
     if (f & F_UNCHECKED) state.uncheckedCount -= 1;
+    if (!(f & F_TOMB)) for (const hook of state.slotHooks) hook(slot, false);
     state.arena.release(state.addr[slot]!, rEnd - rStart);
     state.index.remove(slot);
     state.flags[slot] = 0;
@@ -813,6 +867,7 @@ export class ClusterStore {
 
   /** Encode a record's body ([key][t][c][n][value]) into `body`; throws CodecError on a value JSON cannot hold. */
   private build(state: TableState, key: string, t: number, c: number, writer: number, value: unknown): void {
+    bodySource = undefined;
     body.pos = 0;
     body.bytes(probe.buf, 0, probe.pos);
     body.varint(t);
@@ -838,7 +893,11 @@ export class ClusterStore {
     origin: "local" | "remote",
     applied: ApplyOrigin,
   ): void {
-    const total = varintSize(body.pos) + body.pos;
+    const source = bodySource ?? body.buf;
+    const from = bodySource ? bodyStart : 0;
+    const length = bodySource ? bodyLength : body.pos;
+    bodySource = undefined;
+    const total = varintSize(length) + length;
     const listening = state.listeners.size > 0;
     let previous: unknown = undefined;
     let wasLive = false;
@@ -869,14 +928,14 @@ export class ClusterStore {
     }
     const page = state.arena.page(address);
     let p = Arena.offsetOf(address);
-    let len = body.pos;
+    let len = length;
     while (len >= 0x80) {
       page[p++] = (len % 128) | 0x80;
       len = Math.floor(len / 128);
     }
     page[p++] = len;
-    if (body.pos < 64) for (let i = 0; i < body.pos; i += 1) page[p + i] = body.buf[i]!;
-    else body.buf.copy(page, p, 0, body.pos);
+    if (length < 96) for (let i = 0; i < length; i += 1) page[p + i] = source[from + i]!;
+    else source.copy(page, p, from, from + length);
     state.addr[slot] = address;
     const tomb = value === null;
     let f = F_USED | (tomb ? F_TOMB : 0) | (unchecked ? F_UNCHECKED : 0);
@@ -893,6 +952,7 @@ export class ClusterStore {
     this.rowRevision += 1;
     if (!wasLive && !tomb) state.live += 1;
     else if (wasLive && tomb) state.live -= 1;
+    if (state.slotHooks.size > 0 && (wasLive || !tomb)) for (const hook of state.slotHooks) hook(slot, !tomb);
     if (state.releasedSinceCheck > COMPACT_MIN_DEAD) this.scheduleCompaction(state);
     const telling = this.appliedListeners.size > 0;
     const changed = listening && !(!wasLive && tomb);
@@ -938,10 +998,36 @@ export class ClusterStore {
     return "rejected";
   }
 
-  private stale(stamp: Stamp): ApplyResult {
-    this.clock.observe(stamp);
+  private stale(stamp: Stamp, origin: ApplyOrigin = "remote"): ApplyResult {
+    this.observe(stamp.t, stamp.c, stamp.n, origin);
     this.counters.remoteStale += 1;
     return "stale";
+  }
+
+  /** The clock moves past every stamp seen; a restore's stamps are seen once, at its end (`restored`). */
+  private observe(t: number, c: number, n: string, origin: ApplyOrigin): void {
+    if (origin !== "restore") {
+      this.clock.observe({ t, c, n });
+      return;
+    }
+    const max = this.restoreMax;
+    if (!max || t > max.t || (t === max.t && c > max.c)) this.restoreMax = { t, c, n };
+  }
+
+  /**
+   * Is a stamp time further ahead of our wall clock than the allowed skew? The clock is read again
+   * only when a stamp passes the last reading (a catch-up or a restore asks millions of times).
+   */
+  private fromTheFuture(t: number): boolean {
+    if (t <= this.latestSeen) return false;
+    this.latestSeen = this.clock.wallNow() + this.maxClockSkewMs;
+    return t > this.latestSeen;
+  }
+
+  /** A restore is over: the clock moves past the greatest stamp it read. */
+  restored(): void {
+    if (this.restoreMax) this.clock.observe(this.restoreMax);
+    this.restoreMax = undefined;
   }
 
   private acceptable(record: RecordEnvelope): boolean {
@@ -1075,6 +1161,23 @@ export class ClusterStore {
       },
       keyAt: (slot) => store.keyAt(state, slot),
       valueAt,
+      onSlot(hook) {
+        state.slotHooks.add(hook);
+        return () => state.slotHooks.delete(hook);
+      },
+      forEachLiveSlot(visit) {
+        for (let slot = 0; slot < state.used; slot += 1) {
+          if ((state.flags[slot]! & (F_USED | F_TOMB)) === F_USED) visit(slot);
+        }
+      },
+      fieldUnits(slot, field, out) {
+        if ((state.flags[slot]! & (F_USED | F_TOMB)) !== F_USED) return -1;
+        state.readHeader(slot);
+        const at = fieldAt(rPage, rValue, dict, field);
+        if (at < 0) return -1;
+        if (rPage[at] === KEY_TAG) return keyUnitsAt(rPage, rKey, out);
+        return stringUnitsAt(rPage, at, dict, out);
+      },
       forEachLive(visit) {
         for (let slot = 0; slot < state.used; slot += 1) {
           if ((state.flags[slot]! & (F_USED | F_TOMB)) !== F_USED) continue;

@@ -29,7 +29,7 @@ import {
 export interface SyncDeps {
   store: ClusterStore;
   log: Logger;
-  /** how long one slice of work may hold the event loop; default 20 ms */
+  /** how long one slice of work may hold the event loop; default 8 ms */
   sliceMs?: number;
   /** a frame not read or written within this aborts the stream; default none */
   idleMs?: number;
@@ -47,7 +47,7 @@ export interface PullResult {
   differingBuckets: number;
 }
 
-const DEFAULT_SLICE_MS = 20;
+const DEFAULT_SLICE_MS = 8;
 
 /** Lets other work run: a macrotask turn, not a microtask, so timers and sockets get theirs. */
 export const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));

@@ -18,7 +18,22 @@ function termHash(term: string): number {
     h ^= term.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
-  // Murmur3's finaliser spreads FNV-1a's similar low bits
+  return finish(h);
+}
+
+/** `termHash` of a term given as code units (read from a row's bytes). */
+function termHashUnits(units: Uint16Array, n: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < n; i += 1) {
+    h ^= units[i]!;
+    h = Math.imul(h, 0x01000193);
+  }
+  return finish(h);
+}
+
+/** Murmur3's finaliser spreads FNV-1a's similar low bits. */
+function finish(hash: number): number {
+  let h = hash;
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
@@ -92,28 +107,59 @@ class SlotMultimap {
   }
 }
 
+const scratch = new Uint16Array(1024);
+
 /**
  * Index a table by a term of each row (an email, a user id, a key prefix), so lookups read a few
- * keys instead of scanning the table. Follows local and remote writes and deletes.
+ * keys instead of scanning the table. Follows local and remote writes and deletes. The term is a
+ * function of the row, or the name of a top-level string field: then the index is built from the
+ * rows' bytes, without decoding them (a million sessions by user id in a fraction of a second).
  */
-export function indexTable<V>(table: Table<V>, termOf: (key: string, value: V) => string): TableIndex {
+export function indexTable<V>(table: Table<V>, term: string | ((key: string, value: V) => string)): TableIndex {
   const rows = (table as unknown as { [TABLE_INTERNALS]?: TableInternals<V> })[TABLE_INTERNALS];
   if (!rows) throw new TypeError("indexTable needs a table of a ClusterStore");
+  const termOf =
+    typeof term === "string"
+      ? (_key: string, value: V) => {
+          const v = (value as Record<string, unknown>)[term];
+          return typeof v === "string" ? v : undefined;
+        }
+      : term;
   const index = new SlotMultimap();
-  rows.forEachLive((slot, key, value) => index.add(slot, termHash(termOf(key, value))));
-  table.onChange(({ key, value, previous }) => {
-    const slot = rows.slotOf(key);
-    if (slot < 0) return;
-    if (previous !== undefined) index.remove(slot);
-    if (value !== undefined) index.add(slot, termHash(termOf(key, value)));
-  });
+  if (typeof term === "string") {
+    // a field: filed from the rows' bytes, kept up to date by slot (no row is decoded)
+    const file = (slot: number) => {
+      const n = rows.fieldUnits(slot, term, scratch);
+      if (n >= 0) {
+        index.add(slot, termHashUnits(scratch, n));
+        return;
+      }
+      const key = rows.keyAt(slot);
+      const value = rows.valueAt(slot, key);
+      const t = value === undefined ? undefined : termOf(key, value);
+      if (t !== undefined) index.add(slot, termHash(t));
+    };
+    rows.forEachLiveSlot(file);
+    rows.onSlot((slot, live) => {
+      index.remove(slot);
+      if (live) file(slot);
+    });
+  } else {
+    rows.forEachLive((slot, key, value) => index.add(slot, termHash(term(key, value))));
+    table.onChange(({ key, value, previous }) => {
+      const slot = rows.slotOf(key);
+      if (slot < 0) return;
+      if (previous !== undefined) index.remove(slot);
+      if (value !== undefined) index.add(slot, termHash(term(key, value)));
+    });
+  }
   return {
-    keys: (term) => {
+    keys: (wanted) => {
       const out = new Set<string>();
-      for (const slot of index.candidates(termHash(term))) {
+      for (const slot of index.candidates(termHash(wanted))) {
         const key = rows.keyAt(slot);
         const value = rows.valueAt(slot, key);
-        if (value !== undefined && termOf(key, value) === term) out.add(key);
+        if (value !== undefined && termOf(key, value) === wanted) out.add(key);
       }
       return out;
     },

@@ -20,7 +20,7 @@ export interface Config extends AppConfig {
   secretSource: "env" | "generated" | "dev-secret-file";
   dataDir: string;
   /** the tables file in DATA_DIR (`sqlite`, the default) or none (`off`: benchmarks only, refused in production) */
-  persistence: { mode: "sqlite" | "off"; maxBytes: number | undefined };
+  persistence: { mode: "file" | "off"; maxBytes: number | undefined };
   bodyLimitBytes: number;
   /** METRICS_TOKEN: a Bearer token that may read /metrics in production (local mode: open) */
   metricsToken: string | undefined;
@@ -322,11 +322,14 @@ export function redisSettings(env: Env, problems: string[]): Config["cluster"]["
   return { url: url.toString(), timeoutMs };
 }
 
-/** PERSISTENCE (sqlite | off) and DATA_MAX_MB (a cap on the tables file, in MB, decimals allowed). */
+/**
+ * PERSISTENCE (file | off; `sqlite`, its name before decision 015, still means file) and
+ * DATA_MAX_MB (a cap on the tables files, in MB, decimals allowed).
+ */
 function persistenceSettings(env: Env, production: boolean, problems: string[]): Config["persistence"] {
-  const mode = env.PERSISTENCE?.trim().toLowerCase() || "sqlite";
-  if (mode !== "sqlite" && mode !== "off")
-    problems.push(`PERSISTENCE must be sqlite or off (got "${env.PERSISTENCE}")`);
+  const mode = env.PERSISTENCE?.trim().toLowerCase() || "file";
+  if (mode !== "file" && mode !== "sqlite" && mode !== "off")
+    problems.push(`PERSISTENCE must be file or off (got "${env.PERSISTENCE}")`);
   if (mode === "off" && production) {
     problems.push("PERSISTENCE=off keeps nothing across restarts and is for benchmarks only: remove it in production");
   }
@@ -338,7 +341,7 @@ function persistenceSettings(env: Env, production: boolean, problems: string[]):
       problems.push(`DATA_MAX_MB must be a positive number of megabytes (got "${raw}")`);
     else maxBytes = Math.round(mb * 1024 * 1024);
   }
-  return { mode: mode === "off" ? "off" : "sqlite", maxBytes };
+  return { mode: mode === "off" ? "off" : "file", maxBytes };
 }
 
 /** TRUST_PROXY: unset/false, true (every hop), a hop count, or proxy addresses/subnets (comma-separated). */

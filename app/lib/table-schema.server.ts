@@ -11,7 +11,7 @@
  * unchanged, as the app's do to get objects of one fixed shape): the check skips it.
  */
 import { z } from "zod";
-import type { Schema } from "#cluster";
+import type { Schema, ValueSpec } from "#cluster";
 
 type Check = (value: unknown) => boolean;
 
@@ -136,8 +136,101 @@ function compile(schema: z.ZodTypeAny): Check | undefined {
   }
 }
 
-/** The schema a table of the cluster is opened with: zod's parse, and the compiled check where it compiles. */
+/**
+ * The same parts of zod as data, for the cluster to check rows in their binary form (a catch-up's)
+ * without building them; undefined when the schema uses anything else. A field with a default is
+ * described as required: a row without it goes the slow way, through `parse`.
+ */
+function describe(schema: z.ZodTypeAny): ValueSpec | undefined {
+  const def = schema._def as { typeName: z.ZodFirstPartyTypeKind };
+  switch (def.typeName) {
+    case z.ZodFirstPartyTypeKind.ZodString: {
+      const spec: Extract<ValueSpec, { type: "string" }> = { type: "string", patterns: [] };
+      for (const check of (schema as z.ZodString)._def.checks) {
+        if (check.kind === "min") spec.min = Math.max(spec.min ?? 0, check.value);
+        else if (check.kind === "max") spec.max = Math.min(spec.max ?? Infinity, check.value);
+        else if (check.kind === "length") {
+          spec.min = check.value;
+          spec.max = check.value;
+        } else if (check.kind === "regex") spec.patterns!.push(check.regex);
+        else return undefined;
+      }
+      return spec;
+    }
+    case z.ZodFirstPartyTypeKind.ZodNumber: {
+      const spec: Extract<ValueSpec, { type: "number" }> = { type: "number" };
+      for (const check of (schema as z.ZodNumber)._def.checks) {
+        if (check.kind === "int") spec.int = true;
+        else if (check.kind === "min") {
+          spec.min = check.value;
+          spec.minExclusive = !check.inclusive;
+        } else if (check.kind === "max") {
+          spec.max = check.value;
+          spec.maxExclusive = !check.inclusive;
+        } else if (check.kind !== "finite") return undefined;
+      }
+      return spec;
+    }
+    case z.ZodFirstPartyTypeKind.ZodBoolean:
+      return { type: "boolean" };
+    case z.ZodFirstPartyTypeKind.ZodNull:
+      return { type: "null" };
+    case z.ZodFirstPartyTypeKind.ZodLiteral: {
+      const value = (schema as z.ZodLiteral<unknown>)._def.value;
+      return value === null || ["string", "number", "boolean"].includes(typeof value)
+        ? { type: "literal", value: value as string | number | boolean | null }
+        : undefined;
+    }
+    case z.ZodFirstPartyTypeKind.ZodEnum:
+      return { type: "enum", values: [...(schema as z.ZodEnum<[string, ...string[]]>)._def.values] };
+    case z.ZodFirstPartyTypeKind.ZodOptional: {
+      const of = describe((schema as z.ZodOptional<z.ZodTypeAny>)._def.innerType);
+      return of && { type: "optional", of };
+    }
+    case z.ZodFirstPartyTypeKind.ZodNullable: {
+      const of = describe((schema as z.ZodNullable<z.ZodTypeAny>)._def.innerType);
+      return of && { type: "nullable", of };
+    }
+    case z.ZodFirstPartyTypeKind.ZodDefault:
+      return describe((schema as z.ZodDefault<z.ZodTypeAny>)._def.innerType);
+    case z.ZodFirstPartyTypeKind.ZodEffects: {
+      const effects = schema as z.ZodEffects<z.ZodTypeAny>;
+      return effects._def.effect.type === "transform" ? describe(effects._def.schema) : undefined;
+    }
+    case z.ZodFirstPartyTypeKind.ZodArray: {
+      const arrayDef = (schema as z.ZodArray<z.ZodTypeAny>)._def;
+      const of = describe(arrayDef.type);
+      if (!of) return undefined;
+      return {
+        type: "array",
+        of,
+        min: Math.max(arrayDef.minLength?.value ?? 0, arrayDef.exactLength?.value ?? 0),
+        max: Math.min(arrayDef.maxLength?.value ?? Infinity, arrayDef.exactLength?.value ?? Infinity),
+      };
+    }
+    case z.ZodFirstPartyTypeKind.ZodObject: {
+      const object = schema as z.ZodObject<z.ZodRawShape>;
+      if (object._def.unknownKeys !== "strip" || !(object._def.catchall instanceof z.ZodNever)) return undefined;
+      const fields: Record<string, ValueSpec> = {};
+      for (const [name, field] of Object.entries(object.shape)) {
+        const spec = describe(field);
+        if (!spec) return undefined;
+        fields[name] = spec;
+      }
+      return { type: "object", fields };
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** The schema a table of the cluster is opened with: zod's parse, and the compiled checks where they compile. */
 export function tableSchema<T extends z.ZodTypeAny>(schema: T): Schema<z.output<T>> {
   const check = compile(schema);
-  return check ? { parse: (input) => schema.parse(input), check } : { parse: (input) => schema.parse(input) };
+  const spec = describe(schema);
+  return {
+    parse: (input) => schema.parse(input),
+    ...(check ? { check } : {}),
+    ...(spec ? { binarySpec: () => spec } : {}),
+  };
 }

@@ -78,6 +78,11 @@ export interface EntryTarget {
   /** called every row, so a long block can yield (it cannot await: the block stays in the buffer) */
   rows: number;
   refused: number;
+  /**
+   * While a snapshot is read: per table, whether it was empty when its rows began (a snapshot
+   * holds each key once, so they need no lookup). Undefined while logs are read.
+   */
+  fresh: Map<string, boolean> | undefined;
 }
 
 /**
@@ -97,12 +102,21 @@ export function readEntries(b: Buffer, start: number, end: number, target: Entry
       const stop = cursor.pos + bytes;
       if (stop > end) throw new CodecError("a rows entry runs past its block");
       const unchecked = kind === EntryKind.UncheckedRows;
+      let fresh = false;
+      if (target.fresh) {
+        let known = target.fresh.get(table);
+        if (known === undefined) {
+          known = target.store.digestOf(table).count === 0;
+          target.fresh.set(table, known);
+        }
+        fresh = known;
+      }
       let pos = cursor.pos;
       while (pos < stop) {
         cursor.pos = pos;
         const next = readVarint(b) + cursor.pos;
         if (next > stop) throw new CodecError("a record runs past its entry");
-        if (target.store.applyEncoded(table, b, pos, target.mapping, "restore", unchecked) === "rejected") {
+        if (target.store.applyEncoded(table, b, pos, target.mapping, "restore", unchecked, fresh) === "rejected") {
           target.refused += 1;
         } else target.rows += 1;
         pos = next;

@@ -9,6 +9,7 @@
  */
 import { open, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import path from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { ByteWriter } from "../codec";
 import { ClusterUnavailableError } from "../errors";
 import { DictionaryMapping } from "../store";
@@ -27,7 +28,16 @@ import {
   type ChainEnd,
   type Where,
 } from "./chain";
-import { beginRows, endRows, newMark, readEntries, writeDictionary, writeMeta, type DictionaryMark } from "./entries";
+import {
+  beginRows,
+  endRows,
+  newMark,
+  readEntries,
+  writeDictionary,
+  writeMeta,
+  type DictionaryMark,
+  type EntryTarget,
+} from "./entries";
 import { moveFormat1Aside, readFormat1 } from "./migrate";
 import { PersistenceError, type Persistence, type PersistenceContext, type RestoreResult } from "./types";
 
@@ -100,6 +110,16 @@ export class FilePersistence implements Persistence {
   }
 
   async start(context: PersistenceContext): Promise<RestoreResult> {
+    const delay = monitorEventLoopDelay({ resolution: 10 });
+    delay.enable();
+    try {
+      return { ...(await this.open(context)), stallMs: Math.round(delay.max / 1e6) };
+    } finally {
+      delay.disable();
+    }
+  }
+
+  private async open(context: PersistenceContext): Promise<RestoreResult> {
     const started = this.now();
     const cpu = process.cpuUsage();
     this.context = context;
@@ -193,12 +213,14 @@ export class FilePersistence implements Persistence {
   }> {
     const { store, log } = this.context!;
     const mapping = new DictionaryMapping(store.dictionary);
-    const target = { store, mapping, meta: this.meta, rows: 0, refused: 0 };
+    const target: EntryTarget = { store, mapping, meta: this.meta, rows: 0, refused: 0, fresh: new Map() };
     const slicer = new Slicer(this.options.sliceMs ?? 10);
     for (const generation of logs) await checkAccess(path.join(this.dir, logFileName(generation)), this.where);
     await checkAccess(path.join(this.dir, SNAPSHOT_FILE), this.where);
     const { header, kind, end } = await readChain(this.dir, this.options.clusterName, this.where, {
       file: (fileKind, fileHeader) => {
+        // only a snapshot holds each key once (a backup has its logs after it)
+        if (fileKind !== FileKind.Snapshot) target.fresh = undefined;
         const counts = (fileHeader as HeaderMeta & { tables?: Record<string, number> }).tables;
         if (fileKind !== FileKind.Log && counts)
           for (const [table, n] of Object.entries(counts)) store.expectRows(table, n);
@@ -212,6 +234,7 @@ export class FilePersistence implements Persistence {
         if (slicer.over()) await slicer.pause();
       },
     });
+    store.restored();
     const snapshotStat = await stat(path.join(this.dir, SNAPSHOT_FILE));
     this.snapshotBytes = snapshotStat.size;
     let snapshotNow = !mapping.identity || kind === FileKind.Backup;

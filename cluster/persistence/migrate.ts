@@ -52,6 +52,7 @@ export async function readFormat1(
   } finally {
     await rm(copyDir, { recursive: true, force: true });
   }
+  store.restored();
   return { restored, refused };
 }
 

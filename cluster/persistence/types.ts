@@ -12,6 +12,8 @@ export interface RestoreResult {
   ms: number;
   /** CPU time the process spent meanwhile (user + system): on a busy machine, the cost without the waiting */
   cpuMs: number;
+  /** the longest the event loop was held meanwhile (reading is done in slices), when measured */
+  stallMs?: number;
 }
 
 export interface PersistenceContext {

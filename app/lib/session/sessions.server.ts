@@ -57,7 +57,7 @@ export class SessionStore {
       strings: { createdOn: "shared", method: "shared", userAgent: "shared" },
     });
     this.revocations = cluster.store.table("revocations", { schema: revocationSchema });
-    this.sidsByUser = indexTable(this.sessions, (_sid, row) => row.uid);
+    this.sidsByUser = indexTable(this.sessions, "uid");
   }
 
   createSession(uid: string, details: { method: string; userAgent: string }): SessionRow {
