@@ -46,7 +46,16 @@ async function main() {
       discovery: "none",
     },
     quiet,
-    { tables: { emails: { merge: "first-writer-wins" } }, persistence },
+    // as server/index.ts declares them
+    {
+      tables: {
+        emails: { merge: "first-writer-wins" },
+        users: { indexes: ["email"] },
+        sessions: { indexes: ["uid"] },
+        passkeys: { indexes: ["uid"] },
+      },
+      persistence,
+    },
   );
   const accounts = new UserStore(cluster, Date.now);
   const sessions = new SessionStore(cluster, 30, Date.now);

@@ -22,6 +22,7 @@ import {
 import { BUCKETS, hashOut, nodeHash, versionHashUnits, WORDS_PER_BUCKET, type TableDigest } from "./digest";
 import { HybridLogicalClock, type Stamp, type WallClock } from "./hlc";
 import { fnv1a, fnv1aUnits, KeyIndex, type KeySource } from "./key-index";
+import { SlotMultimap, termHash, termHashUnits } from "./slot-multimap";
 import { compileSpec, type BytesCheck, type ValueSpec } from "./value-check";
 
 /** How two versions of one key merge. Both are deterministic on every node. */
@@ -66,6 +67,12 @@ export interface TableOptions<V> {
    * holding another table's key, is accepted and needs nothing any more: such keys are bytes.)
    */
   strings?: Record<string, "shared" | { keyOf: string }>;
+  /**
+   * Top-level string fields to index (`indexTable(table, field)` then finds rows by them). Declared
+   * before the rows come (startCluster's `tables`), an index is kept while they are restored or
+   * caught up, in the same slices, instead of being built all at once when the app asks for it.
+   */
+  indexes?: string[];
 }
 
 export interface Change<V> {
@@ -91,6 +98,12 @@ export interface Table<V> {
 
 export type ApplyResult = "applied" | "stale" | "rejected";
 
+/** Rows a drain of the journal handed (to give back when their commit fails). */
+export interface Drained {
+  tables: unknown[];
+  slots: number[];
+}
+
 /** The slot-level side of a table, for indexes kept inside the cluster library (table-index.ts). */
 // a registered symbol: the app's build and the server's each bundle a copy of this module
 export const TABLE_INTERNALS = Symbol.for("pwdless-gs.table-internals");
@@ -103,15 +116,8 @@ export interface TableInternals<V> {
   valueAt(slot: number, key: string): V | undefined;
   /** every live row, with its slot */
   forEachLive(visit: (slot: number, key: string, value: V) => void): void;
-  /** every live row's slot (nothing decoded) */
-  forEachLiveSlot(visit: (slot: number) => void): void;
-  /** be told of every row that changes, by slot, after the change (live: it has a value) */
-  onSlot(hook: (slot: number, live: boolean) => void): () => void;
-  /**
-   * The UTF-16 code units of a top-level string field of the live row in `slot`, written into
-   * `out`, read from its bytes without decoding the row; -1 when that cannot be done (decode it).
-   */
-  fieldUnits(slot: number, field: string, out: Uint16Array): number;
+  /** the index of a top-level string field, kept by the store (built now when it was not declared) */
+  fieldIndex(field: string): SlotMultimap;
 }
 
 /**
@@ -193,6 +199,8 @@ const probe = new ByteWriter(1024);
 const units = new Uint16Array(MAX_KEY_LENGTH);
 let unitCount = 0;
 let unitsOf: string | undefined;
+/** a field's code units, for an index (apart from `units`: the key's are still needed after) */
+const fieldUnits = new Uint16Array(1024);
 let keyHash = 0;
 
 function prepareString(key: string): void {
@@ -268,13 +276,11 @@ class TableState implements KeySource {
   schema: Schema<unknown> | undefined;
   /** the schema's check of values in their binary form, when it describes them */
   bytesCheck: BytesCheck | undefined;
-  /** told of every row that changes, by slot (indexes kept inside the library; nothing decoded) */
-  readonly slotHooks = new Set<(slot: number, live: boolean) => void>();
+  /** indexes by a top-level string field, kept from the rows' bytes as they change */
+  readonly fieldIndexes = new Map<string, SlotMultimap>();
   merge: MergeRule = "last-writer-wins";
   shared: Set<string> | undefined;
   opened = false;
-  /** slots changed since the journal was drained */
-  dirty: number[] = [];
   releasedSinceCheck = 0;
   compacting = false;
   constructor(readonly name: string) {}
@@ -359,9 +365,14 @@ export class ClusterStore {
   private rowRevision = 0;
   private readonly writerHashes: number[] = [];
   private journaling = false;
+  /** the journal: (table, slot) of every row changed, in the order they first changed since drained */
+  private journalTables: TableState[] = [];
+  private journalSlots: number[] = [];
+  /** entries before this index are drained; `journalBase` entries were dropped from the front */
+  private journalHead = 0;
+  private journalBase = 0;
   private restoreMax: Stamp | undefined;
   private latestSeen = 0;
-  private journalCount = 0;
 
   constructor(options: StoreOptions) {
     this.nodeId = options.nodeId;
@@ -379,6 +390,7 @@ export class ClusterStore {
     } else if (options.merge && options.merge !== state.merge) {
       throw new Error(`table ${name} is already open with merge rule ${state.merge}`);
     }
+    for (const field of options.indexes ?? []) this.fieldIndex(state, field);
     if (options.strings && !state.shared) {
       const shared = Object.entries(options.strings).filter(([, how]) => how === "shared");
       if (shared.length > 0) state.shared = new Set(shared.map(([field]) => field));
@@ -708,56 +720,69 @@ export class ClusterStore {
     this.journaling = false;
   }
 
-  /** Rows changed since the journal was last drained. */
+  /** Entries of the journal not drained yet. */
   get journalSize(): number {
-    return this.journalCount;
+    return this.journalSlots.length - this.journalHead;
+  }
+
+  /** The journal's position now: a commit that has drained up to it holds every change so far. */
+  get journalPosition(): number {
+    return this.journalBase + this.journalSlots.length;
   }
 
   /**
-   * Hand every row changed since the last drain, as it is now, to `visit` (its record bytes with
-   * their length prefix), and forget them; returns the slots handed, per table, so a commit that
-   * fails can give them back (`rejournal`). Rows changed again later are handed again.
+   * Hand rows changed since they were last drained, as they are now, to `visit` (their record
+   * bytes with the length prefix), in the order they first changed, until `maxBytes` were handed;
+   * the rest stay for the next drain (a commit's work stays bounded). Returns the position drained
+   * up to, and the slots handed, so a commit that fails can give them back (`rejournal`).
    */
   drainJournal(
     visit: (table: string, page: Buffer, start: number, end: number, unchecked: boolean) => void,
-  ): Map<string, number[]> {
-    const drained = new Map<string, number[]>();
-    for (const state of this.tables.values()) {
-      if (state.dirty.length === 0) continue;
-      const dirty = state.dirty;
-      state.dirty = [];
-      const handed: number[] = [];
-      for (const slot of dirty) {
-        const f = state.flags[slot]!;
-        if (!(f & F_DIRTY)) continue;
-        state.flags[slot] = f & ~F_DIRTY;
-        if (!(f & F_USED)) continue;
-        const a = state.addr[slot]!;
-        const page = state.arena.page(a);
-        const start = Arena.offsetOf(a);
-        cursor.pos = start;
-        const len = readVarint(page);
-        visit(state.name, page, start, cursor.pos + len, (f & F_UNCHECKED) !== 0);
-        handed.push(slot);
-      }
-      if (handed.length > 0) drained.set(state.name, handed);
+    maxBytes = Infinity,
+  ): { upTo: number; drained: Drained } {
+    const drained: Drained = { tables: [], slots: [] };
+    const tables = this.journalTables;
+    const slots = this.journalSlots;
+    let bytes = 0;
+    let i = this.journalHead;
+    for (; i < slots.length && bytes < maxBytes; i += 1) {
+      const state = tables[i]!;
+      const slot = slots[i]!;
+      const f = state.flags[slot]!;
+      if (!(f & F_DIRTY)) continue;
+      state.flags[slot] = f & ~F_DIRTY;
+      if (!(f & F_USED)) continue;
+      const a = state.addr[slot]!;
+      const page = state.arena.page(a);
+      const start = Arena.offsetOf(a);
+      cursor.pos = start;
+      const end = readVarint(page) + cursor.pos;
+      visit(state.name, page, start, end, (f & F_UNCHECKED) !== 0);
+      bytes += end - start;
+      drained.tables.push(state);
+      drained.slots.push(slot);
     }
-    this.journalCount = 0;
-    return drained;
+    this.journalHead = i;
+    if (i === slots.length || i > 65_536) {
+      // drop the drained front, so the journal stays the size of what is pending
+      this.journalBase += i;
+      this.journalTables = tables.slice(i);
+      this.journalSlots = slots.slice(i);
+      this.journalHead = 0;
+    }
+    return { upTo: this.journalBase + this.journalHead, drained };
   }
 
   /** Journal again rows a failed commit had taken: the next drain hands them as they are then. */
-  rejournal(drained: Map<string, number[]>): void {
-    for (const [table, slots] of drained) {
-      const state = this.tables.get(table);
-      if (!state) continue;
-      for (const slot of slots) {
-        const f = state.flags[slot]!;
-        if (!(f & F_USED) || f & F_DIRTY) continue;
-        state.flags[slot] = f | F_DIRTY;
-        state.dirty.push(slot);
-        this.journalCount += 1;
-      }
+  rejournal(drained: Drained): void {
+    for (let i = 0; i < drained.slots.length; i += 1) {
+      const state = drained.tables[i] as TableState;
+      const slot = drained.slots[i]!;
+      const f = state.flags[slot]!;
+      if (!(f & F_USED) || f & F_DIRTY) continue;
+      state.flags[slot] = f | F_DIRTY;
+      this.journalTables.push(state);
+      this.journalSlots.push(slot);
     }
   }
 
@@ -850,7 +875,7 @@ export class ClusterStore {
     const f = state.flags[slot]!;
     if (!(f & F_TOMB)) state.live -= 1;
     if (f & F_UNCHECKED) state.uncheckedCount -= 1;
-    if (!(f & F_TOMB)) for (const hook of state.slotHooks) hook(slot, false);
+    if (!(f & F_TOMB)) this.reindex(state, slot, false);
     state.arena.release(state.addr[slot]!, rEnd - rStart);
     state.index.remove(slot);
     state.flags[slot] = 0;
@@ -942,8 +967,8 @@ export class ClusterStore {
     if (unchecked) state.uncheckedCount += 1;
     if (this.journaling && applied !== "restore") {
       if (!(state.flags[slot]! & F_DIRTY)) {
-        state.dirty.push(slot);
-        this.journalCount += 1;
+        this.journalTables.push(state);
+        this.journalSlots.push(slot);
       }
       f |= F_DIRTY;
     }
@@ -952,7 +977,7 @@ export class ClusterStore {
     this.rowRevision += 1;
     if (!wasLive && !tomb) state.live += 1;
     else if (wasLive && tomb) state.live -= 1;
-    if (state.slotHooks.size > 0 && (wasLive || !tomb)) for (const hook of state.slotHooks) hook(slot, !tomb);
+    if (state.fieldIndexes.size > 0 && (wasLive || !tomb)) this.reindex(state, slot, !tomb);
     if (state.releasedSinceCheck > COMPACT_MIN_DEAD) this.scheduleCompaction(state);
     const telling = this.appliedListeners.size > 0;
     const changed = listening && !(!wasLive && tomb);
@@ -973,6 +998,50 @@ export class ClusterStore {
         console.error(`[cluster] change listener of table ${state.name} failed`, error);
       }
     }
+  }
+
+  /** The index of `field`, built from the rows held when it did not exist yet. */
+  private fieldIndex(state: TableState, field: string): SlotMultimap {
+    let index = state.fieldIndexes.get(field);
+    if (!index) {
+      index = new SlotMultimap();
+      state.fieldIndexes.set(field, index);
+      for (let slot = 0; slot < state.used; slot += 1) {
+        if ((state.flags[slot]! & (F_USED | F_TOMB)) === F_USED) this.file(state, slot, field, index);
+      }
+    }
+    return index;
+  }
+
+  /** A row changed: file it again under its fields' values (or only take it out, when it is gone). */
+  private reindex(state: TableState, slot: number, live: boolean): void {
+    for (const [field, index] of state.fieldIndexes) {
+      index.remove(slot);
+      if (live) this.file(state, slot, field, index);
+    }
+  }
+
+  /** File a live row under the value of a top-level string field, read from its bytes when it can be. */
+  private file(state: TableState, slot: number, field: string, index: SlotMultimap): void {
+    state.readHeader(slot);
+    const at = fieldAt(rPage, rValue, this.dictionary, field);
+    if (at >= 0) {
+      const n =
+        rPage[at] === KEY_TAG
+          ? keyUnitsAt(rPage, rKey, fieldUnits)
+          : stringUnitsAt(rPage, at, this.dictionary, fieldUnits);
+      if (n >= 0) {
+        index.add(slot, termHashUnits(fieldUnits, n));
+        return;
+      }
+    }
+    // the slow way (a field written as a back-reference, a value of another shape): decode the row
+    const key = this.keyAt(state, slot);
+    state.readHeader(slot);
+    cursor.pos = rValue;
+    const value = decodeValue(rPage, this.dictionary, key) as Record<string, unknown> | null;
+    const term = value?.[field];
+    if (typeof term === "string") index.add(slot, termHash(term));
   }
 
   private keyAt(state: TableState, slot: number): string {
@@ -1161,23 +1230,7 @@ export class ClusterStore {
       },
       keyAt: (slot) => store.keyAt(state, slot),
       valueAt,
-      onSlot(hook) {
-        state.slotHooks.add(hook);
-        return () => state.slotHooks.delete(hook);
-      },
-      forEachLiveSlot(visit) {
-        for (let slot = 0; slot < state.used; slot += 1) {
-          if ((state.flags[slot]! & (F_USED | F_TOMB)) === F_USED) visit(slot);
-        }
-      },
-      fieldUnits(slot, field, out) {
-        if ((state.flags[slot]! & (F_USED | F_TOMB)) !== F_USED) return -1;
-        state.readHeader(slot);
-        const at = fieldAt(rPage, rValue, dict, field);
-        if (at < 0) return -1;
-        if (rPage[at] === KEY_TAG) return keyUnitsAt(rPage, rKey, out);
-        return stringUnitsAt(rPage, at, dict, out);
-      },
+      fieldIndex: (field) => store.fieldIndex(state, field),
       forEachLive(visit) {
         for (let slot = 0; slot < state.used; slot += 1) {
           if ((state.flags[slot]! & (F_USED | F_TOMB)) !== F_USED) continue;

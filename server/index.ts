@@ -86,8 +86,17 @@ async function main() {
       meta: { httpUrl: config.appUrl.origin },
     },
     boot,
-    // declared before the node connects, so records pulled at once merge by the right rule
-    { tables: { emails: { merge: "first-writer-wins" } }, persistence: persistenceFor(config) },
+    // declared before the node connects, so records pulled at once merge by the right rule, and
+    // the app's indexes are kept while rows are restored or pulled (not built in one go after)
+    {
+      tables: {
+        emails: { merge: "first-writer-wins" },
+        users: { indexes: ["email"] },
+        sessions: { indexes: ["uid"] },
+        passkeys: { indexes: ["uid"] },
+      },
+      persistence: persistenceFor(config),
+    },
   ).catch((error: unknown): Cluster => {
     // a wrong Redis password or host: one line, not a stack
     if (!(error instanceof RedisStartError)) throw error;

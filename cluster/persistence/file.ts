@@ -62,6 +62,9 @@ export interface FilePersistenceOptions {
 }
 
 interface Waiter {
+  /** the journal position and meta epoch it waits to see committed */
+  position: number;
+  meta: number;
   resolve(): void;
   reject(error: Error): void;
 }
@@ -74,6 +77,8 @@ export interface MaintenanceResult {
 
 /** a commit's block is split past this, so no block is huge */
 const BLOCK_SPLIT = 4 << 20;
+/** rows a commit takes at most (what is left goes in the next): building it stays a few ms */
+const COMMIT_BYTES = 2 << 20;
 /** rows per snapshot block */
 const SNAPSHOT_BLOCK = 1 << 20;
 
@@ -91,7 +96,9 @@ export class FilePersistence implements Persistence {
   private logMark: DictionaryMark = newMark();
   private readonly commit = new ByteWriter(1 << 20);
   private waiting: Waiter[] = [];
-  private committing: Waiter[] = [];
+  /** what is durable: the journal up to `position`, the meta changes up to epoch `meta` */
+  private readonly committed = { position: 0, meta: 0 };
+  private metaEpoch = 0;
   private inFlight: Promise<void> | undefined;
   private scheduled: NodeJS.Immediate | undefined;
   private retry: NodeJS.Timeout | undefined;
@@ -291,12 +298,11 @@ export class FilePersistence implements Persistence {
     if (!this.log && !this.rotating) {
       return Promise.reject(new ClusterUnavailableError("disk", "the tables files are closed: the node is stopping"));
     }
-    if (!this.pending()) {
-      if (!this.inFlight) return Promise.resolve();
-      return new Promise<void>((resolve, reject) => this.committing.push({ resolve, reject }));
-    }
+    const position = this.context?.store.journalPosition ?? 0;
+    const meta = this.metaEpoch;
+    if (this.committed.position >= position && this.committed.meta >= meta) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      this.waiting.push({ resolve, reject });
+      this.waiting.push({ position, meta, resolve, reject });
       this.schedule();
     });
   }
@@ -309,6 +315,7 @@ export class FilePersistence implements Persistence {
     if (value === undefined) this.meta.delete(key);
     else this.meta.set(key, value);
     this.metaChanged.set(key, value);
+    this.metaEpoch += 1;
     this.schedule();
   }
 
@@ -319,11 +326,14 @@ export class FilePersistence implements Persistence {
     if (this.scheduled) clearImmediate(this.scheduled);
     this.scheduled = undefined;
     await this.snapshotting?.catch(() => {});
-    // what is pending is committed: a few attempts, then what could not be written stays unacknowledged
-    for (let attempt = 0; attempt < 3 && (this.pending() || this.inFlight); attempt += 1) {
-      await this.inFlight?.catch(() => {});
+    // what is pending is committed (in as many commits as it takes); after three failures in a
+    // row, what could not be written stays unacknowledged
+    await this.inFlight?.catch(() => {});
+    for (let failures = 0; this.pending() && failures < 3;) {
+      const before = this.counters.commitFailures;
       this.flush();
       await this.inFlight?.catch(() => {});
+      failures = this.counters.commitFailures > before ? failures + 1 : 0;
     }
     this.context?.store.stopJournal();
     const log = this.log;
@@ -372,7 +382,7 @@ export class FilePersistence implements Persistence {
     const log = this.log;
     if (!store || !log || this.inFlight || this.rotating) return;
     if (!this.pending()) {
-      this.settle(this.waiting.splice(0));
+      this.settleCommitted();
       return;
     }
     const w = this.commit;
@@ -383,13 +393,14 @@ export class FilePersistence implements Persistence {
     const markBefore = { ...this.logMark };
     writeDictionary(w, store.dictionary, this.logMark);
     const meta = new Map(this.metaChanged);
+    const metaEpoch = this.metaEpoch;
     writeMeta(w, meta);
     this.metaChanged.clear();
     let table: string | undefined;
     let unchecked = false;
     let rowsAt = -1;
     let rows = 0;
-    const drained = store.drainJournal((name, page, start, end, isUnchecked) => {
+    const { upTo, drained } = store.drainJournal((name, page, start, end, isUnchecked) => {
       if (name !== table || isUnchecked !== unchecked) {
         if (rowsAt >= 0) endRows(w, rowsAt);
         rowsAt = beginRows(w, name, isUnchecked);
@@ -407,12 +418,11 @@ export class FilePersistence implements Persistence {
         rowsAt = -1;
         table = undefined;
       }
-    });
+    }, COMMIT_BYTES);
     if (rowsAt >= 0) endRows(w, rowsAt);
     if (w.pos > blockStart + BLOCK_HEADER_BYTES) sealBlock(w.buf, blockStart, w.pos, BlockType.Entries);
     else w.pos = blockStart;
     const length = w.pos;
-    this.committing = this.waiting.splice(0);
     const maxBytes = this.options.maxBytes;
     this.inFlight = (async () => {
       if (maxBytes !== undefined && this.bytes() + length > maxBytes) {
@@ -426,6 +436,8 @@ export class FilePersistence implements Persistence {
       () => {
         log.size += length;
         this.inFlight = undefined;
+        this.committed.position = Math.max(this.committed.position, upTo);
+        this.committed.meta = Math.max(this.committed.meta, metaEpoch);
         this.counters.commits += 1;
         this.counters.recordsCommitted += rows;
         if (this.failing) {
@@ -433,7 +445,7 @@ export class FilePersistence implements Persistence {
           this.failing = undefined;
           this.failures = 0;
         }
-        this.settle(this.committing.splice(0));
+        this.settleCommitted();
         if (this.pending()) this.schedule();
         this.snapshotIfDue();
       },
@@ -445,9 +457,20 @@ export class FilePersistence implements Persistence {
         for (const [key, value] of meta) if (!this.metaChanged.has(key)) this.metaChanged.set(key, value);
         this.inFlight = undefined;
         log.handle.truncate(log.size).catch(() => {});
-        this.failed(error, this.committing.splice(0));
+        // every waiter needed this commit (commits take the journal in order): it fails now
+        this.failed(error, this.waiting.splice(0));
       },
     );
+  }
+
+  /** Resolve the waiters whose changes are all committed now. */
+  private settleCommitted(): void {
+    const still: Waiter[] = [];
+    for (const w of this.waiting) {
+      if (this.committed.position >= w.position && this.committed.meta >= w.meta) w.resolve();
+      else still.push(w);
+    }
+    this.waiting = still;
   }
 
   private settle(waiters: Waiter[], error?: Error): void {

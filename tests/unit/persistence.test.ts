@@ -179,6 +179,23 @@ describe("the tables files", () => {
     expect((await readBack(dir)).map((r) => r.value)).toEqual([{ n: 99 }]);
   });
 
+  it("commits a burst in bounded commits, and durable() waits for the one holding the last of it", async () => {
+    const dir = tempDir();
+    const store = new ClusterStore({ nodeId: "a", clock: () => 1_000 });
+    const { persistence } = await open(dir, store);
+    const rows = store.table<{ n: number; pad: string }>("rows");
+    for (let i = 0; i < 40_000; i++) rows.set(`k${i}`, { n: i, pad: "p".repeat(100) });
+    await persistence.durable();
+    // ~5 MB of rows: more than one commit takes, each a few milliseconds of work
+    expect(persistence.counters.commits).toBeGreaterThan(1);
+    expect(persistence.counters.recordsCommitted).toBe(40_000);
+    // a write after a durable() that resolved at once: the next durable() waits for it
+    rows.set("late", { n: -1, pad: "" });
+    await persistence.durable();
+    await close(persistence);
+    expect((await readBack(dir)).length).toBe(40_001);
+  });
+
   it("writes a snapshot while writes go on, drops the logs before it, and reads back the newest of everything", async () => {
     const dir = tempDir();
     let now = 1_700_000_000_000;
