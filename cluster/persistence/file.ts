@@ -120,7 +120,8 @@ export class FilePersistence implements Persistence {
     const delay = monitorEventLoopDelay({ resolution: 10 });
     delay.enable();
     try {
-      return { ...(await this.open(context)), stallMs: Math.round(delay.max / 1e6) };
+      // the histogram holds whole timer intervals: the stall is what passed beyond the 10 ms tick
+      return { ...(await this.open(context)), stallMs: Math.max(0, Math.round(delay.max / 1e6 - 10)) };
     } finally {
       delay.disable();
     }
