@@ -194,7 +194,7 @@ export class ByteWriter {
   bytes(src: Uint8Array, start = 0, end = src.length): void {
     const n = end - start;
     this.ensure(n);
-    if (n < 48) {
+    if (n < 16) {
       const buf = this.buf;
       for (let i = 0; i < n; i += 1) buf[this.pos + i] = src[start + i]!;
     } else if (Buffer.isBuffer(src)) src.copy(this.buf, this.pos, start, end);

@@ -45,6 +45,18 @@ export class SlotMultimap {
   /** per slot: the hash it is filed under (valid while the slot is in the table) */
   private hashOf = new Uint32Array(64);
 
+  /** Make room for `rows` entries at once (a restore or a catch-up says how many come). */
+  expect(rows: number): void {
+    let size = this.table.length;
+    while (rows > size * MAX_LOAD) size *= 2;
+    if (size > this.table.length) this.rehash(size);
+    if (rows > this.hashOf.length) {
+      const next = new Uint32Array(rows);
+      next.set(this.hashOf);
+      this.hashOf = next;
+    }
+  }
+
   add(slot: number, hash: number): void {
     if (slot >= this.hashOf.length) {
       let size = this.hashOf.length;

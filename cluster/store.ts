@@ -98,10 +98,37 @@ export interface Table<V> {
 
 export type ApplyResult = "applied" | "stale" | "rejected";
 
-/** Rows a drain of the journal handed (to give back when their commit fails). */
+/** Rows a drain of the journal handed (to give back when their commit fails); valid until the next drain. */
 export interface Drained {
-  tables: unknown[];
-  slots: number[];
+  count: number;
+}
+
+/** A growable list of (table id, slot) pairs in typed arrays: no object, and no boxed number, per row. */
+class SlotList {
+  ids = new Uint32Array(1024);
+  slots = new Uint32Array(1024);
+  length = 0;
+
+  push(id: number, slot: number): void {
+    if (this.length === this.slots.length) {
+      const ids = new Uint32Array(this.length * 2);
+      ids.set(this.ids);
+      this.ids = ids;
+      const slots = new Uint32Array(this.length * 2);
+      slots.set(this.slots);
+      this.slots = slots;
+    }
+    this.ids[this.length] = id;
+    this.slots[this.length] = slot;
+    this.length += 1;
+  }
+
+  /** Drop the first `n` entries. */
+  shift(n: number): void {
+    this.ids.copyWithin(0, n, this.length);
+    this.slots.copyWithin(0, n, this.length);
+    this.length -= n;
+  }
 }
 
 /** The slot-level side of a table, for indexes kept inside the cluster library (table-index.ts). */
@@ -190,6 +217,10 @@ const F_UNCHECKED = 4;
 /** changed since the journal was last drained (persistence) */
 const F_DIRTY = 8;
 
+/** catch-up sends a table's rows by groups of 64 digest buckets (see `slotsInBuckets`) */
+const GROUP_SHIFT = 6;
+const BUCKET_GROUPS = BUCKETS >> GROUP_SHIFT;
+
 /** a table whose dead bytes pass this (and a quarter of its pages) is compacted in the background */
 const COMPACT_MIN_DEAD = 1 << 20;
 const COMPACT_SLICE_MS = 4;
@@ -277,13 +308,17 @@ class TableState implements KeySource {
   /** the schema's check of values in their binary form, when it describes them */
   bytesCheck: BytesCheck | undefined;
   /** indexes by a top-level string field, kept from the rows' bytes as they change */
-  readonly fieldIndexes = new Map<string, SlotMultimap>();
+  readonly fieldIndexes: Array<{ field: string; index: SlotMultimap }> = [];
   merge: MergeRule = "last-writer-wins";
   shared: Set<string> | undefined;
   opened = false;
   releasedSinceCheck = 0;
   compacting = false;
-  constructor(readonly name: string) {}
+  constructor(
+    readonly name: string,
+    /** its number in the store (the journal holds numbers) */
+    readonly id: number,
+  ) {}
 
   matches(slot: number): boolean {
     const a = this.addr[slot]!;
@@ -307,6 +342,7 @@ class TableState implements KeySource {
       this.grow(size);
     }
     this.index.expect(slots);
+    for (const { index } of this.fieldIndexes) index.expect(slots);
   }
 
   private grow(size: number): void {
@@ -366,11 +402,14 @@ export class ClusterStore {
   private readonly writerHashes: number[] = [];
   private journaling = false;
   /** the journal: (table, slot) of every row changed, in the order they first changed since drained */
-  private journalTables: TableState[] = [];
-  private journalSlots: number[] = [];
+  private readonly journal = new SlotList();
   /** entries before this index are drained; `journalBase` entries were dropped from the front */
   private journalHead = 0;
   private journalBase = 0;
+  /** what the last drain handed, to give back if its commit fails */
+  private readonly drained = new SlotList();
+  /** tables by id (the journal holds ids) */
+  private readonly tableList: TableState[] = [];
   private restoreMax: Stamp | undefined;
   private latestSeen = 0;
 
@@ -505,8 +544,7 @@ export class ClusterStore {
       cursor.pos = valueStart;
       if (state.bytesCheck) {
         try {
-          passed =
-            state.bytesCheck(src, from.theirs, () => readString(src, keyStart), src[keyStart]!) && cursor.pos === end;
+          passed = state.bytesCheck(src, from.theirs, src, keyStart) && cursor.pos === end;
         } catch {
           return this.rejected();
         }
@@ -590,26 +628,30 @@ export class ClusterStore {
   }
 
   /**
-   * Slots of a table in the wanted buckets, grouped by bucket (a counting sort over the hash
-   * column), so a pull cut short leaves whole buckets behind it, which the next digest shows as
-   * equal. Rows removed meanwhile are skipped by `copyRecord`.
+   * Slots of a table in the wanted buckets, grouped by bucket group (64 buckets each) and within
+   * a group in slot order, so reading them goes through memory mostly forwards (rows in bucket
+   * order jump across the whole table), while a pull cut short still leaves whole buckets behind
+   * it, which the next digest shows as equal: at most a group is sent again. Rows removed
+   * meanwhile are skipped by `copyRecords`.
    */
   slotsInBuckets(table: string, buckets: ReadonlySet<number>): Uint32Array {
     const state = this.tables.get(table);
     if (!state) return new Uint32Array(0);
     const wanted = new Uint8Array(BUCKETS);
     for (const b of buckets) wanted[b] = 1;
-    const starts = new Uint32Array(BUCKETS + 1);
+    const starts = new Uint32Array(BUCKET_GROUPS + 1);
     const { flags } = state;
     const { hashes } = state.index;
     for (let slot = 0; slot < state.used; slot += 1) {
-      if (flags[slot]! & F_USED && wanted[hashes[slot]! % BUCKETS]) starts[(hashes[slot]! % BUCKETS) + 1] += 1;
+      const b = hashes[slot]! % BUCKETS;
+      if (flags[slot]! & F_USED && wanted[b]) starts[(b >> GROUP_SHIFT) + 1] += 1;
     }
-    for (let b = 0; b < BUCKETS; b += 1) starts[b + 1] += starts[b]!;
-    const order = new Uint32Array(starts[BUCKETS]!);
-    const fill = starts.slice(0, BUCKETS);
+    for (let g = 0; g < BUCKET_GROUPS; g += 1) starts[g + 1] += starts[g]!;
+    const order = new Uint32Array(starts[BUCKET_GROUPS]!);
+    const fill = starts.slice(0, BUCKET_GROUPS);
     for (let slot = 0; slot < state.used; slot += 1) {
-      if (flags[slot]! & F_USED && wanted[hashes[slot]! % BUCKETS]) order[fill[hashes[slot]! % BUCKETS]++] = slot;
+      const b = hashes[slot]! % BUCKETS;
+      if (flags[slot]! & F_USED && wanted[b]) order[fill[b >> GROUP_SHIFT]++] = slot;
     }
     return order;
   }
@@ -722,31 +764,32 @@ export class ClusterStore {
 
   /** Entries of the journal not drained yet. */
   get journalSize(): number {
-    return this.journalSlots.length - this.journalHead;
+    return this.journal.length - this.journalHead;
   }
 
   /** The journal's position now: a commit that has drained up to it holds every change so far. */
   get journalPosition(): number {
-    return this.journalBase + this.journalSlots.length;
+    return this.journalBase + this.journal.length;
   }
 
   /**
    * Hand rows changed since they were last drained, as they are now, to `visit` (their record
    * bytes with the length prefix), in the order they first changed, until `maxBytes` were handed;
    * the rest stay for the next drain (a commit's work stays bounded). Returns the position drained
-   * up to, and the slots handed, so a commit that fails can give them back (`rejournal`).
+   * up to, and what was handed, so a commit that fails can give it back (`rejournal`) before the
+   * next drain.
    */
   drainJournal(
     visit: (table: string, page: Buffer, start: number, end: number, unchecked: boolean) => void,
     maxBytes = Infinity,
   ): { upTo: number; drained: Drained } {
-    const drained: Drained = { tables: [], slots: [] };
-    const tables = this.journalTables;
-    const slots = this.journalSlots;
+    const drained = this.drained;
+    drained.length = 0;
+    const { ids, slots, length } = this.journal;
     let bytes = 0;
     let i = this.journalHead;
-    for (; i < slots.length && bytes < maxBytes; i += 1) {
-      const state = tables[i]!;
+    for (; i < length && bytes < maxBytes; i += 1) {
+      const state = this.tableList[ids[i]!]!;
       const slot = slots[i]!;
       const f = state.flags[slot]!;
       if (!(f & F_DIRTY)) continue;
@@ -759,30 +802,29 @@ export class ClusterStore {
       const end = readVarint(page) + cursor.pos;
       visit(state.name, page, start, end, (f & F_UNCHECKED) !== 0);
       bytes += end - start;
-      drained.tables.push(state);
-      drained.slots.push(slot);
+      drained.push(state.id, slot);
     }
     this.journalHead = i;
-    if (i === slots.length || i > 65_536) {
-      // drop the drained front, so the journal stays the size of what is pending
+    if (i === length || (i > 65_536 && i * 2 > length)) {
+      // drop the drained front once it is most of the journal (amortised: a long backlog is not
+      // moved at every drain), so the journal stays about the size of what is pending
       this.journalBase += i;
-      this.journalTables = tables.slice(i);
-      this.journalSlots = slots.slice(i);
+      this.journal.shift(i);
       this.journalHead = 0;
     }
-    return { upTo: this.journalBase + this.journalHead, drained };
+    return { upTo: this.journalBase + this.journalHead, drained: { count: drained.length } };
   }
 
-  /** Journal again rows a failed commit had taken: the next drain hands them as they are then. */
+  /** Journal again what the last drain handed (its commit failed): the next drain hands those rows as they are then. */
   rejournal(drained: Drained): void {
-    for (let i = 0; i < drained.slots.length; i += 1) {
-      const state = drained.tables[i] as TableState;
-      const slot = drained.slots[i]!;
+    const { ids, slots } = this.drained;
+    for (let i = 0; i < drained.count; i += 1) {
+      const state = this.tableList[ids[i]!]!;
+      const slot = slots[i]!;
       const f = state.flags[slot]!;
       if (!(f & F_USED) || f & F_DIRTY) continue;
       state.flags[slot] = f | F_DIRTY;
-      this.journalTables.push(state);
-      this.journalSlots.push(slot);
+      this.journal.push(state.id, slot);
     }
   }
 
@@ -959,17 +1001,13 @@ export class ClusterStore {
       len = Math.floor(len / 128);
     }
     page[p++] = len;
-    if (length < 96) for (let i = 0; i < length; i += 1) page[p + i] = source[from + i]!;
-    else source.copy(page, p, from, from + length);
+    source.copy(page, p, from, from + length);
     state.addr[slot] = address;
     const tomb = value === null;
     let f = F_USED | (tomb ? F_TOMB : 0) | (unchecked ? F_UNCHECKED : 0);
     if (unchecked) state.uncheckedCount += 1;
     if (this.journaling && applied !== "restore") {
-      if (!(state.flags[slot]! & F_DIRTY)) {
-        this.journalTables.push(state);
-        this.journalSlots.push(slot);
-      }
+      if (!(state.flags[slot]! & F_DIRTY)) this.journal.push(state.id, slot);
       f |= F_DIRTY;
     }
     state.flags[slot] = f;
@@ -977,7 +1015,7 @@ export class ClusterStore {
     this.rowRevision += 1;
     if (!wasLive && !tomb) state.live += 1;
     else if (wasLive && tomb) state.live -= 1;
-    if (state.fieldIndexes.size > 0 && (wasLive || !tomb)) this.reindex(state, slot, !tomb);
+    if (state.fieldIndexes.length > 0 && (wasLive || !tomb)) this.reindex(state, slot, !tomb);
     if (state.releasedSinceCheck > COMPACT_MIN_DEAD) this.scheduleCompaction(state);
     const telling = this.appliedListeners.size > 0;
     const changed = listening && !(!wasLive && tomb);
@@ -1002,10 +1040,10 @@ export class ClusterStore {
 
   /** The index of `field`, built from the rows held when it did not exist yet. */
   private fieldIndex(state: TableState, field: string): SlotMultimap {
-    let index = state.fieldIndexes.get(field);
+    let index = state.fieldIndexes.find((i) => i.field === field)?.index;
     if (!index) {
       index = new SlotMultimap();
-      state.fieldIndexes.set(field, index);
+      state.fieldIndexes.push({ field, index });
       for (let slot = 0; slot < state.used; slot += 1) {
         if ((state.flags[slot]! & (F_USED | F_TOMB)) === F_USED) this.file(state, slot, field, index);
       }
@@ -1015,7 +1053,9 @@ export class ClusterStore {
 
   /** A row changed: file it again under its fields' values (or only take it out, when it is gone). */
   private reindex(state: TableState, slot: number, live: boolean): void {
-    for (const [field, index] of state.fieldIndexes) {
+    const indexes = state.fieldIndexes;
+    for (let i = 0; i < indexes.length; i += 1) {
+      const { field, index } = indexes[i]!;
       index.remove(slot);
       if (live) this.file(state, slot, field, index);
     }
@@ -1073,9 +1113,12 @@ export class ClusterStore {
     return "stale";
   }
 
-  /** The clock moves past every stamp seen; a restore's stamps are seen once, at its end (`restored`). */
+  /**
+   * The clock moves past every stamp seen; a restore's and a catch-up's stamps are seen once per
+   * batch (`restored`, called at its end and before any pause), not row by row.
+   */
   private observe(t: number, c: number, n: string, origin: ApplyOrigin): void {
-    if (origin !== "restore") {
+    if (origin !== "restore" && origin !== "sync") {
       this.clock.observe({ t, c, n });
       return;
     }
@@ -1093,7 +1136,7 @@ export class ClusterStore {
     return t > this.latestSeen;
   }
 
-  /** A restore is over: the clock moves past the greatest stamp it read. */
+  /** A restore (or a slice of a catch-up) is over: the clock moves past the greatest stamp it read. */
   restored(): void {
     if (this.restoreMax) this.clock.observe(this.restoreMax);
     this.restoreMax = undefined;
@@ -1125,8 +1168,9 @@ export class ClusterStore {
   private state(name: string): TableState {
     let state = this.tables.get(name);
     if (!state) {
-      state = new TableState(name);
+      state = new TableState(name, this.tableList.length);
       this.tables.set(name, state);
+      this.tableList.push(state);
     }
     return state;
   }

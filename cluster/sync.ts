@@ -236,6 +236,7 @@ export async function applyFrames(
       const parsed = syncResponseSchema.parse(decodeJson(frame));
       if (parsed.op === "error") throw new Error(`peer refused the sync: ${parsed.message}`);
       if (parsed.op === "done") {
+        store.restored();
         result.differingBuckets = parsed.differingBuckets;
         return;
       }
@@ -264,9 +265,15 @@ export async function applyFrames(
         if (outcome === "applied") result.applied += 1;
         else if (outcome === "rejected") result.rejected += 1;
         pos = next;
-        if (slicer.due()) await slicer.pause();
+        if (slicer.due()) {
+          // the clock moves past this slice's stamps before anything else runs (a local write)
+          store.restored();
+          await slicer.pause();
+        }
       }
+      store.restored();
     } catch (error) {
+      store.restored();
       if (error instanceof CodecError) throw new Error(`malformed sync frame: ${error.message}`);
       throw error;
     }

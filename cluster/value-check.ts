@@ -23,11 +23,10 @@ export type ValueSpec =
   | { type: "object"; fields: Record<string, ValueSpec> };
 
 /**
- * Checks the value at `cursor.pos` of `b` (ids of `dict`), moving the cursor past it; `key` is
- * the row's key (or how to read it: only a check that needs its characters does), `keyTag` the
- * tag its bytes start with.
+ * Checks the value at `cursor.pos` of `b` (ids of `dict`), moving the cursor past it; the row's
+ * key is the encoded string at `keyAt` of `keyIn` (read only by a check that needs its characters).
  */
-export type BytesCheck = (b: Buffer, dict: Dictionary, key: string | (() => string), keyTag: number) => boolean;
+export type BytesCheck = (b: Buffer, dict: Dictionary, keyIn: Buffer, keyAt: number) => boolean;
 
 // the codec's tags (codec.ts)
 const T_NULL = 0x00;
@@ -51,18 +50,40 @@ const UUID_SOURCE = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 
 type Node = (b: Buffer, tag: number) => boolean;
 
-/** strings written inline so far in the value being checked (what a back-reference points at) */
-let inline: number[] = [];
+/** where the strings written inline so far in the value being checked are (what a back-reference points at) */
+const inline = new Int32Array(32);
+let inlineCount = 0;
 let checkDict: Dictionary;
-let checkKey: string | (() => string);
-let checkKeyTag = 0;
+let keyIn: Buffer;
+let keyAt = 0;
+let keyRead: string | undefined;
 
 function keyString(): string {
-  if (typeof checkKey === "string") return checkKey;
+  if (keyRead === undefined) {
+    const back = cursor.pos;
+    keyRead = readString(keyIn, keyAt);
+    cursor.pos = back;
+  }
+  return keyRead;
+}
+
+function remember(at: number): void {
+  if (inlineCount < 32) inline[inlineCount++] = at;
+}
+
+/** The length of the string a back-reference points at, when known without reading it (-1: read it). */
+function backrefLength(b: Buffer): number {
+  const i = readVarint(b);
+  if (i >= inlineCount) throw new CodecError("bad back-reference");
+  const at = inline[i]!;
+  const tag = b[at];
+  if (tag === T_UUID) return 36;
+  if (tag !== T_LATIN1) return -1;
   const back = cursor.pos;
-  checkKey = checkKey();
+  cursor.pos = at + 1;
+  const n = readVarint(b);
   cursor.pos = back;
-  return checkKey;
+  return n;
 }
 
 /** The string at a string tag (just read), for checks that need its characters. */
@@ -75,16 +96,15 @@ function stringAt(b: Buffer, tag: number): string {
   }
   if (tag === T_BACKREF) {
     const i = readVarint(b);
-    const at = inline[i];
-    if (at === undefined) throw new CodecError("bad back-reference");
+    if (i >= inlineCount) throw new CodecError("bad back-reference");
     const back = cursor.pos;
-    const s = readString(b, at);
+    const s = readString(b, inline[i]!);
     cursor.pos = back;
     return s;
   }
   const start = cursor.pos - 1;
   const s = readString(b, start);
-  if (s.length >= 6 && inline.length < 32) inline.push(start);
+  if (s.length >= 6) remember(start);
   return s;
 }
 
@@ -98,18 +118,26 @@ function compileString(spec: Extract<ValueSpec, { type: "string" }>): Node {
     const at = cursor.pos - 1;
     if (uuidOnly && min <= 36 && max >= 36) {
       if (tag === T_UUID) {
-        if (inline.length < 32) inline.push(at);
+        remember(at);
         cursor.pos += 16;
         return true;
       }
       // the row's key, held as 16 bytes: a canonical UUID
-      if (tag === T_KEY && checkKeyTag === T_UUID) return true;
+      if (tag === T_KEY && keyIn[keyAt] === T_UUID) return true;
     }
-    if (tag === T_LATIN1 && patterns.length === 0) {
-      const n = readVarint(b);
-      if (n >= 6 && inline.length < 32) inline.push(at);
-      cursor.pos += n;
-      return n >= min && n <= max;
+    if (patterns.length === 0) {
+      if (tag === T_LATIN1) {
+        const n = readVarint(b);
+        if (n >= 6) remember(at);
+        cursor.pos += n;
+        return n >= min && n <= max;
+      }
+      if (tag === T_BACKREF) {
+        const back = cursor.pos;
+        const n = backrefLength(b);
+        if (n >= 0) return n >= min && n <= max;
+        cursor.pos = back;
+      }
     }
     if (
       tag !== T_LATIN1 &&
@@ -252,11 +280,12 @@ function isStringTag(tag: number): boolean {
 /** A check of values in their binary form against `spec`; throws CodecError on bytes that are not a value. */
 export function compileSpec(spec: ValueSpec): BytesCheck {
   const root = compileNode(spec);
-  return (b, dict, key, keyTag) => {
+  return (b, dict, keySource, keyStart) => {
     checkDict = dict;
-    checkKey = key;
-    checkKeyTag = keyTag;
-    inline = [];
+    keyIn = keySource;
+    keyAt = keyStart;
+    keyRead = undefined;
+    inlineCount = 0;
     const start = cursor.pos;
     const ok = root(b, b[cursor.pos++]!);
     if (!ok) {

@@ -31,14 +31,13 @@ function bytesCheck(schema: Schema<unknown>, value: unknown, key: string): boole
   const spec = schema.binarySpec?.();
   if (!spec) throw new Error("no binary spec");
   const dict = new Dictionary();
+  const keyBytes = new ByteWriter(64);
+  keyBytes.string(key);
   const w = new ByteWriter(256);
-  w.string(key);
-  const keyTag = w.buf[0]!;
-  w.pos = 0;
   encodeValue(w, value, dict, key, new Set(["createdOn", "method", "userAgent", "provider"]));
   const bytes = Buffer.from(w.take());
   cursor.pos = 0;
-  const ok = compileSpec(spec)(bytes, dict, key, keyTag);
+  const ok = compileSpec(spec)(bytes, dict, Buffer.from(keyBytes.take()), 0);
   expect(cursor.pos, "the check leaves the cursor past the value").toBe(bytes.length);
   return ok;
 }
