@@ -11,6 +11,17 @@ export const PAGE_BYTES = 1 << OFFSET_BITS;
 const MAX_PAGES = 1 << (32 - OFFSET_BITS);
 const FIRST_PAGE = 4096;
 
+export interface ArenaState {
+  pages: Array<ArrayBuffer | null>;
+  used: number[];
+  live: number[];
+  tail: number;
+  lastSize: number;
+  freeIndexes: number[];
+  liveBytes: number;
+  pageBytes: number;
+}
+
 export class Arena {
   pages: Array<Buffer | undefined> = [];
   /** per page: bytes handed out, and bytes still part of a live record */
@@ -63,6 +74,41 @@ export class Arena {
     let dead = 0;
     for (let i = 0; i < this.pages.length; i += 1) if (this.pages[i]) dead += this.used[i]! - this.live[i]!;
     return dead;
+  }
+
+  /** What it holds, to hand to another thread (the pages' memory moves with the transfer). */
+  export(): ArenaState {
+    return {
+      // a page is a whole ArrayBuffer (allocUnsafeSlow): it is handed over, not copied
+      pages: this.pages.map((p) =>
+        !p
+          ? null
+          : p.byteOffset === 0 && p.length === p.buffer.byteLength
+            ? (p.buffer as ArrayBuffer)
+            : new Uint8Array(p).buffer,
+      ),
+      used: [...this.used],
+      live: [...this.live],
+      tail: this.tail,
+      lastSize: this.lastSize,
+      freeIndexes: [...this.freeIndexes],
+      liveBytes: this.liveBytes,
+      pageBytes: this.pageBytes,
+    };
+  }
+
+  /** An arena holding what another thread's held (see `export`). */
+  static adopt(state: ArenaState): Arena {
+    const arena = new Arena();
+    arena.pages = state.pages.map((b) => (b ? Buffer.from(b) : undefined));
+    arena.used = state.used;
+    arena.live = state.live;
+    arena.tail = state.tail;
+    arena.lastSize = state.lastSize;
+    arena.freeIndexes.push(...state.freeIndexes);
+    arena.liveBytes = state.liveBytes;
+    arena.pageBytes = state.pageBytes;
+    return arena;
   }
 
   static pageOf(address: number): number {

@@ -45,9 +45,9 @@ function home(hash: number, mask: number): number {
 
 export class KeyIndex {
   /** per slot: its key's hash */
-  hashes = new Uint32Array(64);
+  hashes: Uint32Array = new Uint32Array(64);
   /** slot + 1 per position; 0 is empty */
-  private table = new Int32Array(128);
+  private table: Int32Array = new Int32Array(128);
   private mask = 127;
   private count = 0;
 
@@ -87,6 +87,19 @@ export class KeyIndex {
     let size = this.table.length;
     while (rows > size * MAX_LOAD) size *= 2;
     if (size > this.table.length) this.rehash(size);
+  }
+
+  /** What it holds, to hand to another thread (typed arrays: their memory moves with the transfer). */
+  export(): { hashes: Uint32Array; table: Int32Array; count: number } {
+    return { hashes: this.hashes, table: this.table, count: this.count };
+  }
+
+  /** Hold what another thread's index held (see `export`). */
+  adopt(state: { hashes: Uint32Array; table: Int32Array; count: number }): void {
+    this.hashes = state.hashes;
+    this.table = state.table;
+    this.mask = state.table.length - 1;
+    this.count = state.count;
   }
 
   remove(slot: number): void {

@@ -39,11 +39,25 @@ function finish(hash: number): number {
 /** term hash → slots, as a multimap over typed arrays (linear probing, backward-shift removal) */
 export class SlotMultimap {
   /** slot + 1 per position; 0 is empty */
-  private table = new Int32Array(64);
+  private table: Int32Array = new Int32Array(64);
   private mask = 63;
   private count = 0;
   /** per slot: the hash it is filed under (valid while the slot is in the table) */
-  private hashOf = new Uint32Array(64);
+  private hashOf: Uint32Array = new Uint32Array(64);
+
+  /** What it holds, to hand to another thread. */
+  export(): { table: Int32Array; count: number; hashOf: Uint32Array } {
+    return { table: this.table, count: this.count, hashOf: this.hashOf };
+  }
+
+  static adopt(state: { table: Int32Array; count: number; hashOf: Uint32Array }): SlotMultimap {
+    const map = new SlotMultimap();
+    map.table = state.table;
+    map.mask = state.table.length - 1;
+    map.count = state.count;
+    map.hashOf = state.hashOf;
+    return map;
+  }
 
   /** Make room for `rows` entries at once (a restore or a catch-up says how many come). */
   expect(rows: number): void {

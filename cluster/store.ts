@@ -1,4 +1,4 @@
-import { Arena } from "./arena";
+import { Arena, type ArenaState } from "./arena";
 import {
   ByteWriter,
   CodecError,
@@ -97,6 +97,30 @@ export interface Table<V> {
 }
 
 export type ApplyResult = "applied" | "stale" | "rejected";
+
+/** A table as another thread holds it (see `ClusterStore.exportTables`): typed arrays and pages, moved, not copied. */
+export interface TableExport {
+  name: string;
+  merge: MergeRule;
+  used: number;
+  count: number;
+  live: number;
+  uncheckedCount: number;
+  free: number[];
+  addr: Uint32Array;
+  flags: Uint8Array;
+  digest: Uint32Array;
+  index: { hashes: Uint32Array; table: Int32Array; count: number };
+  arena: ArenaState;
+  fieldIndexes: Array<{ field: string; index: { table: Int32Array; count: number; hashOf: Uint32Array } }>;
+}
+
+export interface StoreExport {
+  tables: TableExport[];
+  dictionary: { shapes: string[][]; strings: string[]; writers: string[] };
+  /** the greatest stamp restored (the clock moves past it) */
+  restoreMax: Stamp | undefined;
+}
 
 /** Rows a drain of the journal handed (to give back when their commit fails); valid until the next drain. */
 export interface Drained {
@@ -293,14 +317,14 @@ function varintSize(n: number): number {
  */
 class TableState implements KeySource {
   readonly index: KeyIndex = new KeyIndex(this);
-  readonly arena = new Arena();
-  addr = new Uint32Array(64);
-  flags = new Uint8Array(64);
+  arena = new Arena();
+  addr: Uint32Array = new Uint32Array(64);
+  flags: Uint8Array = new Uint8Array(64);
   free: number[] = [];
   used = 0;
   uncheckedCount = 0;
   /** running digest: XOR of every row's version hash, per bucket */
-  readonly digest = new Uint32Array(BUCKETS * WORDS_PER_BUCKET);
+  digest: Uint32Array = new Uint32Array(BUCKETS * WORDS_PER_BUCKET);
   count = 0;
   live = 0;
   readonly listeners = new Set<ChangeListener<unknown>>();
@@ -742,6 +766,111 @@ export class ClusterStore {
   isUnchecked(table: string, slot: number): boolean {
     const state = this.tables.get(table);
     return state !== undefined && (state.flags[slot]! & F_UNCHECKED) !== 0;
+  }
+
+  /** Does the store hold nothing yet (no row, no dictionary entry)? A restore can then be adopted whole. */
+  isEmpty(): boolean {
+    const d = this.dictionary;
+    if (d.shapes.length > 0 || d.strings.length > 0 || d.writers.length > 0) return false;
+    for (const state of this.tables.values()) if (state.count > 0) return false;
+    return true;
+  }
+
+  /** How its tables were declared (merge rule, indexed fields), for a store on another thread to match. */
+  declarations(): Record<string, TableOptions<unknown>> {
+    const out: Record<string, TableOptions<unknown>> = {};
+    for (const state of this.tables.values()) {
+      out[state.name] = {
+        merge: state.merge,
+        indexes: state.fieldIndexes.map((i) => i.field),
+        ...(state.shared ? { strings: Object.fromEntries([...state.shared].map((f) => [f, "shared" as const])) } : {}),
+      };
+    }
+    return out;
+  }
+
+  /**
+   * Everything held, to hand to another thread (a restore done off the main thread): the typed
+   * arrays and pages go in `transfer`. The store must not be used after.
+   */
+  exportTables(): { state: StoreExport; transfer: ArrayBuffer[] } {
+    const transfer: ArrayBuffer[] = [];
+    const move = <T extends { buffer: ArrayBufferLike }>(a: T): T => {
+      if (a.buffer instanceof ArrayBuffer && !transfer.includes(a.buffer)) transfer.push(a.buffer);
+      return a;
+    };
+    const tables: TableExport[] = [];
+    for (const state of this.tables.values()) {
+      const index = state.index.export();
+      const arena = state.arena.export();
+      for (const page of arena.pages) if (page) transfer.push(page);
+      tables.push({
+        name: state.name,
+        merge: state.merge,
+        used: state.used,
+        count: state.count,
+        live: state.live,
+        uncheckedCount: state.uncheckedCount,
+        free: state.free,
+        addr: move(state.addr),
+        flags: move(state.flags),
+        digest: move(state.digest),
+        index: { hashes: move(index.hashes), table: move(index.table), count: index.count },
+        arena,
+        fieldIndexes: state.fieldIndexes.map(({ field, index: map }) => {
+          const e = map.export();
+          return { field, index: { table: move(e.table), count: e.count, hashOf: move(e.hashOf) } };
+        }),
+      });
+    }
+    const d = this.dictionary;
+    return {
+      state: {
+        tables,
+        dictionary: { shapes: d.shapes, strings: d.strings, writers: d.writers },
+        restoreMax: this.restoreMax,
+      },
+      transfer,
+    };
+  }
+
+  /** Take over what another thread restored (`exportTables`); the store must be empty (`isEmpty`). */
+  adoptTables(exported: StoreExport): void {
+    if (!this.isEmpty()) throw new Error("adoptTables needs an empty store");
+    for (const fields of exported.dictionary.shapes) this.dictionary.shapeId(fields);
+    for (const s of exported.dictionary.strings) this.dictionary.stringId(s);
+    for (const w of exported.dictionary.writers) this.dictionary.writerId(w);
+    for (const t of exported.tables) {
+      const state = this.state(t.name);
+      if (!state.opened) {
+        state.opened = true;
+        state.merge = t.merge;
+      }
+      state.used = t.used;
+      state.count = t.count;
+      state.live = t.live;
+      state.uncheckedCount = t.uncheckedCount;
+      state.free = t.free;
+      state.addr = t.addr;
+      state.flags = t.flags;
+      state.digest = t.digest;
+      state.index.adopt(t.index);
+      state.arena = Arena.adopt(t.arena);
+      for (const mine of state.fieldIndexes) {
+        const theirs = t.fieldIndexes.find((i) => i.field === mine.field);
+        if (theirs) mine.index = SlotMultimap.adopt(theirs.index);
+        else {
+          // declared here but not there: filed now
+          mine.index = new SlotMultimap();
+          for (let slot = 0; slot < state.used; slot += 1) {
+            if ((state.flags[slot]! & (F_USED | F_TOMB)) === F_USED) this.file(state, slot, mine.field, mine.index);
+          }
+        }
+      }
+      this.rowRevision += 1;
+    }
+    if (exported.restoreMax) this.restoreMax = exported.restoreMax;
+    this.restored();
   }
 
   /** Make room for `rows` more rows at once (a restore or a snapshot says how many come). */

@@ -10,10 +10,13 @@
 import { open, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
+import { createRequire } from "node:module";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { Worker } from "node:worker_threads";
 import { ByteWriter } from "../codec";
 import { ClusterUnavailableError } from "../errors";
-import { DictionaryMapping } from "../store";
-import { Slicer } from "../sync";
+import type { StoreExport } from "../store";
+
 import { BLOCK_HEADER_BYTES, BlockType, FileKind, headerBlock, preamble, sealBlock, type HeaderMeta } from "./blocks";
 import {
   checkAccess,
@@ -21,25 +24,21 @@ import {
   listTablesFiles,
   logFileName,
   logHasCommits,
-  readChain,
-  refusal,
   SNAPSHOT_FILE,
   SNAPSHOT_TMP,
   type ChainEnd,
   type Where,
 } from "./chain";
-import {
-  beginRows,
-  endRows,
-  newMark,
-  readEntries,
-  writeDictionary,
-  writeMeta,
-  type DictionaryMark,
-  type EntryTarget,
-} from "./entries";
+import { beginRows, endRows, newMark, writeDictionary, writeMeta, type DictionaryMark } from "./entries";
 import { moveFormat1Aside, readFormat1 } from "./migrate";
-import { PersistenceError, type Persistence, type PersistenceContext, type RestoreResult } from "./types";
+import { readTables, type ReadOutcome } from "./read";
+import {
+  PersistenceError,
+  type Persistence,
+  type PersistenceContext,
+  type PersistenceProblem,
+  type RestoreResult,
+} from "./types";
 
 export interface FilePersistenceOptions {
   /** DATA_DIR: the folder of the tables files */
@@ -73,6 +72,27 @@ export interface MaintenanceResult {
   /** bytes of the tables files before and after a new snapshot */
   bytesBefore: number;
   bytesAfter: number;
+}
+
+type WorkerAnswer =
+  | { ok: true; outcome: ReadOutcome; state: StoreExport }
+  | { ok: false; problem: PersistenceProblem | undefined; message: string };
+
+/**
+ * The worker's script: beside this module's bundle in the build (build/node/restore-worker.js,
+ * see server/build-server.ts), or the TypeScript source run through tsx.
+ */
+function restoreWorkerFile(): { file: string; execArgv: string[] | undefined } {
+  const here = fileURLToPath(import.meta.url);
+  if (here.endsWith(".ts")) {
+    // tsx's loader, found from here (its package's "." is the loader `node --import tsx` uses)
+    const tsx = path.join(path.dirname(createRequire(import.meta.url).resolve("tsx/package.json")), "dist/loader.mjs");
+    return {
+      file: path.join(path.dirname(here), "restore-worker.ts"),
+      execArgv: ["--import", pathToFileURL(tsx).href],
+    };
+  }
+  return { file: path.join(path.dirname(here), "restore-worker.js"), execArgv: undefined };
 }
 
 /** a commit's block is split past this, so no block is huge */
@@ -220,32 +240,16 @@ export class FilePersistence implements Persistence {
     snapshotNow: boolean;
   }> {
     const { store, log } = this.context!;
-    const mapping = new DictionaryMapping(store.dictionary);
-    const target: EntryTarget = { store, mapping, meta: this.meta, rows: 0, refused: 0, fresh: new Map() };
-    const slicer = new Slicer(this.options.sliceMs ?? 10);
     for (const generation of logs) await checkAccess(path.join(this.dir, logFileName(generation)), this.where);
     await checkAccess(path.join(this.dir, SNAPSHOT_FILE), this.where);
-    const { header, kind, end } = await readChain(this.dir, this.options.clusterName, this.where, {
-      file: (fileKind, fileHeader) => {
-        // only a snapshot holds each key once (a backup has its logs after it)
-        if (fileKind !== FileKind.Snapshot) target.fresh = undefined;
-        const counts = (fileHeader as HeaderMeta & { tables?: Record<string, number> }).tables;
-        if (fileKind !== FileKind.Log && counts)
-          for (const [table, n] of Object.entries(counts)) store.expectRows(table, n);
-      },
-      entries: async (block, file) => {
-        try {
-          readEntries(block.buf, block.start, block.end, target);
-        } catch (error) {
-          throw refusal(error, this.where, file);
-        }
-        if (slicer.over()) await slicer.pause();
-      },
-    });
-    store.restored();
+    // into an empty store (a start), the files are read on a worker thread: the event loop stays
+    // free, and the read runs beside whatever else the start does
+    const read = store.isEmpty() ? await this.readOnWorker() : { ...(await this.readHere()), on: "main thread" };
+    const { header, kind, end } = read;
+    for (const [key, value] of read.meta) this.meta.set(key, value);
     const snapshotStat = await stat(path.join(this.dir, SNAPSHOT_FILE));
     this.snapshotBytes = snapshotStat.size;
-    let snapshotNow = !mapping.identity || kind === FileKind.Backup;
+    let snapshotNow = !read.identity || kind === FileKind.Backup;
     // leftovers: logs a finished snapshot made obsolete, or one a rotation cut short began;
     // anything else refuses the start before a byte is changed
     const leftovers: string[] = [];
@@ -267,14 +271,54 @@ export class FilePersistence implements Persistence {
     else snapshotNow = true;
     for (const file of leftovers) await rm(file, { force: true });
     // after ids were mapped, the files speak of other ids than the store: a new snapshot speaks ours
-    if (!snapshotNow)
-      this.logMark = {
-        shapes: mapping.theirs.shapes.length,
-        strings: mapping.theirs.strings.length,
-        writers: mapping.theirs.writers.length,
-      };
-    log.info("cluster: tables files read", { generation: header.generation, rows: target.rows });
-    return { restored: target.rows, refused: target.refused, header, snapshotNow };
+    if (!snapshotNow) this.logMark = { ...read.dictionary };
+    log.info("cluster: tables files read", { generation: header.generation, rows: read.rows, on: read.on });
+    return { restored: read.rows, refused: read.refused, header, snapshotNow };
+  }
+
+  /** Read the files on a worker thread and take over the tables it filled; inline when no worker starts. */
+  private async readOnWorker(): Promise<ReadOutcome & { on: string }> {
+    const { store, log } = this.context!;
+    const { file, execArgv } = restoreWorkerFile();
+    let worker: Worker;
+    try {
+      worker = new Worker(file, {
+        execArgv,
+        workerData: {
+          dir: this.dir,
+          clusterName: this.options.clusterName,
+          label: this.where.label,
+          tables: store.declarations(),
+        },
+      });
+    } catch (error) {
+      log.warn("cluster: no worker thread to read the tables files on; reading them here", {
+        error: (error as Error).message,
+      });
+      return { ...(await this.readHere()), on: "main thread" };
+    }
+    const answer = await new Promise<WorkerAnswer | Error>((resolve) => {
+      worker.once("message", (message: WorkerAnswer) => resolve(message));
+      worker.once("error", (error) => resolve(error));
+      worker.once("exit", (code) => resolve(new Error(`the worker thread exited with ${code}`)));
+    });
+    void worker.terminate();
+    if (answer instanceof Error) {
+      log.warn("cluster: the worker thread reading the tables files failed; reading them here", {
+        error: answer.message,
+      });
+      return { ...(await this.readHere()), on: "main thread" };
+    }
+    if (!answer.ok) {
+      if (answer.problem) throw new PersistenceError(answer.problem, answer.message);
+      throw new Error(answer.message);
+    }
+    store.adoptTables(answer.state);
+    return { ...answer.outcome, on: "worker thread" };
+  }
+
+  private readHere(): Promise<ReadOutcome> {
+    return readTables(this.context!.store, this.dir, this.options.clusterName, this.where, this.options.sliceMs ?? 10);
   }
 
   private async adoptLog(end: ChainEnd, logs: number[]): Promise<void> {

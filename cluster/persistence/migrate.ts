@@ -9,7 +9,7 @@ import { copyFile, mkdir, rename, rm } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import type { ClusterStore } from "../store";
-import { yieldToEventLoop } from "../sync";
+import { yieldToEventLoop } from "../slicer";
 import { checkAccess, FORMAT_1_FILE, type Where } from "./chain";
 import { TablesFile } from "./sqlite";
 
