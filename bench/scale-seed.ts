@@ -2,8 +2,8 @@
  * The writer of bench:scale, in its own process: a cluster node on a DATA_DIR with its tables
  * files, writing N users as an email sign-in writes them, through the app's own stores (a user
  * with its `{provider, subject, linkedAt}` identity, the email claim, a session), each commit
- * awaited as a request would. Reports the heap per user it holds (heap and array buffers, after
- * GC), the anchors (the rows as wire JSON, and JSON.parse of it), then stops, leaving the files
+ * awaited as a request would. Reports the heap per user it holds (JS heap and external memory,
+ * after GC), the anchors (the rows as wire JSON, and JSON.parse of it), then stops, leaving the files
  * for the real servers the bench starts on them.
  * Usage (by bench/scale.ts): tsx --expose-gc bench/scale-seed.ts <dataDir> <clusterName> <users>
  */
@@ -26,7 +26,7 @@ const held = () => {
   gc();
   gc();
   const m = process.memoryUsage();
-  return { heap: m.heapUsed, arrayBuffers: m.arrayBuffers };
+  return { heap: m.heapUsed, external: m.external };
 };
 
 async function main() {
@@ -101,7 +101,7 @@ async function main() {
       rows: (sizes.users ?? 0) + (sizes.emails ?? 0) + (sizes.sessions ?? 0),
       writeMs,
       heapPerUser: (after.heap - before.heap) / users,
-      arrayBuffersPerUser: (after.arrayBuffers - before.arrayBuffers) / users,
+      externalPerUser: (after.external - before.external) / users,
       wireBytesPerUser: wireBytes / users,
       parseMs,
       fileBytes,

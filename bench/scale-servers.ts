@@ -7,7 +7,7 @@
  *  3. a second server joins it on an empty DATA_DIR: spawn → `/readyz`, the longest event-loop
  *     stall on the joiner and on the server it pulls from (`nodejs_eventloop_lag_max_seconds`
  *     from their own /metrics, reset when the join begins), and what the joiner holds per user.
- * Heap per user = (JS heap + array buffers, after a full GC, read through the inspector) over N,
+ * Heap per user = (JS heap + external memory, after a full GC, read through the inspector) over N,
  * less the same server's figure with no users. Anchors from the same run: the rows as wire JSON
  * and JSON.parse of them (the writer measures them), and the empty start.
  */
@@ -26,7 +26,7 @@ export interface WriterFigures {
   rows: number;
   writeMs: number;
   heapPerUser: number;
-  arrayBuffersPerUser: number;
+  externalPerUser: number;
   wireBytesPerUser: number;
   parseMs: number;
   fileBytes: number;
@@ -43,7 +43,7 @@ export interface ServersRow {
     readCpuMs: number;
     restoreStallMs: number;
     heapPerUser: number;
-    arrayBuffersPerUser: number;
+    externalPerUser: number;
   };
   join: {
     readyMs: number;
@@ -55,7 +55,7 @@ export interface ServersRow {
     /** an idle Node process on the same machine over the same window: what the scheduler alone costs */
     idleStallMs: number;
     heapPerUser: number;
-    arrayBuffersPerUser: number;
+    externalPerUser: number;
   };
 }
 
@@ -292,12 +292,8 @@ export async function measureServers(users: number, log: (line: string) => void)
         readMs: Number(restored.ms ?? NaN),
         readCpuMs: Number(restored.cpuMs ?? NaN),
         restoreStallMs: Number(restored.stallMs ?? NaN),
-        heapPerUser: perUser(
-          holderHeld.heapUsed + holderHeld.arrayBuffers,
-          baseline.heapUsed + baseline.arrayBuffers,
-          users,
-        ),
-        arrayBuffersPerUser: perUser(holderHeld.arrayBuffers, baseline.arrayBuffers, users),
+        heapPerUser: perUser(holderHeld.heapUsed + holderHeld.external, baseline.heapUsed + baseline.external, users),
+        externalPerUser: perUser(holderHeld.external, baseline.external, users),
       },
       join: {
         readyMs,
@@ -307,12 +303,8 @@ export async function measureServers(users: number, log: (line: string) => void)
         joinerStallMs,
         holderStallMs,
         idleStallMs,
-        heapPerUser: perUser(
-          joinerHeld.heapUsed + joinerHeld.arrayBuffers,
-          baseline.heapUsed + baseline.arrayBuffers,
-          users,
-        ),
-        arrayBuffersPerUser: perUser(joinerHeld.arrayBuffers, baseline.arrayBuffers, users),
+        heapPerUser: perUser(joinerHeld.heapUsed + joinerHeld.external, baseline.heapUsed + baseline.external, users),
+        externalPerUser: perUser(joinerHeld.external, baseline.external, users),
       },
     };
   } finally {
@@ -340,7 +332,7 @@ export function serversTable(rows: ServersRow[]): string[] {
       `| a node joins: spawn → \`/readyz\` | **${s(r.join.readyMs)} s**${r.join.completeAtReady ? "" : " (not all rows at ready)"} | JSON.parse of the same rows: ${s(r.writer.parseMs)} s | ${joinGoal ? `≤ ${s(joinGoal)} s${met(r.join.readyMs, joinGoal)}` : "—"} |`,
       `| longest event-loop stall while it joins: joiner / serving holder | **${b(r.join.joinerStallMs)} / ${b(r.join.holderStallMs)} ms** | an idle Node process, same window: ${b(r.join.idleStallMs)} ms | ≤ 50 ms${met(Math.max(r.join.joinerStallMs, r.join.holderStallMs), 50)} |`,
       `| restart from its own files: spawn → serving (\`/healthz\`) | **${s(r.restart.serveMs)} s** (files read in ${s(r.restart.readMs)} s, CPU ${s(r.restart.readCpuMs)} s; longest stall meanwhile ${b(r.restart.restoreStallMs)} ms) | empty DATA_DIR: ${s(r.emptyStartMs)} s; JSON.parse of the rows: ${s(r.writer.parseMs)} s | ${r.users >= 1_000_000 ? `≤ 5 s${met(r.restart.serveMs, 5_000)}` : "—"} |`,
-      `| heap per user (JS heap + array buffers): writer / joiner / restored | **${b(r.writer.heapPerUser + r.writer.arrayBuffersPerUser)} / ${b(r.join.heapPerUser)} / ${b(r.restart.heapPerUser)} B** (array buffers ${b(r.writer.arrayBuffersPerUser)} / ${b(r.join.arrayBuffersPerUser)} / ${b(r.restart.arrayBuffersPerUser)}) | wire JSON: ${b(r.writer.wireBytesPerUser)} B | ≤ 400 B${met(Math.max(r.writer.heapPerUser + r.writer.arrayBuffersPerUser, r.join.heapPerUser, r.restart.heapPerUser), 400)} |`,
+      `| heap per user (JS heap + external memory): writer / joiner / restored | **${b(r.writer.heapPerUser + r.writer.externalPerUser)} / ${b(r.join.heapPerUser)} / ${b(r.restart.heapPerUser)} B** (of it external ${b(r.writer.externalPerUser)} / ${b(r.join.externalPerUser)} / ${b(r.restart.externalPerUser)}) | wire JSON: ${b(r.writer.wireBytesPerUser)} B | ≤ 400 B${met(Math.max(r.writer.heapPerUser + r.writer.externalPerUser, r.join.heapPerUser, r.restart.heapPerUser), 400)} |`,
       "",
       `Rows pulled by the joiner: ${r.join.recordsPulled.toLocaleString("en")} (failed pulls ${r.join.catchUpFailures}); tables files ${(r.writer.fileBytes / 1e6).toFixed(0)} MB; writing the users through the app's stores took ${s(r.writer.writeMs)} s.`,
       "",

@@ -218,7 +218,7 @@ function report(
     "",
     "## The product at N users: real servers, tables files on, rows as email sign-ins write them",
     "",
-    "A user is a users row with its `{provider, subject, linkedAt}` identity, its email claim and a session, written by the app's own stores. Writer: the process that wrote them (a cluster node with the app's stores and its tables files, no HTTP). Restored: `node build/node/index.js` started on the writer's DATA_DIR. Joiner: the same server started on an empty DATA_DIR, pulling from the restored one. Heap per user: JS heap plus array buffers (where the rows live), after a full GC, less the same server's with no users.",
+    "A user is a users row with its `{provider, subject, linkedAt}` identity, its email claim and a session, written by the app's own stores. Writer: the process that wrote them (a cluster node with the app's stores and its tables files, no HTTP). Restored: `node build/node/index.js` started on the writer's DATA_DIR. Joiner: the same server started on an empty DATA_DIR, pulling from the restored one. Heap per user: JS heap plus external memory (array buffers, where the rows live, including those a worker thread handed over at start), after a full GC, less the same server's with no users.",
     "",
     ...serversTable(servers),
     `## Write on one node → visible on the others (${WRITES} writes, one every ${WRITE_GAP_MS} ms, after the mesh settled)`,
