@@ -203,7 +203,8 @@ async function started(env: Record<string, string>, dataDir: string): Promise<Se
   return server;
 }
 
-function seed(dataDir: string, clusterName: string, users: number): Promise<WriterFigures> {
+/** Write `users` users into `dataDir` through the app's stores, in a process of their own (bench/scale-seed.ts). */
+export function seed(dataDir: string, clusterName: string, users: number): Promise<WriterFigures> {
   return new Promise((resolve, reject) => {
     const proc = spawn(
       process.execPath,

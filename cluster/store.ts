@@ -659,23 +659,48 @@ export class ClusterStore {
    * meanwhile are skipped by `copyRecords`.
    */
   slotsInBuckets(table: string, buckets: ReadonlySet<number>): Uint32Array {
+    const steps = this.slotsInBucketsSteps(table, buckets);
+    for (;;) {
+      const next = steps.next();
+      if (next.done) return next.value;
+    }
+  }
+
+  /**
+   * `slotsInBuckets` in steps of 128k slots: the caller may yield between them (a table of a
+   * million rows takes two passes over its columns, tens of milliseconds on a busy host).
+   */
+  *slotsInBucketsSteps(table: string, buckets: ReadonlySet<number>): Generator<void, Uint32Array, void> {
     const state = this.tables.get(table);
     if (!state) return new Uint32Array(0);
     const wanted = new Uint8Array(BUCKETS);
     for (const b of buckets) wanted[b] = 1;
     const starts = new Uint32Array(BUCKET_GROUPS + 1);
-    const { flags } = state;
-    const { hashes } = state.index;
-    for (let slot = 0; slot < state.used; slot += 1) {
-      const b = hashes[slot]! % BUCKETS;
-      if (flags[slot]! & F_USED && wanted[b]) starts[(b >> GROUP_SHIFT) + 1] += 1;
+    const STEP = 131_072;
+    for (let from = 0; from < state.used; from += STEP) {
+      const { flags } = state;
+      const { hashes } = state.index;
+      const to = Math.min(state.used, from + STEP);
+      for (let slot = from; slot < to; slot += 1) {
+        const b = hashes[slot]! % BUCKETS;
+        if (flags[slot]! & F_USED && wanted[b]) starts[(b >> GROUP_SHIFT) + 1] += 1;
+      }
+      yield;
     }
     for (let g = 0; g < BUCKET_GROUPS; g += 1) starts[g + 1] += starts[g]!;
     const order = new Uint32Array(starts[BUCKET_GROUPS]!);
     const fill = starts.slice(0, BUCKET_GROUPS);
-    for (let slot = 0; slot < state.used; slot += 1) {
-      const b = hashes[slot]! % BUCKETS;
-      if (flags[slot]! & F_USED && wanted[b]) order[fill[b >> GROUP_SHIFT]++] = slot;
+    for (let from = 0; from < state.used; from += STEP) {
+      // rows added since the count are left for the next pull; rows gone are skipped by copyRecords
+      const { flags } = state;
+      const { hashes } = state.index;
+      const to = Math.min(state.used, from + STEP);
+      for (let slot = from; slot < to; slot += 1) {
+        const b = hashes[slot]! % BUCKETS;
+        const g = b >> GROUP_SHIFT;
+        if (flags[slot]! & F_USED && wanted[b] && fill[g]! < starts[g + 1]!) order[fill[g]++] = slot;
+      }
+      yield;
     }
     return order;
   }

@@ -159,7 +159,14 @@ export async function* syncFrames(
     const buckets = differingBuckets(store.digestOf(table), theirs ? decodeBuckets(theirs.buckets) : undefined);
     if (buckets.size === 0) continue;
     differing += buckets.size;
-    const slots = store.slotsInBuckets(table, buckets);
+    // the table's slots in the order they go out, in steps the event loop gets between
+    const steps = store.slotsInBucketsSteps(table, buckets);
+    let ordered = steps.next();
+    while (!ordered.done) {
+      if (slicer.over()) await slicer.pause();
+      ordered = steps.next();
+    }
+    const slots = ordered.value;
     const head = new ByteWriter(64);
     head.u8(FRAME_TABLE);
     head.string(table);
