@@ -5,7 +5,7 @@
  * file it opens), so a refused file, or one whose migration is cut short, stays byte for byte
  * as it was. Once the new files are written, the old ones move to `format-1-before-migration/`.
  */
-import { copyFile, mkdir, rename, rm } from "node:fs/promises";
+import { copyFile, mkdir, readdir, rename, rm } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import type { ClusterStore } from "../store";
@@ -27,8 +27,11 @@ export async function readFormat1(
   for (const suffix of SUFFIXES) {
     if (existsSync(original + suffix)) await checkAccess(original + suffix, where);
   }
+  // copies left by a start that was killed while migrating go first
+  for (const name of await readdir(dir)) {
+    if (name.startsWith(".format-1-copy-")) await rm(path.join(dir, name), { recursive: true, force: true });
+  }
   const copyDir = path.join(dir, `.format-1-copy-${process.pid}`);
-  await rm(copyDir, { recursive: true, force: true });
   await mkdir(copyDir);
   let restored = 0;
   let refused = 0;
