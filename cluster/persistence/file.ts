@@ -99,6 +99,8 @@ function restoreWorkerFile(): { file: string; execArgv: string[] | undefined } {
 const BLOCK_SPLIT = 4 << 20;
 /** rows a commit takes at most (what is left goes in the next): building it stays a few ms */
 const COMMIT_BYTES = 2 << 20;
+/** no snapshot is begun within this long of a commit that left rows behind */
+const BUSY_MS = 3_000;
 /** rows per snapshot block */
 const SNAPSHOT_BLOCK = 1 << 20;
 
@@ -124,6 +126,8 @@ export class FilePersistence implements Persistence {
   private retry: NodeJS.Timeout | undefined;
   private maintenance: NodeJS.Timeout | undefined;
   private rotating = false;
+  /** when a commit last left rows behind for the next (rows pouring in) */
+  private lastFullCommitAt = -Infinity;
   private snapshotting: Promise<void> | undefined;
   private stopping = false;
   private failing: string | undefined;
@@ -464,6 +468,8 @@ export class FilePersistence implements Persistence {
         table = undefined;
       }
     }, COMMIT_BYTES);
+    // a commit that could not take everything pending: rows are pouring in
+    if (store.journalSize > 0) this.lastFullCommitAt = performance.now();
     if (rowsAt >= 0) endRows(w, rowsAt);
     if (w.pos > blockStart + BLOCK_HEADER_BYTES) sealBlock(w.buf, blockStart, w.pos, BlockType.Entries);
     else w.pos = blockStart;
@@ -550,6 +556,9 @@ export class FilePersistence implements Persistence {
 
   private snapshotIfDue(): void {
     if (this.snapshotting || this.stopping || !this.log) return;
+    // not while rows pour in (a catch-up, a bulk load): a snapshot then would be outdated at once,
+    // and competes with them for the CPU and the disk; the first commit after them starts it
+    if (performance.now() - this.lastFullCommitAt < BUSY_MS) return;
     const logs = this.olderLogBytes + this.log.size;
     if (logs > Math.max(this.options.snapshotAfterBytes ?? 64 << 20, this.snapshotBytes)) {
       this.snapshot().catch((error: unknown) => {
