@@ -23,6 +23,8 @@ export type { Stamp, WallClock } from "./hlc";
 export { startCluster } from "./node";
 export { ClusterRequestError } from "./rpc";
 export { ClusterUnavailableError } from "./errors";
+export { DEFAULT_ACK_SETTINGS } from "./copies";
+export type { AckCounters, AckSettings, AckStatus } from "./copies";
 export { RedisStartError } from "./redis/errors";
 export { LocalAtomics } from "./transport";
 export type { ClusterAtomics, Reservation, TransportKind } from "./transport";

@@ -1,3 +1,4 @@
+import type { AckSettings, AckStatus } from "./copies";
 import type { WallClock } from "./hlc";
 import type { Persistence } from "./persistence/types";
 import type { ClusterStore, TableOptions } from "./store";
@@ -61,7 +62,9 @@ export interface ClusterTimings {
   announceIntervalMs: number;
   /** gossip-learned members not seen for this long are forgotten */
   memberTtlMs: number;
-  pingIntervalMs: number;
+  /** liveness: heartbeat period, and the silence after which a peer is marked down */
+  heartbeatMs: number;
+  downAfterMs: number;
   tombstoneCollectMs: number;
   /** a node restored from its file with no peer connected this long after start is ready alone */
   aloneReadyMs: number;
@@ -80,6 +83,8 @@ export interface StartClusterOptions {
   timings?: Partial<ClusterTimings>;
   /** keeps the tables across restarts (e.g. `filePersistence`); loaded before the node connects */
   persistence?: Persistence;
+  /** gossip mode: how many copies (this node's included) an answer that reports a write waits for */
+  acks?: Partial<AckSettings>;
 }
 
 export interface PeerStatus {
@@ -88,6 +93,13 @@ export interface PeerStatus {
   addresses: string[];
   pingMs: number | null;
   meta: Record<string, string>;
+  /**
+   * gossip mode: connected and answering heartbeats (false within ~2 s of a peer dying or
+   * freezing, while its connection may still look open)
+   */
+  up?: boolean;
+  /** gossip mode: ms since the peer was last heard from, while connected */
+  silentMs?: number | null;
 }
 
 export interface ClusterCounters {
@@ -130,6 +142,12 @@ export interface ClusterStatus {
   replicationLagMs: { samples: number; p50: number | null; max: number | null };
   /** inbound cluster connections refused before their handshake, by reason */
   inboundRefused: Record<string, number>;
+  /** gossip mode: handshakes let through and in progress, members' pool and strangers' pool */
+  inbound?: { admitted: { member: number; unknown: number }; pending: { member: number; unknown: number } };
+  /** gossip mode: replicated acknowledgements (ACK_COPIES) */
+  acks?: AckStatus;
+  /** gossip mode: peers marked down (silent or closed) and back up, since start */
+  liveness?: { heartbeatMs: number; downAfterMs: number; down: number; up: number };
 }
 
 export type RequestHandler = (body: unknown, fromPeerId: string) => Promise<unknown>;

@@ -37,6 +37,8 @@ export interface Config extends AppConfig {
     registryDir: string | undefined;
     /** REDIS_URL set: Redis mode (see README, Redis mode) */
     redis: { url: string; timeoutMs: number } | undefined;
+    /** gossip mode: ACK_COPIES, ACK_TIMEOUT_MS, ACK_STRICT (see README, Durability) */
+    acks: { copies: number; timeoutMs: number; strict: boolean };
   };
 }
 
@@ -288,6 +290,11 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       discovery: discovery as Config["cluster"]["discovery"],
       registryDir: env.CLUSTER_REGISTRY_DIR?.trim() || undefined,
       redis: redisSettings(env, problems),
+      acks: {
+        copies: intSetting(env, "ACK_COPIES", 2, 1, 5, problems),
+        timeoutMs: intSetting(env, "ACK_TIMEOUT_MS", 2_000, 10, 60_000, problems),
+        strict: boolSetting(env, "ACK_STRICT", false, problems),
+      },
     },
   };
   if (problems.length > 0) throw new ConfigError(problems);
