@@ -19,7 +19,15 @@ type Status = {
   clusterName: string;
   ready: boolean;
   addresses: string[];
-  peers: { id: string; connected: boolean; addresses: string[]; pingMs: number | null; meta: Record<string, string> }[];
+  peers: {
+    id: string;
+    connected: boolean;
+    up?: boolean;
+    silentMs?: number | null;
+    addresses: string[];
+    pingMs: number | null;
+    meta: Record<string, string>;
+  }[];
   meshSize: number;
   tables: Record<string, number>;
   lastCatchUpAt: number | null;
@@ -101,6 +109,7 @@ async function main(args: string[]) {
         s.peers.map((p) => ({
           peer: p.id,
           connected: p.connected ? "yes" : "no",
+          state: !p.connected ? "down" : p.up === false ? `down (silent ${p.silentMs ?? 0} ms)` : "up",
           address: p.addresses[0] ?? "",
           ping: p.pingMs === null ? "" : `${p.pingMs} ms`,
           http: p.meta.httpUrl ?? "",

@@ -49,6 +49,8 @@ export function routeOf(pathname: string): string {
 }
 
 const LABEL_VALUE = /^[a-z0-9-]{1,32}$/;
+/** a member's label: its libp2p peer id (base58, bounded by the membership), or "other" */
+const peerLabel = (id: string) => (/^[1-9A-HJ-NP-Za-km-z]{1,128}$/.test(id) ? id : "other");
 const bounded = (value: unknown) => (typeof value === "string" && LABEL_VALUE.test(value) ? value : "other");
 
 export interface MetricsDeps {
@@ -126,7 +128,75 @@ export function createMetrics({ status, access }: MetricsDeps): Metrics {
       },
     });
   gauge("pwdless_cluster_ready", "1 once this node has caught up with a peer", [], (s) => [[{}, s.ready ? 1 : 0]]);
-  gauge("pwdless_cluster_peers", "connected cluster members", [], (s) => [[{}, s.peers.length]]);
+  gauge("pwdless_cluster_peers", "connected cluster members", [], (s) => [
+    [{}, s.peers.filter((p) => p.connected).length],
+  ]);
+  // gossip mode: the liveness view (heartbeats), fresher than the connection; one series per member
+  gauge(
+    "pwdless_cluster_peer_up",
+    "1 while a member is connected and answering heartbeats, 0 once marked down",
+    ["peer"],
+    (s) => (s.mode === "gossip" ? s.peers.map((p) => [{ peer: peerLabel(p.id) }, p.up ? 1 : 0]) : []),
+  );
+  gauge("pwdless_cluster_peers_up", "members connected and answering heartbeats", [], (s) => [
+    [{}, s.peers.filter((p) => p.up ?? p.connected).length],
+  ]);
+  counter(
+    "pwdless_cluster_peer_transitions_total",
+    "members marked down (silent or closed) and back up",
+    ["to"],
+    (s) =>
+      s.liveness
+        ? [
+            [{ to: "down" }, s.liveness.down],
+            [{ to: "up" }, s.liveness.up],
+          ]
+        : [],
+  );
+  counter(
+    "pwdless_cluster_acks_total",
+    "answers that reported a write, by how their copies went (ACK_COPIES): copied, alone, timed-out (answered), refused (ACK_STRICT)",
+    ["outcome"],
+    (s) =>
+      s.acks
+        ? [
+            [{ outcome: "copied" }, s.acks.counters.copied],
+            [{ outcome: "alone" }, s.acks.counters.alone],
+            [{ outcome: "timed-out" }, s.acks.counters.timedOut],
+            [{ outcome: "refused" }, s.acks.counters.refused],
+          ]
+        : [],
+  );
+  counter(
+    "pwdless_cluster_ack_writes_abandoned_total",
+    "writes no peer confirmed before the copy buffer filled",
+    [],
+    (s) => (s.acks ? [[{}, s.acks.counters.abandoned]] : []),
+  );
+  gauge("pwdless_cluster_acks_waiting", "answers waiting for a peer's copy now", [], (s) =>
+    s.acks ? [[{}, s.acks.waiting]] : [],
+  );
+  gauge(
+    "pwdless_cluster_ack_wait_seconds",
+    "how long answers waited for a peer's copy over the last minute (p50, p99, max)",
+    ["stat"],
+    (s) => {
+      const w = s.acks?.waitMs;
+      if (!w) return [];
+      const values: Values = [];
+      for (const stat of ["p50", "p99", "max"] as const) {
+        const ms = w[stat];
+        if (ms !== null) values.push([{ stat }, ms / 1000]);
+      }
+      return values;
+    },
+  );
+  counter(
+    "pwdless_cluster_inbound_refused_total",
+    "inbound cluster connections refused or cut before their handshake finished, by reason",
+    ["reason"],
+    (s) => Object.entries(s.inboundRefused).map(([reason, n]) => [{ reason: bounded(reason) }, n]),
+  );
   gauge("pwdless_cluster_mesh_peers", "peers in this node's gossip mesh", [], (s) => [[{}, s.meshSize]]);
   gauge("pwdless_cluster_table_rows", "rows held per replicated table", ["table"], (s) =>
     Object.entries(s.tables).map(([table, rows]) => [{ table }, rows]),

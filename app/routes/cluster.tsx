@@ -12,6 +12,13 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
   return json({ status: context.app.cluster.status() as ClusterStatus }, { headers: { "Cache-Control": "no-store" } });
 }
 
+/** up / down (and why) as the liveness view has it; Redis mode's members have no heartbeat of ours */
+function peerState(p: ClusterStatus["peers"][number]): string {
+  if (!p.connected) return "down (disconnected)";
+  if (p.up === false) return `down (silent ${((p.silentMs ?? 0) / 1000).toFixed(1)} s)`;
+  return "up";
+}
+
 export default function Cluster() {
   const { status } = useLoaderData<typeof loader>();
   const revalidator = useRevalidator();
@@ -69,6 +76,33 @@ export default function Cluster() {
                 {status.counters.catchUpFailures} failed)
               </td>
             </tr>
+            {status.acks && (
+              <tr>
+                <th>Acknowledgements</th>
+                <td data-testid="cluster-acks">
+                  {status.acks.copies === 1
+                    ? "this node's commit (ACK_COPIES=1)"
+                    : `${status.acks.copies} copies (this node and ${status.acks.copies - 1} peer(s) able now: ${status.acks.able}), at most ${status.acks.timeoutMs} ms${status.acks.strict ? ", strict" : ""}`}{" "}
+                  · copied {status.acks.counters.copied} · alone {status.acks.counters.alone} · timed out{" "}
+                  {status.acks.counters.timedOut} · refused {status.acks.counters.refused}
+                  {status.acks.waitMs.samples > 0 &&
+                    ` · waited p50 ${status.acks.waitMs.p50} ms, p99 ${status.acks.waitMs.p99} ms (last minute)`}
+                </td>
+              </tr>
+            )}
+            {status.inbound && (
+              <tr>
+                <th>Cluster port</th>
+                <td>
+                  handshakes let in: members {status.inbound.admitted.member}, others {status.inbound.admitted.unknown}{" "}
+                  · refused{" "}
+                  {Object.entries(status.inboundRefused)
+                    .filter(([, n]) => n > 0)
+                    .map(([reason, n]) => `${reason}: ${n}`)
+                    .join(", ") || "0"}
+                </td>
+              </tr>
+            )}
             <tr>
               <th>Replication lag</th>
               <td>
@@ -86,6 +120,7 @@ export default function Cluster() {
           <thead>
             <tr>
               <th>Peer</th>
+              <th>State</th>
               <th>Address</th>
               <th>Ping</th>
               <th>HTTP</th>
@@ -94,7 +129,7 @@ export default function Cluster() {
           <tbody>
             {status.peers.length === 0 && (
               <tr>
-                <td colSpan={4} className="muted">
+                <td colSpan={5} className="muted">
                   No peers yet. Start another node (e.g. <code>PORT=3001 npm start</code>) or see the README, "Run a
                   cluster".
                 </td>
@@ -102,9 +137,8 @@ export default function Cluster() {
             )}
             {status.peers.map((p) => (
               <tr key={p.id} data-testid="peer-row">
-                <td className="mono">
-                  {p.id.slice(-12)} {p.connected ? "" : "(disconnected)"}
-                </td>
+                <td className="mono">{p.id.slice(-12)}</td>
+                <td data-testid="peer-state">{peerState(p)}</td>
                 <td className="mono">{p.addresses[0] ?? "—"}</td>
                 <td>{p.pingMs === null ? "—" : `${p.pingMs} ms`}</td>
                 <td>{p.meta.httpUrl ? <a href={`${p.meta.httpUrl}/cluster`}>{p.meta.httpUrl}</a> : "—"}</td>
