@@ -68,7 +68,7 @@ export class CopyStreams {
   private readonly unable = new Set<string>();
   private readonly retryAt = new Map<string, number>();
   private readonly lifetime = new AbortController();
-  private pumpScheduled: NodeJS.Immediate | undefined;
+  private pumpScheduled = false;
   private readonly encoder = new TextEncoder();
 
   constructor(private readonly deps: CopyStreamsDeps) {}
@@ -99,18 +99,23 @@ export class CopyStreams {
     this.refresh();
   }
 
-  /** New local writes: send them on every link, once per event-loop turn. */
+  /**
+   * New local writes: send them on every link once the code that wrote them yields (a microtask,
+   * so the writes of one synchronous run travel together). Not an immediate: that would queue
+   * the copy behind this node's own file commit, and the peer's commit would then follow it
+   * instead of running beside it.
+   */
   pumpSoon(): void {
     if (this.pumpScheduled || this.lifetime.signal.aborted) return;
-    this.pumpScheduled = setImmediate(() => {
-      this.pumpScheduled = undefined;
+    this.pumpScheduled = true;
+    queueMicrotask(() => {
+      this.pumpScheduled = false;
       for (const link of this.links.values()) void this.pump(link);
     });
   }
 
   stop(): void {
     this.lifetime.abort();
-    if (this.pumpScheduled) clearImmediate(this.pumpScheduled);
     for (const link of [...this.links.values()]) this.drop(link);
   }
 
