@@ -12,7 +12,8 @@
  * Bounded: fixed counts, every wait has a deadline. Writes bench/results/faults-<time>.{md,json}.
  * Parts: BENCH_PARTS=acks,liveness,flood,catchup (default all).
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import os from "node:os";
 import path from "node:path";
@@ -42,6 +43,12 @@ const pct = (values: number[], p: number) => {
 };
 const mean = (values: number[]) => round(values.reduce((a, b) => a + b, 0) / values.length);
 const loads: number[] = [];
+const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"]).stdout?.toString().trim() || 100);
+/** CPU a process has used so far, ms (user + system, from /proc) */
+function cpuMs(pid: number | undefined): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return ((Number(fields[11]) + Number(fields[12])) / CLK_TCK) * 1000;
+}
 const noteLoad = () => loads.push(round(os.loadavg()[0]!, 1));
 
 // --- 1. replicated acknowledgements ---
@@ -58,6 +65,8 @@ interface AckRound {
   waitP99: number | null;
   copied: number;
   timedOut: number;
+  /** CPU of all three server processes per sign-in, ms: the steadier figure on a loaded machine */
+  clusterCpuMs: number;
   load: number;
 }
 
@@ -82,6 +91,7 @@ async function ackRound(nodes: NodeProcess[], copies: number, smtp: TestSmtpServ
   }
   const latencies: number[] = [];
   let next = 0;
+  const cpuBefore = nodes.map((n) => cpuMs(n.proc.pid));
   const started = performance.now();
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
@@ -95,6 +105,7 @@ async function ackRound(nodes: NodeProcess[], copies: number, smtp: TestSmtpServ
     }),
   );
   const seconds = (performance.now() - started) / 1000;
+  const cpu = nodes.reduce((sum, n, i) => sum + cpuMs(n.proc.pid) - cpuBefore[i]!, 0);
   const acks = (
     (await (await b.fetch("/cluster.json")).json()) as {
       acks: { waitMs: { p50: number | null; p99: number | null }; counters: { copied: number; timedOut: number } };
@@ -111,6 +122,7 @@ async function ackRound(nodes: NodeProcess[], copies: number, smtp: TestSmtpServ
     waitP99: acks.waitMs.p99,
     copied: acks.counters.copied,
     timedOut: acks.counters.timedOut,
+    clusterCpuMs: round(cpu / latencies.length),
     load: round(os.loadavg()[0]!, 1),
   };
 }
@@ -340,14 +352,14 @@ async function main() {
     lines.push(
       `## 1. Replicated acknowledgements (${SIGN_INS} link confirmations on one node of three, ${CONCURRENCY} at a time; tables files on)`,
       "",
-      "| ACK_COPIES | sign-ins/s | p50 ms | p99 ms | max ms | the node's wait for a copy, p50 / p99 ms | copied / timed out | load |",
-      "|---|---|---|---|---|---|---|---|",
+      "| ACK_COPIES | sign-ins/s | p50 ms | p99 ms | max ms | the node's wait for a copy, p50 / p99 ms | copied / timed out | CPU per sign-in, 3 processes, ms | load |",
+      "|---|---|---|---|---|---|---|---|---|",
       ...acks.map(
         (r) =>
-          `| ${r.copies}${r.copies === 1 ? " (anchor: own commit only)" : ""} | ${r.perSecond} | ${r.p50} | ${r.p99} | ${r.max} | ${r.waitP50 ?? "—"} / ${r.waitP99 ?? "—"} | ${r.copies === 1 ? "—" : `${r.copied} / ${r.timedOut}`} | ${r.load} |`,
+          `| ${r.copies}${r.copies === 1 ? " (anchor: own commit only)" : ""} | ${r.perSecond} | ${r.p50} | ${r.p99} | ${r.max} | ${r.waitP50 ?? "—"} / ${r.waitP99 ?? "—"} | ${r.copies === 1 ? "—" : `${r.copied} / ${r.timedOut}`} | ${r.clusterCpuMs} | ${r.load} |`,
       ),
       "",
-      `Means over ${ROUNDS} interleaved rounds: ACK_COPIES=2 ${of(2, (r) => r.perSecond)} sign-ins/s vs ${of(1, (r) => r.perSecond)} with ACK_COPIES=1 (${round((of(2, (r) => r.perSecond) / of(1, (r) => r.perSecond) - 1) * 100, 0)} %); p99 ${of(2, (r) => r.p99)} ms vs ${of(1, (r) => r.p99)} ms.`,
+      `Means over ${ROUNDS} interleaved rounds: ACK_COPIES=2 ${of(2, (r) => r.perSecond)} sign-ins/s vs ${of(1, (r) => r.perSecond)} with ACK_COPIES=1 (${round((of(2, (r) => r.perSecond) / of(1, (r) => r.perSecond) - 1) * 100, 0)} %); p99 ${of(2, (r) => r.p99)} ms vs ${of(1, (r) => r.p99)} ms; CPU per sign-in (three processes) ${of(2, (r) => r.clusterCpuMs)} ms vs ${of(1, (r) => r.clusterCpuMs)} ms.`,
       "",
     );
   }

@@ -111,6 +111,11 @@ export class Liveness {
     return this.peers.get(peerId)?.up ?? false;
   }
 
+  /** Watched and marked down (a peer whose connection event is still on its way is not down). */
+  isDown(peerId: string): boolean {
+    return this.peers.get(peerId)?.up === false;
+  }
+
   /** Connected peers answering now. */
   upPeers(): string[] {
     return [...this.peers].filter(([, w]) => w.up).map(([id]) => id);

@@ -358,7 +358,7 @@ class ClusterNode implements Cluster {
     if (this.stopping) throw new ClusterRequestError("unreachable", "the cluster node is stopped");
     if (peerId === this.nodeId) return this.requestSelf(method, body, timeoutMs);
     // a peer connected but silent past the liveness limit is not waited for: the caller says so at once
-    if (this.isConnected(peerId) && !this.liveness.isUp(peerId)) {
+    if (this.liveness.isDown(peerId)) {
       throw new ClusterRequestError("unreachable", "the peer is not answering (marked down)");
     }
     const protocol = this.parts.names.rpcProtocol;
