@@ -114,7 +114,11 @@ export class EmailCodes {
     deps.cluster.handle(CHECK_METHOD, async (body, from) => {
       const parsed = checkRequestSchema.safeParse(body);
       if (!parsed.success) throw new Error(`malformed ${CHECK_METHOD} request from ${from}`);
-      return this.decide(parsed.data.email, parsed.data.code, parsed.data.usedOn);
+      const answer = this.decide(parsed.data.email, parsed.data.code, parsed.data.usedOn);
+      // the asking node signs the person in on this answer: the use (and the wrong tries) must
+      // survive this node's crash, as link.consume's do
+      await deps.cluster.durable();
+      return answer;
     });
   }
 
