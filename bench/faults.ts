@@ -1,8 +1,9 @@
 /**
  * npm run bench:faults — issue 20's gossip-mode figures, each beside its anchor from the same run:
- *  1. replicated acknowledgements: sign-ins/s and confirmation p50/p99 on a node of a three-node
- *     cluster of real server processes (tables files on), with ACK_COPIES=2 beside ACK_COPIES=1
- *     (the anchor: an answer after this node's commit only), interleaved rounds;
+ *  1. replicated acknowledgements: sign-ins/s, confirmation p50/p99 and the cluster's CPU per
+ *     sign-in on two members of one three-node cluster of real server processes (tables files
+ *     on), one answering with ACK_COPIES=2, one with ACK_COPIES=1 (the anchor: an answer after
+ *     its own commit only), in short alternating rounds;
  *  2. failure seen: SIGKILL and SIGSTOP (a frozen peer, connection open) → shown down on another
  *     node's /cluster.json, beside the silence limit it is built on;
  *  3. a member joins through 64 stalled keyless connections from ten addresses (a known member
@@ -30,9 +31,9 @@ import { waitFor } from "../tests/support/wait";
 import { killAllWorkers, ROOT, spawnWorker, type Msg } from "./ipc";
 
 const PARTS = new Set((process.env.BENCH_PARTS ?? "acks,liveness,flood,catchup").split(","));
-const SIGN_INS = Number(process.env.BENCH_SIGN_INS ?? 150);
+const SIGN_INS = Number(process.env.BENCH_SIGN_INS ?? 60);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const REPEATS = Number(process.env.BENCH_REPEATS ?? 5);
 const CATCHUP_USERS = Number(process.env.BENCH_CATCHUP_USERS ?? 100_000);
 
@@ -41,7 +42,6 @@ const pct = (values: number[], p: number) => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
 };
-const mean = (values: number[]) => round(values.reduce((a, b) => a + b, 0) / values.length);
 const loads: number[] = [];
 const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"]).stdout?.toString().trim() || 100);
 /** CPU a process has used so far, ms (user + system, from /proc) */
@@ -70,25 +70,31 @@ interface AckRound {
   load: number;
 }
 
-async function ackRound(nodes: NodeProcess[], copies: number, smtp: TestSmtpServer): Promise<AckRound> {
-  // B answers; A and C keep the default. B restarts on its DATA_DIR with this round's setting.
-  const old = nodes[1]!;
-  await old.stop();
-  nodes[1] = await startNode({ env: { ...old.env, ACK_COPIES: String(copies) }, port: old.port, dataDir: old.dataDir });
-  await waitForMesh(nodes, 120_000);
-  const b = nodes[1]!;
-  const tag = uniqueName(`acks${copies}`);
+/** Links for `count` sign-ins, requested on `node` (it issues them, and decides their use). */
+async function requestLinks(node: NodeProcess, count: number, smtp: TestSmtpServer, tag: string) {
   const pending: { jar: CookieJar; link: string }[] = [];
-  for (let i = 0; i < SIGN_INS; i += CONCURRENCY) {
+  for (let i = 0; i < count; i += CONCURRENCY) {
     pending.push(
       ...(await Promise.all(
-        Array.from({ length: Math.min(CONCURRENCY, SIGN_INS - i) }, async (_, j) => {
+        Array.from({ length: Math.min(CONCURRENCY, count - i) }, async (_, j) => {
           const jar = new CookieJar();
-          return { jar, link: await requestLink(b, jar, `${tag}-${i + j}@example.com`, smtp) };
+          return { jar, link: await requestLink(node, jar, `${tag}-${i + j}@example.com`, smtp) };
         }),
       )),
     );
   }
+  return pending;
+}
+
+/** Confirm the links on `node`, CONCURRENCY at a time: each confirmation is a sign-in's writes and its answer. */
+async function ackRound(
+  node: NodeProcess,
+  nodes: NodeProcess[],
+  copies: number,
+  smtp: TestSmtpServer,
+  tag: string,
+): Promise<AckRound> {
+  const pending = await requestLinks(node, SIGN_INS, smtp, tag);
   const latencies: number[] = [];
   let next = 0;
   const cpuBefore = nodes.map((n) => cpuMs(n.proc.pid));
@@ -98,7 +104,7 @@ async function ackRound(nodes: NodeProcess[], copies: number, smtp: TestSmtpServ
       while (next < pending.length) {
         const { jar, link } = pending[next++]!;
         const t0 = performance.now();
-        const res = await browse(b, jar, pathOf(link), { method: "POST" });
+        const res = await browse(node, jar, pathOf(link), { method: "POST" });
         latencies.push(performance.now() - t0);
         if (res.status !== 302) throw new Error(`a sign-in answered ${res.status}`);
       }
@@ -107,7 +113,7 @@ async function ackRound(nodes: NodeProcess[], copies: number, smtp: TestSmtpServ
   const seconds = (performance.now() - started) / 1000;
   const cpu = nodes.reduce((sum, n, i) => sum + cpuMs(n.proc.pid) - cpuBefore[i]!, 0);
   const acks = (
-    (await (await b.fetch("/cluster.json")).json()) as {
+    (await (await node.fetch("/cluster.json")).json()) as {
       acks: { waitMs: { p50: number | null; p99: number | null }; counters: { copied: number; timedOut: number } };
     }
   ).acks;
@@ -127,21 +133,28 @@ async function ackRound(nodes: NodeProcess[], copies: number, smtp: TestSmtpServ
   };
 }
 
+/**
+ * Three members of one cluster: one answers with ACK_COPIES=1, one with ACK_COPIES=2 (the third
+ * keeps the default and holds copies). Short rounds alternate between the two, in alternating
+ * order, so both settings see the same moments of a shared machine's load.
+ */
 async function acksPart(): Promise<AckRound[]> {
   const smtp = await new TestSmtpServer().start();
   try {
-    const nodes = await startClusterNodes(3, {
+    const env = {
       ...clusterEnv(),
       SMTP_URL: smtp.url,
       RATE_LIMIT_REQUESTS_PER_IP: "1000000",
       RATE_LIMIT_OPENINGS_PER_IP: "1000000",
-    });
+    };
+    const one = await startNode({ env: { ...env, ACK_COPIES: "1" } });
+    const two = await startNode({ env: { ...env, ACK_COPIES: "2" } });
+    const nodes = [one, two, await startNode({ env })];
     await waitForMesh(nodes, 120_000);
     const rounds: AckRound[] = [];
-    // interleaved: on a shared machine the load drifts, and each setting sees both ends of it
     for (let r = 0; r < ROUNDS; r++) {
-      for (const copies of [1, 2]) {
-        rounds.push(await ackRound(nodes, copies, smtp));
+      for (const copies of r % 2 === 0 ? [1, 2] : [2, 1]) {
+        rounds.push(await ackRound(copies === 1 ? one : two, nodes, copies, smtp, uniqueName(`acks${copies}-r${r}`)));
         console.log(`  acks: ACK_COPIES=${copies}, round ${r + 1}: ${rounds.at(-1)!.perSecond} sign-ins/s`);
         noteLoad();
       }
@@ -347,19 +360,32 @@ async function main() {
     "",
   ];
   if (acks.length) {
-    const of = (copies: number, pick: (r: AckRound) => number) =>
-      mean(acks.filter((r) => r.copies === copies).map(pick));
+    const median = (copies: number, pick: (r: AckRound) => number) =>
+      pct(acks.filter((r) => r.copies === copies).map(pick), 50);
+    // each round of ACK_COPIES=2 against the ACK_COPIES=1 round next to it (same moments of load)
+    const pairs = Array.from({ length: ROUNDS }, (_, r) => [acks[2 * r]!, acks[2 * r + 1]!]).map((pair) => ({
+      one: pair.find((x) => x.copies === 1)!,
+      two: pair.find((x) => x.copies === 2)!,
+    }));
+    const ratio = (pick: (r: AckRound) => number) =>
+      round(
+        pct(
+          pairs.map((p) => pick(p.two) / pick(p.one)),
+          50,
+        ),
+        2,
+      );
     lines.push(
-      `## 1. Replicated acknowledgements (${SIGN_INS} link confirmations on one node of three, ${CONCURRENCY} at a time; tables files on)`,
+      `## 1. Replicated acknowledgements (${ROUNDS} rounds of ${SIGN_INS} link confirmations per setting, ${CONCURRENCY} at a time, on two members of one three-node cluster; tables files on)`,
       "",
-      "| ACK_COPIES | sign-ins/s | p50 ms | p99 ms | max ms | the node's wait for a copy, p50 / p99 ms | copied / timed out | CPU per sign-in, 3 processes, ms | load |",
+      "| round | ACK_COPIES | sign-ins/s | p50 ms | p99 ms | max ms | the node's wait for a copy, p50 / p99 ms (last minute) | CPU per sign-in, 3 processes, ms | load |",
       "|---|---|---|---|---|---|---|---|---|",
       ...acks.map(
-        (r) =>
-          `| ${r.copies}${r.copies === 1 ? " (anchor: own commit only)" : ""} | ${r.perSecond} | ${r.p50} | ${r.p99} | ${r.max} | ${r.waitP50 ?? "—"} / ${r.waitP99 ?? "—"} | ${r.copies === 1 ? "—" : `${r.copied} / ${r.timedOut}`} | ${r.clusterCpuMs} | ${r.load} |`,
+        (r, i) =>
+          `| ${Math.floor(i / 2) + 1} | ${r.copies}${r.copies === 1 ? " (anchor)" : ""} | ${r.perSecond} | ${r.p50} | ${r.p99} | ${r.max} | ${r.copies === 1 ? "—" : `${r.waitP50 ?? "—"} / ${r.waitP99 ?? "—"}`} | ${r.clusterCpuMs} | ${r.load} |`,
       ),
       "",
-      `Means over ${ROUNDS} interleaved rounds: ACK_COPIES=2 ${of(2, (r) => r.perSecond)} sign-ins/s vs ${of(1, (r) => r.perSecond)} with ACK_COPIES=1 (${round((of(2, (r) => r.perSecond) / of(1, (r) => r.perSecond) - 1) * 100, 0)} %); p99 ${of(2, (r) => r.p99)} ms vs ${of(1, (r) => r.p99)} ms; CPU per sign-in (three processes) ${of(2, (r) => r.clusterCpuMs)} ms vs ${of(1, (r) => r.clusterCpuMs)} ms.`,
+      `Medians over the rounds, ACK_COPIES=2 vs ACK_COPIES=1: ${median(2, (r) => r.perSecond)} vs ${median(1, (r) => r.perSecond)} sign-ins/s; p99 ${median(2, (r) => r.p99)} vs ${median(1, (r) => r.p99)} ms; CPU per sign-in ${median(2, (r) => r.clusterCpuMs)} vs ${median(1, (r) => r.clusterCpuMs)} ms. Median of the paired ratios (each ACK_COPIES=2 round over the ACK_COPIES=1 round beside it): sign-ins/s ${ratio((r) => r.perSecond)}×, p99 ${ratio((r) => r.p99)}×, CPU per sign-in ${ratio((r) => r.clusterCpuMs)}×. Answers that timed out waiting for a copy: ${acks.filter((r) => r.copies === 2).at(-1)?.timedOut ?? 0}.`,
       "",
     );
   }
