@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { isIP } from "node:net";
 import { z } from "zod";
 import type { AppConfig, OAuthClientSettings } from "#app/lib/context.server.ts";
 import { isLoopbackHost } from "./loopback";
@@ -230,6 +231,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     problems.push("DEV_OIDC needs a loopback APP_URL and HOST: it signs anyone in as any address; remove the setting");
 
   const persistence = persistenceSettings(env, production, problems);
+  const cookieDomain = cookieDomainSetting(env.COOKIE_DOMAIN, appUrl, problems);
+  const forwardAuthHosts = forwardAuthHostsSetting(env.FORWARD_AUTH_HOSTS, appUrl, cookieDomain, problems);
 
   const config: Config = {
     mode,
@@ -254,6 +257,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     refreshReuseGraceSeconds: intSetting(env, "REFRESH_REUSE_GRACE_SECONDS", 30, 0, 3600, problems),
     bodyLimitBytes: 64 * 1024,
     adminEmails: list(env.ADMIN_EMAILS).map((e) => e.toLowerCase()),
+    cookieDomain,
+    forwardAuthHosts,
     metricsToken: metricsTokenSetting(env.METRICS_TOKEN, problems),
     trustProxy: trustProxySetting(env.TRUST_PROXY, problems),
     rateLimits: {
@@ -339,6 +344,77 @@ function persistenceSettings(env: Env, production: boolean, problems: string[]):
     else maxBytes = Math.round(mb * 1024 * 1024);
   }
   return { mode: mode === "off" ? "off" : "sqlite", maxBytes };
+}
+
+const LABEL = "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?";
+/** a host name; DNS_NAME: one of two labels or more */
+const HOST_NAME = new RegExp(`^(?=.{1,253}$)${LABEL}(?:\\.${LABEL})*$`);
+const DNS_NAME = new RegExp(`^(?=.{1,253}$)${LABEL}(?:\\.${LABEL})+$`);
+
+/** `name` is `domain` or one of its subdomains. */
+const within = (name: string, domain: string) => name === domain || name.endsWith(`.${domain}`);
+
+/**
+ * COOKIE_DOMAIN (`.example.com` or `example.com`): the session cookie's Domain, so it reaches the
+ * sibling hosts forward auth protects. A browser takes it only from a host within it, so it must
+ * be APP_URL's host or a parent of it, and a name of two labels or more (not an address, not a TLD).
+ */
+export function cookieDomainSetting(raw: string | undefined, appUrl: URL, problems: string[]): string | undefined {
+  const value = raw?.trim().toLowerCase().replace(/^\./, "");
+  if (!value) return undefined;
+  if (!DNS_NAME.test(value) || /^[\d.]+$/.test(value)) {
+    problems.push(
+      `COOKIE_DOMAIN must be a domain name of two labels or more, such as .example.com (got "${raw?.trim()}")`,
+    );
+    return undefined;
+  }
+  if (!within(appUrl.hostname, value)) {
+    problems.push(
+      `COOKIE_DOMAIN must be APP_URL's host or a parent of it (APP_URL's host is ${appUrl.hostname}, COOKIE_DOMAIN is ${value}): browsers refuse a cookie for another domain`,
+    );
+    return undefined;
+  }
+  return value;
+}
+
+/**
+ * FORWARD_AUTH_HOSTS: where a sign-in may send the person back to (comma-separated `host`,
+ * `host:port`, `*.example.com`). Each must be reachable by the session cookie (APP_URL's host, or
+ * within COOKIE_DOMAIN), or forward auth could never let anyone in there.
+ */
+export function forwardAuthHostsSetting(
+  raw: string | undefined,
+  appUrl: URL,
+  cookieDomain: string | undefined,
+  problems: string[],
+): string[] {
+  const hosts: string[] = [];
+  for (const entry of list(raw).map((e) => e.toLowerCase())) {
+    const match = /^(\*\.)?([^:[\]]+|\[[0-9a-f:.]+\])(?::(\d{1,5}))?$/.exec(entry);
+    const [, wildcard, name = "", port] = match ?? [];
+    const address = isIP(name) !== 0 || /^\[.*\]$/.test(name);
+    const wellFormed =
+      !!match &&
+      (!port || (Number(port) >= 1 && Number(port) <= 65535)) &&
+      (wildcard ? DNS_NAME.test(name) : address || HOST_NAME.test(name));
+    if (!wellFormed) {
+      problems.push(
+        `FORWARD_AUTH_HOSTS: "${entry}" is not a host, host:port or *.domain (e.g. app.example.com,*.apps.example.com)`,
+      );
+      continue;
+    }
+    const reachable = wildcard
+      ? !!cookieDomain && within(name, cookieDomain)
+      : name === appUrl.hostname || (!!cookieDomain && within(name, cookieDomain));
+    if (!reachable) {
+      problems.push(
+        `FORWARD_AUTH_HOSTS: ${entry} is neither APP_URL's host (${appUrl.hostname}) nor within COOKIE_DOMAIN${cookieDomain ? ` (${cookieDomain})` : " (unset)"}: the session cookie never reaches it, so nobody could get in there; set COOKIE_DOMAIN to a parent of both`,
+      );
+      continue;
+    }
+    hosts.push(entry);
+  }
+  return hosts;
 }
 
 /** TRUST_PROXY: unset/false, true (every hop), a hop count, or proxy addresses/subnets (comma-separated). */

@@ -8,6 +8,7 @@ import type { AppContext } from "../app/lib/context.server";
 import type { Config } from "./config";
 import type { Logger } from "./log";
 import { isLoopbackHost } from "./loopback";
+import { sendSessionHeaders, sessionHeadersOf } from "./session-headers";
 
 const wantsJson = (req: Request) =>
   req.path.startsWith("/api/") ||
@@ -17,6 +18,8 @@ const wantsJson = (req: Request) =>
 /** A short answer in the client's language: JSON for API clients, a small page for people. */
 function refuse(req: Request, res: Response, status: number, error: string, message: string) {
   res.status(status).set("Cache-Control", "no-store");
+  // a cookie the session layer re-sealed before the failure still reaches the browser
+  sendSessionHeaders(res);
   if (wantsJson(req)) {
     res.json({ error, message });
   } else {
@@ -141,6 +144,8 @@ export interface HttpDeps {
   devOidc?: { mountPath: string; router: RequestHandler };
   /** the JSON API's hot paths answered without Remix (server/fast-api.ts); not in `npm run dev` */
   fastApi?: RequestHandler;
+  /** `GET /auth/forward` for reverse proxies (server/forward-auth.ts), before the page machinery */
+  forwardAuth?: RequestHandler;
   /** request timing for every answer, and the /metrics endpoint (server/metrics.ts) */
   metrics?: { middleware: RequestHandler; handler: RequestHandler };
   appContext: AppContext;
@@ -156,6 +161,7 @@ export function createApp({
   devMiddleware,
   devOidc,
   fastApi,
+  forwardAuth,
   metrics,
   appContext,
   isReady,
@@ -179,6 +185,13 @@ export function createApp({
       .json({ ready });
   });
   if (metrics) app.get("/metrics", metrics.handler);
+  if (forwardAuth) app.get("/auth/forward", forwardAuth);
+  // the example routes of the README (app/routes/examples.*, api.examples.*) are for developers
+  if (config.mode === "production") {
+    app.use(["/examples", "/api/examples"], (req, res) =>
+      refuse(req, res, 404, "not_found", "There is nothing at this address."),
+    );
+  }
 
   if (devMiddleware) {
     app.use(devMiddleware);
@@ -201,6 +214,8 @@ export function createApp({
         app: appContext,
         cspNonce: res.locals.cspNonce as string,
         clientIp: req.ip ?? req.socket.remoteAddress ?? "unknown",
+        // what the session layer sends back: attached below to whatever Remix answers
+        sessionHeaders: sessionHeadersOf(res),
       });
       if (durability && durability.writes() !== writesBefore && !(await madeDurable(durability, req, res, log))) {
         await response.body?.cancel();
@@ -328,6 +343,8 @@ async function sendRemixResponse(res: Response, response: globalThis.Response): 
     if (key === "set-cookie") res.append(key, value);
     else res.setHeader(key, value);
   }
+  // a page, a data request, a redirect or an error page alike: the route's own cookies win
+  sendSessionHeaders(res);
   if (response.body) await writeReadableStreamToWritable(response.body, res);
   else res.end();
 }

@@ -12,11 +12,13 @@ import type { AppContext } from "../app/lib/context.server";
 import { ConfigError, loadConfig, type Config } from "./config";
 import { lazyDevOidc } from "./dev-oidc-lazy";
 import { fastApi } from "./fast-api";
+import { forwardAuthHandler } from "./forward-auth";
 import { createApp } from "./http";
 import { clusterKeyFor, deriveKeyRing } from "./keys";
 import { createLogger } from "./log";
 import { persistenceFor } from "./persistence";
 import { createMetrics } from "./metrics";
+import { RouteLabels } from "./route-labels";
 
 const SHUTDOWN_GRACE_MS = 10_000;
 const DEV_OIDC_WARM_AFTER_MS = 1_000;
@@ -81,8 +83,11 @@ async function main() {
   });
   const log = boot.child({ node: cluster.nodeId.slice(-8) });
 
+  // labelled by the build's routes once it is loaded (below)
+  const routeLabels = new RouteLabels();
   const metrics = createMetrics({
     status: () => cluster.status(),
+    routes: routeLabels,
     // open in local mode (its APP_URL is loopback); production: METRICS_TOKEN or an administrator
     access:
       config.mode === "production"
@@ -102,6 +107,7 @@ async function main() {
     await cluster.stop();
     process.exit(1);
   }
+  routeLabels.use(build.routes);
   const entry = build.entry.module as unknown as { initialise(ctx: AppContext): { stop(): void; api: ApiAnswers } };
   const app = entry.initialise(appContext);
 
@@ -111,11 +117,18 @@ async function main() {
   const server: Server = createApp({
     config,
     log,
-    build: dev ? dev.load : build,
+    build: dev
+      ? async () => {
+          const fresh = await dev.load();
+          routeLabels.use(fresh.routes);
+          return fresh;
+        }
+      : build,
     devMiddleware: dev?.middleware,
     devOidc,
     // `npm run dev` reloads the routes on change: there the API stays with Remix
     fastApi: dev ? undefined : fastApi(app.api, durability, log),
+    forwardAuth: forwardAuthHandler(app.api, log),
     metrics,
     appContext,
     isReady: () => cluster.isReady(),

@@ -17,6 +17,10 @@ export interface AppConfig {
   /** an older cookie generation still passes this long after a refresh (REFRESH_REUSE_GRACE_SECONDS) */
   refreshReuseGraceSeconds: number;
   adminEmails: string[];
+  /** COOKIE_DOMAIN without its leading dot (the session cookie's Domain), or undefined: host-only */
+  cookieDomain: string | undefined;
+  /** FORWARD_AUTH_HOSTS: where a sign-in may send the person back to (`host`, `host:port`, `*.example.com`) */
+  forwardAuthHosts: string[];
   rateLimits: {
     windowMs: number;
     /** link emails per mailbox and client (IP, IPv6 /64), cluster-wide */
@@ -94,6 +98,19 @@ export interface ClusterPort {
   readonly atomics?: ClusterAtomics;
 }
 
+/**
+ * What the session layer adds to the answer of the request it serves: a re-sealed session cookie
+ * (a sliding renewal, a refresh's next generation, a sign-out's clearing) or a fresh access token.
+ * server/ makes one per request and attaches it to whatever response leaves (page, data request,
+ * thrown redirect, error page, the fast API), so no route can drop it by forgetting a header.
+ */
+export interface SessionHeaders {
+  /** a Set-Cookie line; a later one for the same cookie name replaces an earlier one */
+  cookie(setCookie: string): void;
+  /** a response header such as X-Access-Token; a later value replaces an earlier one */
+  header(name: string, value: string): void;
+}
+
 /** Remix load context, built once per process by server/ and handed to every loader and action. */
 export interface AppContext {
   config: AppConfig;
@@ -109,5 +126,7 @@ declare module "@remix-run/node" {
     cspNonce: string;
     /** the client's address: the socket's, or X-Forwarded-For's as far as TRUST_PROXY allows */
     clientIp: string;
+    /** this request's pending session headers (app/lib/auth writes them; server/ sends them) */
+    sessionHeaders: SessionHeaders;
   }
 }

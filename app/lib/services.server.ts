@@ -76,7 +76,11 @@ function createServices(ctx: AppContext): Services {
   const secure = config.appUrl.protocol === "https:";
   const users = new UserStore(cluster, now);
   const sessions = new SessionStore(cluster, config.sessionTtlDays, now, config.sessionMaxDays);
-  const cookieJar = new SessionCookieJar(keys, { secure, maxAgeSeconds: config.sessionTtlDays * 24 * 3600 });
+  const cookieJar = new SessionCookieJar(keys, {
+    secure,
+    maxAgeSeconds: config.sessionTtlDays * 24 * 3600,
+    domain: config.cookieDomain,
+  });
   const tokens = new VerifiedAccessTokens(
     keys,
     // the audience names the cluster's APIs, not APP_URL: every node (and port) must accept every node's tokens
@@ -163,7 +167,7 @@ function createServices(ctx: AppContext): Services {
     { cluster, users, passkeys: passkeyStore, keys },
     { appUrl: config.appUrl, rpName: config.appUrl.hostname, now },
   );
-  const finish: FinishDeps = { users, auth, audit, appUrl: config.appUrl, durable: () => cluster.durable() };
+  const finish: FinishDeps = { users, auth, audit, redirects: config, durable: () => cluster.durable() };
 
   const pruneTimer = setInterval(
     () => {

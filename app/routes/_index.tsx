@@ -1,12 +1,12 @@
 import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json } from "@remix-run/node";
 import { Link, useLoaderData } from "@remix-run/react";
-import { getServices } from "#app/lib/services.server.ts";
+import { optionalUser } from "#app/lib/auth/index.server.ts";
 
 export const meta: MetaFunction = () => [{ title: "PwdlessGs" }];
 
 export async function loader({ request, context }: LoaderFunctionArgs) {
-  const signedIn = await getServices(context.app).auth.fromCookie(request);
+  const signedIn = await optionalUser(request, context);
   return json({ email: signedIn?.user.email ?? null }, { headers: { "Cache-Control": "no-store" } });
 }
 

@@ -3,13 +3,15 @@ import { json, redirect } from "@remix-run/node";
 import { Form, useLoaderData, useRevalidator } from "@remix-run/react";
 import { useEffect, useState } from "react";
 import { addPasskey } from "#app/lib/sign-in/passkey/client.ts";
+import { requireUser } from "#app/lib/auth/index.server.ts";
+import { apiFetch } from "#app/lib/auth/client.ts";
 import { getServices } from "#app/lib/services.server.ts";
 
 export const meta: MetaFunction = () => [{ title: "Your account · PwdlessGs" }];
 
 export async function loader({ request, context }: LoaderFunctionArgs) {
   const services = getServices(context.app);
-  const { user, session, setCookie } = await services.auth.requireUser(request);
+  const { user, session } = await requireUser(request, context);
   const sessions = services.sessions.listActive(services.users.idsOf(user)).map((row) => ({
     sid: row.sid,
     current: row.sid === session.sid,
@@ -25,8 +27,6 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
     createdAt: passkey.createdAt,
     lastUsedAt: passkey.lastUsedAt,
   }));
-  const headers = new Headers({ "Cache-Control": "no-store" });
-  if (setCookie) headers.append("Set-Cookie", setCookie);
   const named = user.identities.map((i) => services.methods.accountName(i.provider));
   if (passkeys.length > 0) named.push(services.methods.accountName("passkey"));
   return json(
@@ -36,14 +36,14 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
       sessions,
       node: context.app.cluster.nodeId,
     },
-    { headers },
+    { headers: { "Cache-Control": "no-store" } },
   );
 }
 
 /** End one of the user's sessions (on every node; ending this one signs this browser out), or remove a passkey. */
 export async function action({ request, context }: ActionFunctionArgs) {
   const services = getServices(context.app);
-  const { user, session } = await services.auth.requireUser(request);
+  const { user, session } = await requireUser(request, context);
   const form = await request.formData().catch(() => new FormData());
   if (form.get("intent") === "remove-passkey") {
     const id = String(form.get("passkey") ?? "").slice(0, 1024);
@@ -72,22 +72,10 @@ export async function action({ request, context }: ActionFunctionArgs) {
 
 type Me = { id: string; email: string };
 
-/** The access token lives in this module's memory only: never in storage, never in a cookie. */
-let accessToken: string | null = null;
-
+/** The API with the access token apiFetch keeps in memory only: never in storage, never in a cookie. */
 async function fetchMe(): Promise<Me> {
-  if (!accessToken) {
-    const refreshed = await fetch("/auth/refresh", { method: "POST", credentials: "same-origin" });
-    if (!refreshed.ok) throw new Error("Your session has ended. Sign in again.");
-    accessToken = ((await refreshed.json()) as { access_token: string }).access_token;
-  }
-  const response = await fetch("/api/me", { headers: { Authorization: `Bearer ${accessToken}` } });
-  const fresh = response.headers.get("X-Access-Token");
-  if (fresh) accessToken = fresh;
-  if (response.status === 401) {
-    accessToken = null;
-    throw new Error("Your session has ended. Sign in again.");
-  }
+  const response = await apiFetch("/api/me");
+  if (response.status === 401) throw new Error("Your session has ended. Sign in again.");
   if (!response.ok) throw new Error(`The API answered ${response.status}.`);
   return (await response.json()) as Me;
 }

@@ -21,7 +21,7 @@ function providerOr404(id: string | undefined, context: LoaderFunctionArgs["cont
  */
 export async function loader({ request, params, context }: LoaderFunctionArgs) {
   const provider = providerOr404(params.provider, context);
-  const redirectTo = safeRedirect(new URL(request.url).searchParams.get("redirectTo"), context.app.config.appUrl);
+  const redirectTo = safeRedirect(new URL(request.url).searchParams.get("redirectTo"), context.app.config);
   return json({ provider: { id: provider.id, label: provider.label }, redirectTo });
 }
 
@@ -31,7 +31,7 @@ export async function action({ request, params, context }: ActionFunctionArgs) {
   const { social, audit } = getServices(context.app);
   const { config } = context.app;
   const form = await request.formData().catch(() => new FormData());
-  const redirectTo = safeRedirect(form.get("redirectTo"), config.appUrl);
+  const redirectTo = safeRedirect(form.get("redirectTo"), config);
   try {
     return await social.start(provider, redirectTo);
   } catch (error) {

@@ -27,7 +27,7 @@ export async function loader({ request, params, context }: LoaderFunctionArgs) {
   // the state cookie is for one answer only, whatever its outcome
   const headers = new Headers(CALLBACK_HEADERS);
   headers.append("Set-Cookie", await services.social.clearState());
-  const redirectTo = safeRedirect(await services.social.pendingRedirectTo(request), config.appUrl);
+  const redirectTo = safeRedirect(await services.social.pendingRedirectTo(request), config);
   try {
     const { identity } = await services.social.finish(provider, request);
     return await finishSignIn(services.finish, request, {

@@ -8,7 +8,7 @@ import { requireClusterViewer } from "#app/lib/ops/cluster-view.server.ts";
 export const meta: MetaFunction = () => [{ title: "Cluster · PwdlessGs" }];
 
 export async function loader({ request, context }: LoaderFunctionArgs) {
-  await requireClusterViewer(request, context.app, "page");
+  await requireClusterViewer(request, context, "page");
   return json({ status: context.app.cluster.status() as ClusterStatus }, { headers: { "Cache-Control": "no-store" } });
 }
 

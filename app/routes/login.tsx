@@ -4,6 +4,7 @@ import { Form, Link, useActionData, useLoaderData, useNavigation } from "@remix-
 import { useEffect, useState } from "react";
 import { autofillAvailable, signInWithPasskey } from "#app/lib/sign-in/passkey/client.ts";
 import { limitLinkRequests, requestLink } from "#app/lib/sign-in/email-link/request.server.ts";
+import { optionalUser } from "#app/lib/auth/index.server.ts";
 import { getServices } from "#app/lib/services.server.ts";
 import { normaliseEmail, safeRedirect } from "#app/lib/validation.server.ts";
 
@@ -20,10 +21,10 @@ export const meta: MetaFunction = () => [{ title: "Sign in · PwdlessGs" }];
 export async function loader({ request, context }: LoaderFunctionArgs) {
   const services = getServices(context.app);
   const url = new URL(request.url);
-  const signedIn = await services.auth.fromCookie(request);
+  const signedIn = await optionalUser(request, context);
   return json(
     {
-      redirectTo: safeRedirect(url.searchParams.get("redirectTo"), context.app.config.appUrl),
+      redirectTo: safeRedirect(url.searchParams.get("redirectTo"), context.app.config),
       email: (url.searchParams.get("email") ?? "").slice(0, 254),
       signedOut: url.searchParams.has("signedOut"),
       signedInAs: signedIn?.user.email ?? null,
@@ -50,7 +51,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
     const typed = typeof form.get("email") === "string" ? String(form.get("email")).slice(0, 254) : "";
     return json({ error: result.message, email: typed }, { status: 400 });
   }
-  const redirectTo = safeRedirect(form.get("redirectTo"), context.app.config.appUrl);
+  const redirectTo = safeRedirect(form.get("redirectTo"), context.app.config);
   return requestLink(services.linkRequests, request, "page", context.clientIp, result.email, redirectTo);
 }
 

@@ -18,6 +18,8 @@ export type SessionCookie = z.infer<typeof payloadSchema>;
 export interface CookieSettings {
   secure: boolean;
   maxAgeSeconds: number;
+  /** COOKIE_DOMAIN: the cookie also reaches this domain's hosts (forward auth); unset, host-only */
+  domain?: string;
 }
 
 export function passwordMap(keys: KeyRing, pick: (k: KeyRing["current"]) => string): Record<number, string> {
@@ -61,7 +63,9 @@ export class SessionCookieJar {
     return serialize(SESSION_COOKIE, "", this.options(0));
   }
 
+  // clearing carries the same Domain as setting: a browser only replaces a cookie of the same domain
   private options(maxAge: number) {
-    return { httpOnly: true, sameSite: "lax" as const, secure: this.settings.secure, path: "/", maxAge };
+    const { secure, domain } = this.settings;
+    return { httpOnly: true, sameSite: "lax" as const, secure, path: "/", maxAge, ...(domain ? { domain } : {}) };
   }
 }
