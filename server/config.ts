@@ -360,11 +360,11 @@ const within = (name: string, domain: string) => name === domain || name.endsWit
  * be APP_URL's host or a parent of it, and a name of two labels or more (not an address, not a TLD).
  */
 export function cookieDomainSetting(raw: string | undefined, appUrl: URL, problems: string[]): string | undefined {
-  const value = raw?.trim().toLowerCase().replace(/^\./, "");
-  if (!value) return undefined;
+  if (!raw?.trim()) return undefined;
+  const value = raw.trim().toLowerCase().replace(/^\./, "");
   if (!DNS_NAME.test(value) || /^[\d.]+$/.test(value)) {
     problems.push(
-      `COOKIE_DOMAIN must be a domain name of two labels or more, such as .example.com (got "${raw?.trim()}")`,
+      `COOKIE_DOMAIN must be a domain name of two labels or more, such as .example.com (got "${raw.trim()}")`,
     );
     return undefined;
   }

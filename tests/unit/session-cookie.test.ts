@@ -52,3 +52,19 @@ describe("session cookie", () => {
     expect(jar.clear()).toMatch(/Max-Age=0/);
   });
 });
+
+describe("session cookie with COOKIE_DOMAIN", () => {
+  const shared = new SessionCookieJar(deriveKeyRing("a".repeat(40), []), { ...settings, domain: "example.com" });
+  const hostOnly = new SessionCookieJar(deriveKeyRing("a".repeat(40), []), settings);
+
+  it("reaches the domain's hosts, and is cleared with the same Domain (or the browser keeps it)", async () => {
+    expect(await shared.write(value)).toMatch(/; Domain=example\.com(;|$)/);
+    expect(shared.clear()).toMatch(/; Domain=example\.com(;|$)/);
+    expect(shared.clear()).toMatch(/Max-Age=0/);
+  });
+
+  it("stays host-only when unset", async () => {
+    expect(await hostOnly.write(value)).not.toMatch(/Domain=/i);
+    expect(hostOnly.clear()).not.toMatch(/Domain=/i);
+  });
+});
