@@ -52,6 +52,20 @@ describe("session lifetime", () => {
     expect(await auth.fromCookie(withCookie(setCookie), recorded())).toBeNull();
   });
 
+  it("is checked by forward auth without a write per check: 'last used' at most hourly, never a generation", async () => {
+    const { clock, users, auth, writes, sessions } = setup();
+    const user = users.findOrCreateByEmail("f@example.com");
+    const { setCookie, session } = await auth.signIn(user, withCookie("x=y"), "email");
+    clock.now += HOUR + 1;
+    writes.length = 0;
+    for (let i = 0; i < 100; i++) {
+      expect(await auth.check(withCookie(setCookie))).not.toBeNull();
+      clock.now += 10_000; // 100 checks over 16 minutes
+    }
+    expect(writes).toEqual([`sessions:${session.sid}`]);
+    expect(sessions.findActive(session.sid)!.gen).toBe(0);
+  });
+
   it("re-seals the cookie once it is older than a day", async () => {
     const { clock, users, auth } = setup();
     const user = users.findOrCreateByEmail("r@example.com");

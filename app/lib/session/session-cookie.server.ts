@@ -29,10 +29,21 @@ export function passwordMap(keys: KeyRing, pick: (k: KeyRing["current"]) => stri
   return map;
 }
 
-/** Seals `{uid, sid, iat, gen}` with iron-session's sealing (AES-256-CBC + HMAC-SHA256, constant-time MAC check). */
+/** at most this many opened cookies are remembered (the oldest forgotten first): a few MB at most */
+const MAX_REMEMBERED = 10_000;
+
+/** When an iron seal stops opening (its expiration field, ms), or NaN. */
+const sealExpiry = (sealed: string) => Number(sealed.split("~")[0]!.split("*")[5]);
+
+/**
+ * Seals `{uid, sid, iat, gen}` with iron-session's sealing (AES-256-CBC + HMAC-SHA256, constant-time
+ * MAC check). A cookie that opened is remembered by its exact bytes until its seal expires: every
+ * page, API fallback and forward-auth check reads the cookie, and the same bytes open the same way.
+ */
 export class SessionCookieJar {
   private readonly openWith: Record<number, string>;
   private readonly sealWith: Record<number, string>;
+  private readonly opened = new Map<string, { value: SessionCookie; until: number }>();
 
   constructor(
     keys: KeyRing,
@@ -45,10 +56,20 @@ export class SessionCookieJar {
   async read(request: { headers: { get(name: string): string | null } }): Promise<SessionCookie | null> {
     const raw = parse(request.headers.get("Cookie") ?? "")[SESSION_COOKIE];
     if (!raw || raw.length > 4096) return null;
+    const known = this.opened.get(raw);
+    if (known && known.until > Date.now()) return known.value;
+    if (known) this.opened.delete(raw);
     try {
       const data = await unsealData<unknown>(raw, { password: this.openWith, ttl: this.settings.maxAgeSeconds });
       const parsed = payloadSchema.safeParse(data);
-      return parsed.success ? parsed.data : null;
+      if (!parsed.success) return null;
+      const value = Object.freeze(parsed.data);
+      const until = sealExpiry(raw);
+      if (Number.isFinite(until)) {
+        if (this.opened.size >= MAX_REMEMBERED) this.opened.delete(this.opened.keys().next().value!);
+        this.opened.set(raw, { value, until });
+      }
+      return value;
     } catch {
       return null;
     }
