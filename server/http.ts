@@ -144,7 +144,7 @@ export interface HttpDeps {
   devOidc?: { mountPath: string; router: RequestHandler };
   /** the JSON API's hot paths answered without Remix (server/fast-api.ts); not in `npm run dev` */
   fastApi?: RequestHandler;
-  /** `GET /auth/forward` for reverse proxies (server/forward-auth.ts), before the page machinery */
+  /** `/auth/forward` for reverse proxies (server/forward-auth.ts), any method, before the page machinery */
   forwardAuth?: RequestHandler;
   /** request timing for every answer, and the /metrics endpoint (server/metrics.ts) */
   metrics?: { middleware: RequestHandler; handler: RequestHandler };
@@ -185,7 +185,9 @@ export function createApp({
       .json({ ready });
   });
   if (metrics) app.get("/metrics", metrics.handler);
-  if (forwardAuth) app.get("/auth/forward", forwardAuth);
+  // nginx, Traefik and Caddy ask with GET; a proxy that passes the guarded request's own method
+  // (a POST from the app's pages) is answered alike, before the cross-site and body checks
+  if (forwardAuth) app.all("/auth/forward", forwardAuth);
   // the example routes of the README (app/routes/examples.*, api.examples.*) are for developers
   if (config.mode === "production") {
     app.use(["/examples", "/api/examples"], (req, res) =>

@@ -115,6 +115,36 @@ describe("forward auth behind Debian's nginx, the README's snippet, node A of tw
     expect(a.events().some((e) => e.event === "refresh-reuse")).toBe(false);
   });
 
+  it("guards every method: a signed-in POST reaches the app, a stranger's goes nowhere", async () => {
+    const jar = await signIn(a, "poster@example.com");
+    const body = "comment=hello";
+    const headers = { "Content-Type": "application/x-www-form-urlencoded", Origin: protectedUrl };
+    const post = await fetch(`${protectedUrl}/comments`, {
+      method: "POST",
+      redirect: "manual",
+      headers: { ...headers, Cookie: jar.header() },
+      body,
+    });
+    expect(post.status).toBe(200);
+    expect(app.seen.at(-1)).toMatchObject({ method: "POST", url: "/comments", email: "poster@example.com" });
+    const seen = app.seen.length;
+    const stranger = await fetch(`${protectedUrl}/comments`, { method: "POST", redirect: "manual", headers, body });
+    expect(stranger.status).toBe(302);
+    expect(stranger.headers.get("location")).toContain(`${a.url}/login?redirectTo=`);
+    expect(app.seen).toHaveLength(seen);
+    const head = await fetch(`${protectedUrl}/comments`, { method: "HEAD", headers: { Cookie: jar.header() } });
+    expect(head.status).toBe(200);
+    // nginx checks with a GET subrequest whatever the method; a proxy that sends the request's own
+    // method (a POST from another site) is answered alike, not refused as a cross-site form post
+    const direct = await rawRequest(a, {
+      method: "POST",
+      path: "/auth/forward",
+      headers: { Cookie: jar.header(), Origin: protectedUrl, "Sec-Fetch-Site": "cross-site" },
+    });
+    expect(direct.status).toBe(200);
+    expect(direct.headers.get("x-auth-request-email")).toBe("poster@example.com");
+  });
+
   it("refuses the next request through nginx once the person signed out on node B", async () => {
     const jar = await signIn(a, "leaver@example.com");
     expect((await through(nginx, jar, "/inbox")).status).toBe(200);

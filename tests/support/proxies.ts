@@ -160,6 +160,7 @@ export async function startCaddy(port: number, caddyfile: string): Promise<Proxy
 }
 
 export interface SeenRequest {
+  method: string;
   url: string;
   user: string | undefined;
   email: string | undefined;
@@ -174,6 +175,7 @@ export class UpstreamApp {
   async start(): Promise<this> {
     this.server = createServer((req, res) => {
       const seen = {
+        method: req.method ?? "",
         url: req.url ?? "",
         user: req.headers["x-auth-request-user"] as string | undefined,
         email: req.headers["x-auth-request-email"] as string | undefined,
