@@ -52,7 +52,7 @@ export class Auth {
    * The live session behind the request's cookie, or null (missing, tampered, revoked, expired).
    * Read-only for the cookie: nothing to send back. A cookie of an older generation shown after
    * the grace window is a copy someone kept: the session ends on every node, for the thief and the
-   * owner alike. Use is noted at most hourly (`touch`), so checks do not write.
+   * owner alike. Use is noted at most hourly (`touch`): a check writes once an hour per session at most.
    */
   async check(request: WithHeaders): Promise<SignedIn | null> {
     const found = await this.resolve(request);
