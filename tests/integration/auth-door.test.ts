@@ -7,9 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SessionCookieJar } from "#app/lib/session/session-cookie.server.ts";
 import { deriveKeyRing } from "../../server/keys";
 import { CookieJar } from "../support/cookie-jar";
-import { accessToken, browse, form, signIn } from "../support/flows";
+import { accessToken, browse, form, pathOf, signIn } from "../support/flows";
 import { startNode, stopAllNodes, type NodeProcess } from "../support/node";
-import { TestSmtpServer } from "../support/smtp";
+import { linkIn, TestSmtpServer } from "../support/smtp";
 import { waitFor } from "../support/wait";
 
 const DAY = 24 * 3600_000;
@@ -155,6 +155,41 @@ describe("the door in production", () => {
       for (const path of ["/examples/welcome", "/examples/private", "/api/examples/whoami"]) {
         expect((await browse(node, jar, path)).status, path).toBe(404);
       }
+    } finally {
+      await smtp.stop();
+      await stopAllNodes();
+    }
+  });
+
+  it("with COOKIE_DOMAIN, sets and clears the session cookie for the whole domain (sibling apps behind forward auth)", async () => {
+    const smtp = await new TestSmtpServer().start();
+    try {
+      const node = await startNode({
+        env: {
+          NODE_ENV: "production",
+          SMTP_URL: smtp.url,
+          APP_URL: "https://login.example.test",
+          COOKIE_DOMAIN: ".example.test",
+          FORWARD_AUTH_HOSTS: "grafana.example.test",
+        },
+      });
+      const jar = new CookieJar();
+      const sent = await browse(node, jar, "/login", form({ email: "sibling@example.com" }));
+      expect(sent.status).toBe(302);
+      const link = linkIn(await waitFor("the mail", () => smtp.to("sibling@example.com")[0]));
+      const signedIn = await browse(node, jar, pathOf(link), { method: "POST" });
+      const session = signedIn.headers.getSetCookie().find((c) => c.startsWith("pwdless_session=Fe26"));
+      expect(session).toMatch(/; Domain=example\.test(;|$)/);
+      expect(session).toMatch(/; Secure(;|$)/);
+      // the link's own cookie stays on the sign-in host
+      expect(signedIn.headers.getSetCookie().some((c) => /^pwdless_link=.*Domain=/i.test(c))).toBe(false);
+      expect((await browse(node, jar.clone(), "/auth/forward")).headers.get("x-auth-request-email")).toBe(
+        "sibling@example.com",
+      );
+      const out = await browse(node, jar, "/logout", { method: "POST" });
+      const cleared = out.headers.getSetCookie().find((c) => c.startsWith("pwdless_session=;"));
+      expect(cleared).toMatch(/Max-Age=0/);
+      expect(cleared).toMatch(/; Domain=example\.test(;|$)/);
     } finally {
       await smtp.stop();
       await stopAllNodes();
