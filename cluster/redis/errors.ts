@@ -68,7 +68,7 @@ export function describeRedisError(error: unknown, target: string | RedisSetting
 
 /** The ACL line an operator can paste, for the commands the node found it may not run. */
 export const REQUIRED_ACL =
-  "~pwdless-gs:* &pwdless-gs:* +@read +@write +@scripting +@pubsub +@connection -@dangerous +info +cluster|slots";
+  "~pwdless-gs:* &pwdless-gs:* +@read +@write +@scripting +@pubsub +@connection -@dangerous +info +time +cluster|slots";
 
 /** One line for a Redis user that lacks permissions the node needs (checked at start). */
 export function describeMissingPermissions(denied: string[], where: string): string {

@@ -548,7 +548,9 @@ class RedisClusterNode implements Cluster {
     } else if (!mayOpen) {
       if (!this.waitingLogged) {
         this.waitingLogged = true;
-        this.log.info("cluster: Redis holds no rows yet; waiting for a member that holds rows to put them back");
+        this.log.info(
+          "cluster: Redis holds no generation yet (new, or emptied); waiting a heartbeat and a half for a member holding rows to put them back",
+        );
       }
       return;
     }
@@ -564,10 +566,11 @@ class RedisClusterNode implements Cluster {
     }
     this.waitingLogged = false;
     await this.deleteLegacyRows();
-    this.reseeds.count += 1;
-    this.reseeds.lastAt = Date.now();
-    this.reseeds.rows = written;
     if (written > 0 || this.loaded) {
+      // not the first opening of a new Redis: a re-seed
+      this.reseeds.count += 1;
+      this.reseeds.lastAt = Date.now();
+      this.reseeds.rows = written;
       this.log.info("cluster: Redis re-seeded from this node's rows", { rows: written, ms: Date.now() - started });
     }
     this.writer.resend();
