@@ -83,6 +83,12 @@ export class BucketStates {
     this.gens[bucket] = gen;
   }
 
+  /** After a re-seed: Redis's sequence is the reference again (it may be below what this node saw). */
+  rebase(bucket: number, seq: number): void {
+    this.seen[bucket] = seq;
+    this.stored[bucket] = seq;
+  }
+
   assess(metas: BucketMeta[], known: number[], now: number): Assessment {
     const out: Assessment = { missing: [], changed: [], behind: [], missed: false };
     metas.forEach((meta, b) => {

@@ -561,8 +561,11 @@ class RedisClusterNode implements Cluster {
         this.settings.timeoutMs,
         "HSETNX gen",
       );
-      const gen = Array.isArray(reply) && typeof reply[0] === "string" ? reply[0] : undefined;
-      if (gen) this.buckets.adopt(b, gen);
+      const [gen, seq] = Array.isArray(reply) ? reply : [];
+      if (typeof gen !== "string") continue;
+      this.buckets.adopt(b, gen);
+      // a Redis that went back in time counts on from where it is now, not from what this node saw
+      this.buckets.rebase(b, Number(seq ?? 0) || 0);
     }
     this.waitingLogged = false;
     await this.deleteLegacyRows();
