@@ -230,7 +230,8 @@ describe("Redis stopped mid-run", () => {
       body: JSON.stringify({ email: "during-outage@example.com" }),
     });
     expect(api.status).toBe(503);
-    expect(await api.json()).toMatchObject({ error: expect.any(String), message: expect.any(String) });
+    // the documented code: an outage, to retry, not a server error
+    expect(await api.json()).toMatchObject({ error: "unavailable", message: expect.any(String) });
     const out = await browse(a, jar.clone(), "/logout", { method: "POST" });
     expect(out.status).toBe(503);
     expect(out.headers.get("content-type")).toContain("text/html");
