@@ -130,7 +130,12 @@ export class RedisConnection {
       });
       this.cluster.on("error", (error: unknown) => events.lost(error));
       this.cluster.on("node-error", (error: unknown) => events.lost(error));
-      this.cluster.on("node-ready", () => events.resubscribed());
+      // each node client has its own info object: a second "ready" for it is a reconnect
+      const readyOnce = new WeakSet<object>();
+      this.cluster.on("node-ready", (info: object) => {
+        if (readyOnce.has(info)) events.resubscribed();
+        else readyOnce.add(info);
+      });
     } else {
       this.kind = "standalone";
       const client = standaloneClient(settings.url, options.timeoutMs, socket);

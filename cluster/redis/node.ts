@@ -494,6 +494,11 @@ class RedisClusterNode implements Cluster {
    */
   private settle(metas: BucketMeta[], known: number[]): void {
     const found = this.buckets.assess(metas, known, Date.now());
+    // rows read from the layout before buckets go into every bucket, whatever Redis holds there
+    if (this.legacyKeys.length > 0) {
+      const others = new Set([...found.missing, ...found.changed]);
+      found.behind = [...Array(BUCKETS).keys()].filter((b) => !others.has(b));
+    }
     if (found.missing.length + found.changed.length + found.behind.length > 0) {
       this.reseeding ??= this.reseed(found, metas)
         .catch((error: unknown) => this.sick(error))

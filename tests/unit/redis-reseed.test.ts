@@ -168,6 +168,29 @@ describe("a Redis that lost its data", () => {
   });
 });
 
+describe("the key layout before buckets", () => {
+  it("is read at start, written into the buckets, then deleted", async () => {
+    const redis = await startRedisServer();
+    const cluster = name();
+    const record = {
+      table: "things",
+      key: "legacy",
+      value: { kept: true },
+      stamp: { t: Date.now(), c: 0, n: "old-node" },
+    };
+    const legacyKey = `pwdless-gs:${cluster}:row:things:legacy`;
+    await admin(redis, (client) =>
+      client.hSet(legacyKey, { t: String(record.stamp.t), c: "0", n: "old-node", r: JSON.stringify(record) }),
+    );
+    const a = await redisNode(cluster, { url: redis.url });
+    expect(a.store.table("things").get("legacy")).toEqual({ kept: true });
+    await waitFor(async () => (await admin(redis, (client) => client.exists(legacyKey))) === 0, "the old key deleted");
+    expect(await admin(redis, (client) => client.exists(redisNames(cluster).row("things", "legacy")))).toBe(1);
+    const b = await redisNode(cluster, { url: redis.url });
+    expect(b.store.table("things").get("legacy")).toEqual({ kept: true });
+  });
+});
+
 describe("readiness follows Redis's real health", () => {
   it("a second stall right after a first: not ready both times, ready again after each", async () => {
     const redis = await startRedisServer();
