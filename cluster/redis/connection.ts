@@ -124,7 +124,8 @@ export class RedisConnection {
     } else if (settings.mode === "cluster") {
       this.kind = "cluster";
       this.cluster = createCluster({
-        rootNodes: settings.nodes.map((node) => ({ socket: { host: node.host, port: node.port } })),
+        // a root node's socket replaces the defaults' one: it carries TLS and timeouts too
+        rootNodes: settings.nodes.map((node) => ({ socket: { ...socket, host: node.host, port: node.port } })),
         defaults: { ...credentials, disableOfflineQueue: true, socket },
         commandOptions,
       });
