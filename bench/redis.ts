@@ -4,9 +4,10 @@
  *     clock times both ends), p50/p99; anchor: gossip mode, and a bare Redis PING round trip;
  *  2. sign-ins per second on one node of a two-node cluster (real server processes over HTTP,
  *     email link end to end), Redis mode beside gossip mode;
- *  3. the cost of WAIT: the same sign-ins, and the p99 of the confirmation (the request that
- *     waits for the write), on a Redis with a replica, without WAIT and with WAIT 1, beside a
- *     Redis without replica (anchor);
+ *  3. the cost of WAIT: write → acknowledged on one node (cluster library), and the same sign-ins
+ *     with the p99 of their confirmation (the request that waits for the write), on a Redis with a
+ *     replica, without WAIT and with WAIT 1, beside a Redis without replica (anchor), in
+ *     alternated rounds;
  *  4. a Sentinel failover under sign-in load: time from SIGKILL of the primary to the next
  *     acknowledged sign-in, and acknowledged sign-ins missing afterwards (expected: 0).
  * Bounded: a fixed number of writes and sign-ins, each wait with a deadline. Prints a table and
@@ -99,6 +100,29 @@ async function redisPair(url: string): Promise<[Cluster, Cluster, () => Promise<
   const a = await startCluster({ ...baseConfig(name, dirs[0]!), redis }, quiet);
   const b = await startCluster({ ...baseConfig(name, dirs[1]!), redis }, quiet);
   return [a, b, async () => cleanup([a, b], dirs)];
+}
+
+/** Writes on one node, one at a time, each timed until durable() resolves (Redis acknowledged it). */
+async function writeToAcknowledged(url: string, waitReplicas: "auto" | 0, replicas: number): Promise<number[]> {
+  const dir = mkdtempSync(path.join(tmpdir(), "bench-w-"));
+  const node = await startCluster(
+    { ...baseConfig(`bench-${randomBytes(3).toString("hex")}`, dir), redis: { url, timeoutMs: 2_000, waitReplicas } },
+    quiet,
+  );
+  try {
+    await waitFor("the WAIT count", () => node.status().redis?.waitReplicas.effective === replicas, 10_000);
+    const table = node.store.table<number>("bench");
+    const times: number[] = [];
+    for (let i = 0; i < WRITES; i++) {
+      const started = performance.now();
+      table.set(`k${i}`, i);
+      await node.durable();
+      times.push(performance.now() - started);
+    }
+    return times.sort((x, y) => x - y);
+  } finally {
+    await cleanup([node], [dir]);
+  }
 }
 
 async function cleanup(nodes: Cluster[], dirs: string[]): Promise<void> {
@@ -257,6 +281,14 @@ async function main() {
       30_000,
     );
     // alternated in rounds, so a change in the machine's load hits every setting alike
+    const acks: Array<{ alone: number[]; noWait: number[]; wait: number[] }> = [];
+    for (let round = 1; round <= ROUNDS; round += 1) {
+      acks.push({
+        alone: await writeToAcknowledged(redisServer.url, "auto", 0),
+        noWait: await writeToAcknowledged(primary.url, 0, 0),
+        wait: await writeToAcknowledged(primary.url, "auto", 1),
+      });
+    }
     const rounds: Array<{ alone: SignInFigures; noWait: SignInFigures; wait: SignInFigures }> = [];
     for (let round = 1; round <= ROUNDS; round += 1) {
       const alone = await redisSignIns({ ...redisClusterEnv(redisServer), ...LIMITS }, `alone-${round}`, 0);
@@ -302,6 +334,18 @@ async function main() {
       signRow("Redis", redisRate),
       "",
       "## The cost of WAIT (same sign-ins; Redis with AOF, appendfsync always)",
+      "",
+      "Write on one node → acknowledged (`durable()` resolved), one at a time, cluster library:",
+      "",
+      "| round | Redis | writes | p50 ms | p99 ms | max ms |",
+      "|---|---|---|---|---|---|",
+      ...acks.flatMap((r, i) => [
+        `| ${i + 1} ${row("no replica (anchor)", r.alone)}`,
+        `| ${i + 1} ${row("primary + replica, REDIS_WAIT_REPLICAS=0 (no WAIT)", r.noWait)}`,
+        `| ${i + 1} ${row("primary + replica, WAIT 1 (auto)", r.wait)}`,
+      ]),
+      "",
+      "Sign-ins on one node of two (real servers, HTTP):",
       "",
       "| round | Redis | sign-ins | concurrency | sign-ins/s | confirmation p50 / p99 ms |",
       "|---|---|---|---|---|---|",
@@ -352,6 +396,11 @@ async function main() {
               wait: percentile(r.wait.confirmMs, 99),
             })),
           },
+          writeToAcknowledgedMs: acks.map((r) => ({
+            alone: { p50: percentile(r.alone, 50), p99: percentile(r.alone, 99) },
+            noWait: { p50: percentile(r.noWait, 50), p99: percentile(r.noWait, 99) },
+            wait: { p50: percentile(r.wait, 50), p99: percentile(r.wait, 99) },
+          })),
           failover: failed,
           loadAverage: os.loadavg(),
         },

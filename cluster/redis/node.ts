@@ -6,7 +6,7 @@
  * back before it says it is ready. No libp2p.
  */
 import { randomBytes } from "node:crypto";
-import { setTimeout as sleep, setImmediate as yieldToEventLoop } from "node:timers/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import { peerIdFromPrivateKey } from "@libp2p/peer-id";
 import { BackgroundTasks, collectTombstones } from "../background";
 import { CLUSTER_NAME, loadOrCreateNodeKey } from "../identity";
@@ -29,9 +29,11 @@ import type {
 import { RedisAtomics } from "./atomics";
 import { BucketStates, putBack, type Assessment, type BucketMeta } from "./buckets";
 import { describeTarget, RedisConnection, withDeadline, type RedisTopology } from "./connection";
-import { describeMissingPermissions, describeRedisError, RedisStartError } from "./errors";
-import { parseMember, parseRecord, parseRowMessage } from "./messages";
-import { BUCKETS, keyPrefix, MEMBER_BEAT, PERMISSIONS, redisNames, SET_GENERATION, type RedisNames } from "./scripts";
+import { describeRedisError, RedisStartError } from "./errors";
+import { parseRowMessage } from "./messages";
+import { beatMembers, readBucketMetas, readRows } from "./reads";
+import { BUCKETS, redisNames, SET_GENERATION, type RedisNames } from "./scripts";
+import { checkPermissions, LegacyRows } from "./startup";
 import { RedisWriter } from "./writer";
 
 export const DEFAULT_REDIS_TIMINGS: RedisTimings = {
@@ -113,8 +115,8 @@ class RedisClusterNode implements Cluster {
   private reseeding: Promise<void> | undefined;
   private waitingLogged = false;
   private readonly reseeds: RedisStatus["reseeds"] = { running: false, count: 0, lastAt: null, rows: 0 };
-  /** row keys of the layout before buckets, moved over at start */
-  private legacyKeys: string[] = [];
+  /** rows of the layout before buckets, moved over at start */
+  private readonly legacy: LegacyRows;
   private stopping: Promise<void> | undefined;
   private unsubscribeStore: (() => void) | undefined;
 
@@ -156,6 +158,7 @@ class RedisClusterNode implements Cluster {
       },
     );
     this.topology = { kind: this.conn.kind, primaries: [] };
+    this.legacy = new LegacyRows(this.conn, this.names, settings.timeoutMs);
     const onStored = (bucket: number, seq: number) => this.buckets.storedAs(bucket, seq);
     const onUnseeded = () => void this.beat();
     this.writer = new RedisWriter({
@@ -191,7 +194,7 @@ class RedisClusterNode implements Cluster {
     }
     this.everConnected = true;
     this.connection = "connected";
-    await this.checkPermissions(where);
+    await checkPermissions(this.conn, this.names, this.settings, where);
     try {
       this.applyTopology(await withDeadline(this.conn.topology(), this.settings.timeoutMs, "INFO replication"));
       const channels = [...this.channelBucket.keys()];
@@ -200,7 +203,7 @@ class RedisClusterNode implements Cluster {
         this.settings.timeoutMs,
         "SSUBSCRIBE",
       );
-      await this.importLegacyRows();
+      await this.legacy.read(this.store, this.timings.scanCount, this.log);
     } catch (error) {
       throw new RedisStartError(describeRedisError(error, this.settings));
     }
@@ -339,70 +342,12 @@ class RedisClusterNode implements Cluster {
     // a stalled Redis must not hold the shutdown: each step has a deadline
     const ms = this.settings.timeoutMs;
     if (this.everConnected && this.conn.isReady()) {
-      await withDeadline(
-        this.conn.run(MEMBER_BEAT, [this.names.members, this.names.memberExpiry], [this.nodeId, "", "0"]),
-        ms,
-        "the farewell",
-      ).catch(() => undefined);
+      await withDeadline(beatMembers(this.conn, this.names, this.nodeId, "", 0), ms, "the farewell").catch(
+        () => undefined,
+      );
     }
     await withDeadline(this.conn.close(), ms, "close").catch(() => this.conn.destroy());
     this.log.info("cluster: node stopped", { nodeId: this.nodeId });
-  }
-
-  // --- start-up checks ---
-
-  /** Ask Redis's ACL about every command the node sends: a missing permission is one line at start. */
-  private async checkPermissions(where: string): Promise<void> {
-    const denied = new Set<string>();
-    // ACLs are per server on a Cluster: ask every bucket's primary
-    const buckets = this.conn.kind === "cluster" ? [...Array(BUCKETS).keys()] : [0];
-    for (const b of buckets) {
-      const keys = [
-        this.names.inBucket(b, "row:_permissions"),
-        this.names.meta(b),
-        this.names.inBucket(b, "window:_permissions"),
-      ];
-      try {
-        const reply = await withDeadline(
-          this.conn.send(keys[0], ["EVAL", PERMISSIONS.source, "3", ...keys, this.names.channel(b)]),
-          this.settings.timeoutMs,
-          "the permission check",
-        );
-        if (Array.isArray(reply)) for (const name of reply) denied.add(String(name));
-      } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
-        const command = /NOPERM.*'([a-z|]+)' command/i.exec(message)?.[1];
-        if (command) denied.add(command);
-        else if (/NOPERM/.test(message)) denied.add(`keys or channels under ${this.names.prefix}*`);
-        else throw new RedisStartError(describeRedisError(error, this.settings));
-      }
-    }
-    if (denied.size > 0) throw new RedisStartError(describeMissingPermissions([...denied], where));
-  }
-
-  /**
-   * Rows of the key layout before buckets: read into memory, so the re-seed that follows (the
-   * buckets have no generation yet) writes them into the new layout; their old keys go after it.
-   */
-  private async importLegacyRows(): Promise<void> {
-    if (this.conn.kind === "cluster") return;
-    for await (const keys of this.conn.scan(this.names.legacyRowPattern, this.timings.scanCount)) {
-      if (keys.length === 0) continue;
-      const values = await withDeadline(
-        Promise.all(keys.map((key) => this.conn.send(key, ["HGET", key, "r"]))),
-        this.settings.timeoutMs,
-        "HGET",
-      );
-      for (const value of values) {
-        const record = typeof value === "string" ? parseRecord(value) : undefined;
-        if (record) this.store.applyRemote(record, "sync");
-      }
-      this.legacyKeys.push(...keys);
-      await yieldToEventLoop();
-    }
-    if (this.legacyKeys.length > 0) {
-      this.log.info("cluster: moving rows to the bucketed key layout", { rows: this.legacyKeys.length });
-    }
   }
 
   // --- heartbeat: Redis's real health, members, bucket state, topology ---
@@ -425,7 +370,7 @@ class RedisClusterNode implements Cluster {
             this.latencyMs = Math.round((performance.now() - started) * 100) / 100;
           }),
           this.memberBeat(),
-          this.readMetas(),
+          readBucketMetas(this.conn, this.names),
           this.conn.topology(),
         ]),
         this.settings.timeoutMs,
@@ -443,35 +388,9 @@ class RedisClusterNode implements Cluster {
   private async memberBeat(): Promise<PeerStatus[]> {
     const rows = Object.values(this.store.sizes()).reduce((a, b) => a + b, 0);
     const about = JSON.stringify({ meta: this.config.meta ?? {}, startedAt: this.startedAt, rows });
-    const reply = await this.conn.run(
-      MEMBER_BEAT,
-      [this.names.members, this.names.memberExpiry],
-      [this.nodeId, about, String(this.timings.heartbeatMs * 3)],
-    );
-    const flat = Array.isArray(reply) ? reply.map(String) : [];
-    const members: PeerStatus[] = [];
-    const memberRows = new Map<string, number>();
-    for (let i = 0; i + 1 < flat.length; i += 2) {
-      const id = flat[i]!;
-      if (id === this.nodeId) continue;
-      const entry = parseMember(flat[i + 1]!);
-      memberRows.set(id, entry?.rows ?? 0);
-      members.push({ id, connected: true, addresses: [], pingMs: null, meta: entry?.meta ?? {} });
-    }
-    this.memberRows = memberRows;
-    return members.sort((a, b) => (a.id < b.id ? -1 : 1));
-  }
-
-  private async readMetas(): Promise<BucketMeta[]> {
-    const replies = await Promise.all(
-      [...Array(BUCKETS).keys()].map((b) =>
-        this.conn.send(this.names.meta(b), ["HMGET", this.names.meta(b), "gen", "seq"]),
-      ),
-    );
-    return replies.map((reply) => {
-      const [gen, seq] = Array.isArray(reply) ? reply : [];
-      return { gen: typeof gen === "string" ? gen : undefined, seq: Number(seq ?? 0) || 0 };
-    });
+    const view = await beatMembers(this.conn, this.names, this.nodeId, about, this.timings.heartbeatMs * 3);
+    this.memberRows = view.rows;
+    return view.members;
   }
 
   /** REDIS_WAIT_REPLICAS: "auto" waits for one replica while every primary has one online. */
@@ -495,7 +414,7 @@ class RedisClusterNode implements Cluster {
   private settle(metas: BucketMeta[], known: number[]): void {
     const found = this.buckets.assess(metas, known, Date.now());
     // rows read from the layout before buckets go into every bucket, whatever Redis holds there
-    if (this.legacyKeys.length > 0) {
+    if (this.legacy.pending) {
       const others = new Set([...found.missing, ...found.changed]);
       found.behind = [...Array(BUCKETS).keys()].filter((b) => !others.has(b));
     }
@@ -573,7 +492,7 @@ class RedisClusterNode implements Cluster {
       this.buckets.rebase(b, Number(seq ?? 0) || 0);
     }
     this.waitingLogged = false;
-    await this.deleteLegacyRows();
+    await this.legacy.remove();
     if (written > 0 || this.loaded) {
       // not the first opening of a new Redis: a re-seed
       this.reseeds.count += 1;
@@ -586,17 +505,6 @@ class RedisClusterNode implements Cluster {
     if (wasUnhealthy) this.reconnects += 1;
     await this.load(this.loaded ? "re-seed" : "start");
     if (wasUnhealthy) this.healed();
-  }
-
-  private async deleteLegacyRows(): Promise<void> {
-    while (this.legacyKeys.length > 0) {
-      const keys = this.legacyKeys.splice(0, 500);
-      await withDeadline(
-        Promise.all(keys.map((key) => this.conn.send(key, ["DEL", key]))),
-        this.settings.timeoutMs,
-        "DEL",
-      );
-    }
   }
 
   /** A heartbeat or a load failed: not ready until a heartbeat succeeds and the tables are read again. */
@@ -693,26 +601,12 @@ class RedisClusterNode implements Cluster {
   private async loadOnce(reason: string): Promise<void> {
     const started = Date.now();
     const ms = this.settings.timeoutMs;
-    this.buckets.loading(await withDeadline(this.readMetas(), ms, "the bucket state"));
-    let applied = 0;
-    const pages = this.conn.scan(this.names.rowPattern, this.timings.scanCount)[Symbol.asyncIterator]();
-    while (!this.stopping) {
-      const page = await withDeadline(pages.next(), ms, "SCAN");
-      if (page.done) break;
-      const keys = page.value;
-      if (keys.length > 0) {
-        const values = await withDeadline(
-          Promise.all(keys.map((key) => this.conn.send(key, ["HGET", key, "r"]))),
-          ms,
-          "HGET",
-        );
-        for (const value of values) {
-          const record = typeof value === "string" ? parseRecord(value) : undefined;
-          if (record && this.store.applyRemote(record, "sync") === "applied") applied += 1;
-        }
-      }
-      await yieldToEventLoop();
-    }
+    this.buckets.loading(await withDeadline(readBucketMetas(this.conn, this.names), ms, "the bucket state"));
+    const applied = await readRows(this.conn, this.names, this.store, {
+      scanCount: this.timings.scanCount,
+      timeoutMs: ms,
+      stopping: () => this.stopping !== undefined,
+    });
     this.counters.catchUps += 1;
     this.counters.recordsPulled += applied;
     this.lastLoadAt = Date.now();
@@ -720,5 +614,3 @@ class RedisClusterNode implements Cluster {
     this.log.info("cluster: loaded the tables from Redis", { reason, records: applied, ms: Date.now() - started });
   }
 }
-
-export { keyPrefix };
