@@ -114,6 +114,7 @@ class RedisClusterNode implements Cluster {
   private beating: Promise<void> | undefined;
   private reseeding: Promise<void> | undefined;
   private waitingLogged = false;
+  private replicasShortLogged = false;
   private readonly reseeds: RedisStatus["reseeds"] = { running: false, count: 0, lastAt: null, rows: 0 };
   /** rows of the layout before buckets, moved over at start */
   private readonly legacy: LegacyRows;
@@ -404,6 +405,16 @@ class RedisClusterNode implements Cluster {
       this.log.info("cluster: writes now wait for Redis replicas", { replicas: wanted, setting });
     }
     this.writer.replicasWanted = wanted;
+    // strict: say once that too few replicas are online, rather than only answering 503s
+    const fewest = Math.min(...topology.primaries.map((p) => p.replicas.filter((r) => r.state === "online").length));
+    const short = setting !== "auto" && topology.primaries.length > 0 && fewest < setting;
+    if (short && !this.replicasShortLogged) {
+      this.log.warn("cluster: REDIS_WAIT_REPLICAS asks for more replicas than are online; writes are refused", {
+        setting,
+        online: fewest,
+      });
+    }
+    this.replicasShortLogged = short;
   }
 
   /**
