@@ -20,6 +20,7 @@ import {
 } from "../support/redis";
 import { waitFor } from "../support/wait";
 
+// several processes start, fail over and catch up in each of these: on two busy cores they take a while
 afterAll(async () => {
   await stopAllNodes();
   await stopRedisServers();
@@ -109,7 +110,7 @@ describe("Sentinel: the primary is SIGKILLed under a sign-in load", () => {
     }
     // and the nodes say so on their own: every answer since came from the new primary
     expect((await a.fetch("/readyz")).status).toBe(200);
-  });
+  }, 180_000);
 });
 
 describe("Redis restarted empty under three nodes", () => {
@@ -186,7 +187,7 @@ describe("Redis restarted empty under three nodes", () => {
       expect(reopened.status).toBe(410);
     }
     expect(a.log).toMatch(/Redis lost rows; putting this node's rows back before serving/);
-  });
+  }, 180_000);
 });
 
 describe("a Redis that stalls", () => {
@@ -217,7 +218,7 @@ describe("a Redis that stalls", () => {
     }
     expect((await browse(a, new CookieJar(), "/login", form({ email: "after-stalls@example.com" }))).status).toBe(302);
     expect(a.exitCode).toBeUndefined();
-  });
+  }, 180_000);
 });
 
 describe("Redis permissions at start", () => {
