@@ -4,7 +4,11 @@ import path from "node:path";
 import { isIP } from "node:net";
 import { z } from "zod";
 import type { AppConfig, OAuthClientSettings } from "#app/lib/context.server.ts";
+import type { RedisSettings } from "#cluster";
 import { isLoopbackHost } from "./loopback";
+import { redisSettings } from "./redis-config";
+
+export { redisSettings };
 
 /** Everything the process needs, read once from the environment and validated. */
 /** Every setting, read once; the app's part of it (AppConfig) is declared by the app itself. */
@@ -36,8 +40,8 @@ export interface Config extends AppConfig {
     dns: string | undefined;
     discovery: "local" | "none" | "mdns";
     registryDir: string | undefined;
-    /** REDIS_URL set: Redis mode (see README, Redis mode) */
-    redis: { url: string; timeoutMs: number } | undefined;
+    /** REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES set: Redis mode (see README, Redis mode) */
+    redis: RedisSettings | undefined;
   };
 }
 
@@ -297,34 +301,6 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
-}
-
-/** REDIS_URL: redis:// or rediss://, optional user and password, optional database number as the path. */
-export function redisSettings(env: Env, problems: string[]): Config["cluster"]["redis"] {
-  const timeoutMs = intSetting(env, "REDIS_TIMEOUT_MS", 2_000, 50, 60_000, problems);
-  const raw = env.REDIS_URL?.trim();
-  if (!raw) return undefined;
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    problems.push("REDIS_URL must look like redis://[:password@]host[:port][/db] or rediss://… (it is not a URL)");
-    return undefined;
-  }
-  const before = problems.length;
-  if (url.protocol !== "redis:" && url.protocol !== "rediss:") {
-    problems.push(`REDIS_URL must start with redis:// or rediss:// (got ${url.protocol}//)`);
-  }
-  if (!url.hostname) problems.push("REDIS_URL has no host: redis://host:6379");
-  if (url.port && (Number(url.port) < 1 || Number(url.port) > 65535)) problems.push("REDIS_URL has an invalid port");
-  const db = url.pathname.replace(/^\//, "");
-  if (db !== "" && !/^\d{1,5}$/.test(db)) {
-    problems.push(`REDIS_URL's path is the database number, a whole number such as /0 (got "/${db}")`);
-  }
-  if (url.search || url.hash)
-    problems.push("REDIS_URL takes no query or fragment: put the database number in the path");
-  if (problems.length > before) return undefined;
-  return { url: url.toString(), timeoutMs };
 }
 
 /** PERSISTENCE (sqlite | off) and DATA_MAX_MB (a cap on the tables file, in MB, decimals allowed). */

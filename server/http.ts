@@ -150,6 +150,8 @@ export interface HttpDeps {
   metrics?: { middleware: RequestHandler; handler: RequestHandler };
   appContext: AppContext;
   isReady: () => boolean;
+  /** more for /readyz to say (Redis mode: its topology, without addresses: /readyz is open) */
+  readyDetail?: () => Record<string, unknown>;
   /** "acknowledged means on disk": a count of local writes, and the wait for them to be durable */
   durability?: Durability;
 }
@@ -165,6 +167,7 @@ export function createApp({
   metrics,
   appContext,
   isReady,
+  readyDetail,
   durability,
 }: HttpDeps): express.Express {
   const app = express();
@@ -182,7 +185,7 @@ export function createApp({
     res
       .set("Cache-Control", "no-store")
       .status(ready ? 200 : 503)
-      .json({ ready });
+      .json({ ready, ...readyDetail?.() });
   });
   if (metrics) app.get("/metrics", metrics.handler);
   // nginx, Traefik and Caddy ask with GET; a proxy that passes the guarded request's own method

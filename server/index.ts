@@ -37,6 +37,23 @@ async function startVite() {
   };
 }
 
+/** Redis mode's topology as /readyz says it: kinds and counts, no addresses (/cluster has those). */
+function redisReadiness(cluster: Cluster): Record<string, unknown> {
+  const redis = cluster.status().redis;
+  if (!redis) return {};
+  const { topology, waitReplicas, reseeds, connection } = redis;
+  return {
+    redis: {
+      topology: topology.kind,
+      connection,
+      primaries: topology.primaries.length,
+      replicasOnline: topology.primaries.reduce((n, p) => n + p.replicas.filter((r) => r.state === "online").length, 0),
+      waitReplicas: waitReplicas.effective,
+      reseeding: reseeds.running,
+    },
+  };
+}
+
 async function main() {
   const boot = createLogger();
   let config: Config;
@@ -132,6 +149,7 @@ async function main() {
     metrics,
     appContext,
     isReady: () => cluster.isReady(),
+    readyDetail: () => redisReadiness(cluster),
     durability,
   }).listen(config.port, config.host);
   server.keepAliveTimeout = 5_000;

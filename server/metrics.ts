@@ -138,6 +138,32 @@ export function createMetrics({ status, routes, access }: MetricsDeps): Metrics 
   counter("pwdless_cluster_tombstones_collected_total", "tombstones collected", [], (s) => [
     [{}, s.counters.tombstonesCollected],
   ]);
+  // Redis mode only: replicas that confirm writes, confirmations that fell short, re-seeds
+  gauge("pwdless_cluster_redis_wait_replicas", "replicas each write waits for (Redis WAIT)", [], (s) =>
+    s.redis ? [[{}, s.redis.waitReplicas.effective]] : [],
+  );
+  gauge("pwdless_cluster_redis_replicas_online", "online replicas of the Redis primaries", [], (s) =>
+    s.redis
+      ? [
+          [
+            {},
+            s.redis.topology.primaries.reduce((n, p) => n + p.replicas.filter((r) => r.state === "online").length, 0),
+          ],
+        ]
+      : [],
+  );
+  counter(
+    "pwdless_cluster_redis_wait_shortfalls_total",
+    "WAITs answered by fewer replicas than asked (auto: acknowledged on the primary alone)",
+    [],
+    (s) => (s.redis ? [[{}, s.redis.waitReplicas.shortfalls]] : []),
+  );
+  counter(
+    "pwdless_cluster_redis_reseeds_total",
+    "times this node put its rows back into a Redis that lost them",
+    [],
+    (s) => (s.redis ? [[{}, s.redis.reseeds.count]] : []),
+  );
 
   const middleware: RequestHandler = (req, res, next) => {
     const started = performance.now();

@@ -1,7 +1,15 @@
 import { json } from "@remix-run/node";
 
 export type ApiErrorCode =
-  "invalid_request" | "invalid_token" | "unauthorized" | "forbidden" | "not_found" | "rate_limited" | "server_error";
+  | "invalid_request"
+  | "invalid_token"
+  | "unauthorized"
+  | "forbidden"
+  | "not_found"
+  | "rate_limited"
+  /** the shared store (this node's disk, Redis) cannot keep changes right now: try again */
+  | "unavailable"
+  | "server_error";
 
 /** The one JSON error shape: `{"error": code, "message": text}`; 401s say why in WWW-Authenticate. */
 export function apiError(status: number, error: ApiErrorCode, message: string, headers: HeadersInit = {}) {

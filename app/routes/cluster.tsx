@@ -40,6 +40,27 @@ export default function Cluster() {
                   : "gossip (libp2p mesh)"}
               </td>
             </tr>
+            {status.redis ? (
+              <tr>
+                <th>Redis topology</th>
+                <td data-testid="redis-topology">
+                  {status.redis.topology.kind}
+                  {status.redis.topology.sentinelName ? ` "${status.redis.topology.sentinelName}"` : ""}:{" "}
+                  {status.redis.topology.primaries
+                    .map(
+                      (p) =>
+                        `primary ${p.address}${
+                          p.replicas.length
+                            ? ` (replicas ${p.replicas.map((r) => `${r.address} ${r.state}${r.lagSeconds === null ? "" : `, lag ${r.lagSeconds} s`}`).join("; ")})`
+                            : " (no replica)"
+                        }`,
+                    )
+                    .join(" · ")}
+                  {` · writes wait for ${status.redis.waitReplicas.effective} replica(s) (REDIS_WAIT_REPLICAS=${status.redis.waitReplicas.setting}, ${status.redis.waitReplicas.shortfalls} fell short)`}
+                  {` · re-seeds ${status.redis.reseeds.count}${status.redis.reseeds.running ? " (one running)" : ""}`}
+                </td>
+              </tr>
+            ) : null}
             <tr>
               <th>Ready</th>
               <td>{status.ready ? "yes (caught up with a peer)" : "no (alone, or not caught up yet)"}</td>

@@ -42,7 +42,7 @@ export async function finishSignIn(deps: FinishDeps, request: Request, finish: F
   } catch {
     // not kept, so not acknowledged: a 503 the person or client can retry, never "signed in"
     const message = "The sign-in could not be stored just now. Please try again in a minute.";
-    if (finish.answer.to !== "page") return apiError(503, "server_error", message, { "Retry-After": "60" });
+    if (finish.answer.to !== "page") return apiError(503, "unavailable", message, { "Retry-After": "60" });
     throw new Response(message, { status: 503, headers: { "Retry-After": "60", "Cache-Control": "no-store" } });
   }
   deps.audit.record("sign-in", {

@@ -88,7 +88,8 @@ export async function signInWithCode(deps: CodeSignInDeps, request: Request, att
     const headers: Record<string, string> =
       isCodeError(error) && error.retryAfterSeconds ? { "Retry-After": String(error.retryAfterSeconds) } : {};
     if (!api) return pageRefusal(error.status, message, headers);
-    const kind = error.status === 429 ? "rate_limited" : error.status >= 500 ? "server_error" : "invalid_request";
+    // 503: the shared store (Redis) or the issuing node cannot be reached: try again
+    const kind = error.status === 429 ? "rate_limited" : error.status >= 500 ? "unavailable" : "invalid_request";
     return apiError(error.status, kind, message, headers);
   }
 }

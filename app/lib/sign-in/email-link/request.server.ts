@@ -63,7 +63,7 @@ export async function requestLink(
     // by name: the app bundle has its own copy of the cluster's classes
     if (!(error instanceof Error) || error.name !== "ClusterUnavailableError") throw error;
     deps.log.warn("could not count a link email: the shared store is unreachable", { error: error.message });
-    return cannotSend(by, email);
+    return cannotSend(by, email, "unavailable");
   }
   if (!reserved.ok) {
     deps.audit.record("rate-limited", { email, ip, reason: "emails-per-address" });
@@ -82,9 +82,9 @@ export async function requestLink(
   return redirect("/login/sent", { headers: { "Set-Cookie": setCookie } });
 }
 
-function cannotSend(by: RequestedBy, email: string): Response {
+function cannotSend(by: RequestedBy, email: string, why: "unavailable" | "server_error" = "server_error"): Response {
   if (by === "api")
-    return apiError(503, "server_error", "The email could not be sent just now; try again in a minute.", {
+    return apiError(503, why, "The email could not be sent just now; try again in a minute.", {
       "Retry-After": "60",
     });
   return json(
