@@ -35,6 +35,8 @@ export interface Config extends AppConfig {
     dns: string | undefined;
     discovery: "local" | "none" | "mdns";
     registryDir: string | undefined;
+    /** CLUSTER_READY_TIMEOUT_SECONDS: a node that knows of peers but caught up from none is ready after this long */
+    readyTimeoutMs: number;
     /** REDIS_URL set: Redis mode (see README, Redis mode) */
     redis: { url: string; timeoutMs: number } | undefined;
   };
@@ -287,6 +289,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       dns: env.CLUSTER_DNS?.trim() || undefined,
       discovery: discovery as Config["cluster"]["discovery"],
       registryDir: env.CLUSTER_REGISTRY_DIR?.trim() || undefined,
+      readyTimeoutMs: intSetting(env, "CLUSTER_READY_TIMEOUT_SECONDS", 30, 3, 3600, problems) * 1000,
       redis: redisSettings(env, problems),
     },
   };
