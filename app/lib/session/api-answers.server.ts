@@ -3,6 +3,7 @@
  * request's headers, so server/ can answer them straight from Express in production, without
  * Remix's per-request route matching and Fetch objects; their Remix routes call the same functions.
  */
+import { bearerChallenge } from "#app/lib/http.server.ts";
 import { json } from "@remix-run/node";
 import type { AppContext } from "#app/lib/context.server.ts";
 import type { WithHeaders } from "./auth.server";
@@ -30,11 +31,7 @@ export function errorAnswer(
   headers: Record<string, string> = {},
 ): ApiAnswer {
   const h: Record<string, string> = { ...headers, "Cache-Control": "no-store" };
-  if (status === 401) {
-    const bearerError = error === "invalid_token" ? "invalid_token" : "invalid_request";
-    h["WWW-Authenticate"] =
-      `Bearer realm="api", error="${bearerError}", error_description="${message.replace(/"/g, "'")}"`;
-  }
+  if (status === 401) h["WWW-Authenticate"] = bearerChallenge(error, message);
   return { status, headers: h, setCookies: [], body: { error, message } };
 }
 
