@@ -22,7 +22,9 @@ describe("readiness", () => {
 
   it("a lone node on an empty DATA_DIR is ready once the discovery window has passed with nobody found", async () => {
     // the quick start: local discovery in a registry of its own, no peers, a fresh DATA_DIR
-    const node = await startNode({ env: { CLUSTER_DISCOVERY: "local", CLUSTER_REGISTRY_DIR: tempDir("pwdless-registry") } });
+    const node = await startNode({
+      env: { CLUSTER_DISCOVERY: "local", CLUSTER_REGISTRY_DIR: tempDir("pwdless-registry") },
+    });
     await waitFor("the lone node to be ready", async () => (await node.fetch("/readyz")).status === 200, 30_000);
     expect(await status(node)).toMatchObject({ ready: true, readyReason: "alone" });
     expect(logged(node, "cluster: ready alone, no peer to catch up from")).toBe(true);
