@@ -55,12 +55,7 @@ function LanguageSwitcher({ locale }: { locale: string }) {
       <label htmlFor="locale-select" className="visually-hidden">
         {t("language.label")}
       </label>
-      <select
-        id="locale-select"
-        name="locale"
-        defaultValue={locale}
-        onChange={() => form.current?.requestSubmit()}
-      >
+      <select id="locale-select" name="locale" defaultValue={locale} onChange={() => form.current?.requestSubmit()}>
         {LOCALES.map((l) => (
           <option key={l} value={l} lang={l}>
             {languageName(l)}
@@ -127,7 +122,14 @@ export const meta: MetaFunction<typeof loader> = ({ data, error, matches }) => {
   const root = data ?? (rootOf(matches) as typeof FALLBACK | undefined) ?? FALLBACK;
   if (!error) return [{ title: root.brand.name }];
   const status = isRouteErrorResponse(error) ? error.status : 500;
-  const id = status === 404 ? "error.404.title" : status === 403 ? "error.403.title" : status < 500 ? "error.4xx.title" : "error.5xx.title";
+  const id =
+    status === 404
+      ? "error.404.title"
+      : status === 403
+        ? "error.403.title"
+        : status < 500
+          ? "error.4xx.title"
+          : "error.5xx.title";
   return [{ title: pageTitle(root, id) }];
 };
 

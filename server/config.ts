@@ -320,12 +320,16 @@ export function brandSettings(env: Env, production: boolean, problems: string[])
       try {
         const url = new URL(rawLogo);
         if (url.protocol !== "https:" && !(url.protocol === "http:" && !production)) {
-          problems.push(`APP_LOGO_URL must be an https:// URL or a path on this site such as /logo.svg (got "${rawLogo}")`);
+          problems.push(
+            `APP_LOGO_URL must be an https:// URL or a path on this site such as /logo.svg (got "${rawLogo}")`,
+          );
         } else if (url.username || url.password) {
           problems.push("APP_LOGO_URL must not hold a user name or password");
         } else logoUrl = url.href;
       } catch {
-        problems.push(`APP_LOGO_URL must be an https:// URL or a path on this site such as /logo.svg (got "${rawLogo}")`);
+        problems.push(
+          `APP_LOGO_URL must be an https:// URL or a path on this site such as /logo.svg (got "${rawLogo}")`,
+        );
       }
     }
   }
@@ -347,7 +351,9 @@ export function emailTemplatesSetting(env: Env, cwd: string, problems: string[])
   try {
     names = readdirSync(dir).filter((n) => n.endsWith(".html") || n.endsWith(".txt"));
   } catch (error) {
-    problems.push(`EMAIL_TEMPLATES_DIR ${dir} cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    problems.push(
+      `EMAIL_TEMPLATES_DIR ${dir} cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+    );
     return {};
   }
   if (names.length === 0) {
@@ -359,7 +365,9 @@ export function emailTemplatesSetting(env: Env, cwd: string, problems: string[])
     try {
       files[name] = readFileSync(path.join(dir, name), "utf8");
     } catch (error) {
-      problems.push(`EMAIL_TEMPLATES_DIR: ${name} cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+      problems.push(
+        `EMAIL_TEMPLATES_DIR: ${name} cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      );
     }
   }
   problems.push(...checkTemplates(files, dir));

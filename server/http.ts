@@ -101,7 +101,9 @@ function sameOriginPosts(config: Config, log: Logger): RequestHandler {
  */
 function securityHeaders(config: Config, dev: boolean): RequestHandler {
   // APP_LOGO_URL on another origin: that one origin may serve images, nothing else changes
-  const logoOrigin = config.brand.logoUrl?.startsWith("/") ? undefined : config.brand.logoUrl && new URL(config.brand.logoUrl).origin;
+  const logoOrigin = config.brand.logoUrl?.startsWith("/")
+    ? undefined
+    : config.brand.logoUrl && new URL(config.brand.logoUrl).origin;
   const imgSrc = ["img-src 'self' data:", logoOrigin].filter(Boolean).join(" ");
   return (_req, res, next) => {
     const nonce = randomBytes(16).toString("base64");

@@ -42,7 +42,13 @@ export function contrast(a: string, b: string): number {
 function mix(hex: string, toward: string, amount: number): string {
   const from = channels(hex);
   const to = channels(toward);
-  return `#${from.map((v, i) => Math.round(v + (to[i]! - v) * amount).toString(16).padStart(2, "0")).join("")}`;
+  return `#${from
+    .map((v, i) =>
+      Math.round(v + (to[i]! - v) * amount)
+        .toString(16)
+        .padStart(2, "0"),
+    )
+    .join("")}`;
 }
 
 /** The accent moved toward black or white just enough to read as text on `background` (4.5:1). */

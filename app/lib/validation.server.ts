@@ -24,7 +24,11 @@ export function normaliseEmail(input: unknown): EmailResult {
     return { ok: false, problem: "spaces", message: "An email address cannot contain spaces or line breaks." };
   }
   if (typed.length > MAX_EMAIL_LENGTH * 4) {
-    return { ok: false, problem: "tooLong", message: `That address is too long (at most ${MAX_EMAIL_LENGTH} characters).` };
+    return {
+      ok: false,
+      problem: "tooLong",
+      message: `That address is too long (at most ${MAX_EMAIL_LENGTH} characters).`,
+    };
   }
   const at = typed.lastIndexOf("@");
   // eslint-disable-next-line no-control-regex
@@ -44,7 +48,11 @@ export function normaliseEmail(input: unknown): EmailResult {
     return { ok: false, problem: "spaces", message: "An email address cannot contain spaces or line breaks." };
   }
   if (email.length > MAX_EMAIL_LENGTH) {
-    return { ok: false, problem: "tooLong", message: `That address is too long (at most ${MAX_EMAIL_LENGTH} characters).` };
+    return {
+      ok: false,
+      problem: "tooLong",
+      message: `That address is too long (at most ${MAX_EMAIL_LENGTH} characters).`,
+    };
   }
   const local = email.slice(0, at);
   const labels = domain.split(".");
@@ -58,7 +66,12 @@ export function normaliseEmail(input: unknown): EmailResult {
     labels.length >= 2 &&
     labels.every((label) => DOMAIN_LABEL.test(label)) &&
     /[a-z]/.test(labels[labels.length - 1]!);
-  if (!valid) return { ok: false, problem: "invalid", message: "That does not look like an email address, e.g. ada@example.com." };
+  if (!valid)
+    return {
+      ok: false,
+      problem: "invalid",
+      message: "That does not look like an email address, e.g. ada@example.com.",
+    };
   return { ok: true, email };
 }
 

@@ -55,9 +55,7 @@ export default function Cluster() {
             <tr>
               <th scope="row">{t("cluster.ready")}</th>
               <td data-testid="cluster-ready">
-                {status.ready && status.readyReason
-                  ? t(`cluster.ready.${status.readyReason}`)
-                  : t("cluster.ready.no")}
+                {status.ready && status.readyReason ? t(`cluster.ready.${status.readyReason}`) : t("cluster.ready.no")}
               </td>
             </tr>
             <tr>

@@ -28,9 +28,7 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
       email: (url.searchParams.get("email") ?? "").slice(0, 254),
       signedOut: url.searchParams.get("signedOut"),
       signedInAs: signedIn?.user.email ?? null,
-      providers: services.methods
-        .shownAs("provider-button")
-        .map((m) => ({ id: m.id, name: m.provider ?? m.label })),
+      providers: services.methods.shownAs("provider-button").map((m) => ({ id: m.id, name: m.provider ?? m.label })),
     },
     { headers: { "Cache-Control": "no-store" } },
   );

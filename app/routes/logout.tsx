@@ -23,9 +23,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
   const asJson = wantsJson(request);
   let scope: "this" | "everywhere" = "this";
   try {
-    const body: unknown = asJson
-      ? await request.json()
-      : Object.fromEntries((await request.formData()).entries());
+    const body: unknown = asJson ? await request.json() : Object.fromEntries((await request.formData()).entries());
     scope = (body as { scope?: unknown } | null)?.scope === "everywhere" ? "everywhere" : "this";
   } catch {
     // no readable body: end just this session

@@ -9,13 +9,7 @@ import { passwordMap } from "#app/lib/session/session-cookie.server.ts";
 import { Refusal } from "#app/lib/sign-in/refusal.server.ts";
 
 export type LinkProblem =
-  | "invalid"
-  | "expired"
-  | "used"
-  | "burnt"
-  | "superseded"
-  | "other-browser"
-  | "issuer-unreachable";
+  "invalid" | "expired" | "used" | "burnt" | "superseded" | "other-browser" | "issuer-unreachable";
 
 export const LINK_PROBLEM_STATUS: Record<LinkProblem, number> = {
   invalid: 400,
@@ -148,7 +142,13 @@ export class EmailLinkStrategy extends Strategy<SignIn, LinkVerifyParams> {
     const token = await sealData(JSON.stringify(payload), { password: this.sealWith, ttl: 0 });
     const url = new URL(CALLBACK_PATH, this.options.appUrl.origin);
     url.searchParams.set("token", token);
-    await this.options.sendEmail({ email: request.email, link: url.href, code: payload.k, payload, locale: request.locale });
+    await this.options.sendEmail({
+      email: request.email,
+      link: url.href,
+      code: payload.k,
+      payload,
+      locale: request.locale,
+    });
     const session = await storage.getSession(cookieHeader);
     session.set(LINK_TOKEN_KEY, token);
     session.set(LINK_EMAIL_KEY, request.email);
