@@ -7,7 +7,7 @@ import { finishSignIn, type FinishDeps } from "#app/lib/sign-in/finish.server.ts
 import type { SignInMethods } from "#app/lib/sign-in/methods.server.ts";
 import { isRefusal } from "#app/lib/sign-in/refusal.server.ts";
 import type { MessageId, Said } from "#app/lib/i18n/intl.ts";
-import { isCodeError, type CodeError, type EmailCodes } from "./codes.server";
+import { CodeError, isCodeError, type EmailCodes } from "./codes.server";
 
 export interface CodeSignInDeps {
   codes: EmailCodes;
@@ -93,8 +93,15 @@ export async function signInWithCode(deps: CodeSignInDeps, request: Request, att
       answer: attempt.answer.to === "page" ? { to: "page", redirectTo: attempt.answer.redirectTo } : { to: "api" },
       headers: attempt.answer.to === "page" ? attempt.answer.headers : {},
     });
-  } catch (error) {
-    if (!isRefusal(error)) throw error;
+  } catch (caught) {
+    if (!isRefusal(caught)) throw caught;
+    // Only the client holding the link cookie is told which case it is (its own request). Without
+    // LINK_SAME_BROWSER anyone may try any address: then every case answers as a wrong code did,
+    // so nobody learns whether an address has a code pending, used or burnt.
+    const error =
+      !deps.sameBrowser && isCodeError(caught) && ["wrong", "expired", "burnt", "used"].includes(caught.problem)
+        ? new CodeError("wrong", caught.reason)
+        : caught;
     const reason = isCodeError(error) ? error.reason : error.problem;
     audit.record(isCodeError(error) && error.problem === "budget" ? "rate-limited" : "refused", {
       email: attempt.email,
@@ -107,13 +114,16 @@ export async function signInWithCode(deps: CodeSignInDeps, request: Request, att
     if (!api) {
       if (!isCodeError(error)) return pageRefusal(error.status, { id: "code.unavailable" }, headers);
       const values = {
-        left: error.triesLeft ?? 1,
+        left: error.triesLeft ?? 0,
         minutes: minutesOf(error.retryAfterSeconds ?? 60),
         // the link and its code live as long as each other
         ...(error.problem === "expired" ? { minutes: Math.round(deps.linkTtlMs / 60_000) } : {}),
       };
       const newEmail = ["expired", "burnt", "used"].includes(error.problem);
-      return pageRefusal(error.status, { id: PAGE_MESSAGES[error.problem], values }, headers, newEmail);
+      // a wrong code whose tries left are not told (see above) is said without a count
+      const id =
+        error.problem === "wrong" && error.triesLeft === undefined ? "code.wrongPlain" : PAGE_MESSAGES[error.problem];
+      return pageRefusal(error.status, { id, values }, headers, newEmail);
     }
     const message = isCodeError(error) ? MESSAGES[error.problem] : "We cannot sign you in just now. Try again soon.";
     const kind = error.status === 429 ? "rate_limited" : error.status >= 500 ? "server_error" : "invalid_request";
