@@ -51,7 +51,7 @@ function LanguageSwitcher({ locale }: { locale: string }) {
   return (
     // a document POST: the whole page comes back in the new language; works without JavaScript
     <Form method="post" action="/locale" reloadDocument className="switcher" ref={form}>
-      <input type="hidden" name="redirectTo" value={`${location.pathname}${location.search}`} />
+      <input type="hidden" name="back" value={`${location.pathname}${location.search}`} />
       <label htmlFor="locale-select" className="visually-hidden">
         {t("language.label")}
       </label>

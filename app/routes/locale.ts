@@ -11,7 +11,7 @@ export async function loader() {
 export async function action({ request, context }: ActionFunctionArgs) {
   const form = await request.formData().catch(() => new FormData());
   const locale = supported(String(form.get("locale") ?? ""));
-  const back = safeRedirect(form.get("redirectTo"), context.app.config.appUrl, "/");
+  const back = safeRedirect(form.get("back"), context.app.config.appUrl, "/");
   const headers = new Headers({ "Cache-Control": "no-store" });
   if (locale) {
     const secure = context.app.config.appUrl.protocol === "https:" ? "; Secure" : "";

@@ -68,14 +68,14 @@ describe("language, brand and templates on one node with real SMTP", () => {
 
   it("keeps the switcher's choice in a cookie that wins over Accept-Language, and goes back where it was", async () => {
     const jar = new CookieJar();
-    const switched = await browse(node, jar, "/locale", form({ locale: "de", redirectTo: "/login?email=a%40b.c" }));
+    const switched = await browse(node, jar, "/locale", form({ locale: "de", back: "/login?email=a%40b.c" }));
     expect(switched.status).toBe(302);
     expect(switched.headers.get("location")).toBe("/login?email=a%40b.c");
     expect(switched.headers.get("set-cookie")).toMatch(/pwdless_locale=de; Path=\/; Max-Age=31536000; SameSite=Lax/);
     const page = await browse(node, jar, "/login", { headers: { "Accept-Language": "en" } });
     expect(await page.text()).toContain('<html lang="de"');
     // an unknown language changes nothing, and an outside redirect is not followed
-    const odd = await browse(node, jar, "/locale", form({ locale: "xx", redirectTo: "https://evil.example/" }));
+    const odd = await browse(node, jar, "/locale", form({ locale: "xx", back: "https://evil.example/" }));
     expect(odd.headers.get("location")).toBe("/");
     expect(odd.headers.get("set-cookie")).toBeNull();
   });

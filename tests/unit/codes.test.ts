@@ -53,7 +53,7 @@ describe("emailed codes", () => {
     t += 1000;
     expect(await refusal(codes.use("a@example.com", "123456"))).toBe("ok");
     expect(linkUses.peek("a@example.com", { i: "link-id-0001", c: t - 1000, n: "node-a" })).toBe("used");
-    expect(await refusal(codes.use("a@example.com", "123456"))).toBe("used/code-used");
+    expect(await refusal(codes.use("a@example.com", "123456"))).toBe("expired/code-none");
   });
 
   it("burns on the fifth wrong try even when all five are in flight at once", async () => {

@@ -181,9 +181,7 @@ export class EmailCodes {
         this.tries.delete(key);
     }
     for (const [key, row] of [...this.pending.scan()]) {
-      // Redis mode: any node prunes, as the issuer may be gone for good
-      const mine = row.n === this.nodeId || this.deps.cluster.atomics?.scope === "cluster";
-      if (mine && row.c + this.options.ttlMs < now) this.pending.delete(key);
+      if (row.n === this.nodeId && row.c + this.options.ttlMs < now) this.pending.delete(key);
     }
   }
 
@@ -197,7 +195,7 @@ export class EmailCodes {
     // the same work whether or not there is a code to compare with: an unknown address answers like a
     // wrong code. Nothing is written for it: no code could be right, so there is nothing to guard.
     const right = this.sameMac(pending?.mac ?? "", this.mac(pending?.i ?? "none", code));
-    if (!live) return { outcome: pending ? "expired" : "none" };
+    if (!live) return { outcome: pending ? "expired" : this.burntLast(hash) ? "burnt" : "none" };
     const ref: LinkRef = { i: pending.i, c: pending.c, n: pending.n };
     const seen = this.deps.linkUses.peek(email, ref);
     if (seen !== "ok") {
@@ -208,13 +206,14 @@ export class EmailCodes {
       this.recordWrong(hash, pending.i);
       const wrong = this.wrongFor(hash, pending.i);
       if (wrong < WRONG_PER_CODE) return { outcome: "wrong", triesLeft: WRONG_PER_CODE - wrong };
-      // the pending row stays until it expires, so later tries are told "burnt", not "expired"
       this.deps.linkUses.burn(email, ref);
+      this.pending.delete(hash);
       return { outcome: "burnt" };
     }
-    // the pending row stays until it expires (prune): a later try is told "used", not "expired"
     const outcome = this.deps.linkUses.decide(email, ref, usedOn);
-    return { outcome };
+    if (outcome !== "ok") return { outcome };
+    this.pending.delete(hash);
+    return { outcome: "ok" };
   }
 
   /**
@@ -229,7 +228,8 @@ export class EmailCodes {
     pending: Pending | undefined,
   ): Promise<void> {
     const right = this.sameMac(pending?.mac ?? "", this.mac(pending?.i ?? "none", code));
-    if (!pending) throw new CodeError("expired", "code-none");
+    if (!pending)
+      throw this.burntLast(hash) ? new CodeError("burnt", "code-burnt") : new CodeError("expired", "code-none");
     if (pending.c + this.options.ttlMs < this.options.now()) throw new CodeError("expired", "code-expired");
     const ref: LinkRef = { i: pending.i, c: pending.c, n: pending.n };
     const seen = this.deps.linkUses.peek(email, ref);
@@ -247,6 +247,7 @@ export class EmailCodes {
           throw new CodeError("wrong", "wrong-code", undefined, left);
         }
         await this.deps.linkUses.burnShared(atomics, email, ref);
+        this.pending.delete(hash);
         throw new CodeError("burnt", "code-burnt");
       }
       await this.deps.linkUses.consume(email, ref);
@@ -262,6 +263,7 @@ export class EmailCodes {
       }
       throw error;
     }
+    this.pending.delete(hash);
   }
 
   private async askIssuer(issuer: string, email: string, code: string): Promise<Answer> {
@@ -290,6 +292,18 @@ export class EmailCodes {
       .filter((t) => t > horizon);
     if (times.length < WRONG_PER_ADDRESS) return 0;
     return Math.max(1, Math.ceil((Math.min(...times) + WRONG_WINDOW_MS - this.options.now()) / 1000));
+  }
+
+  /**
+   * Whether the address's last code was burnt: its pending row is gone, but the wrong tries (kept
+   * for the hour, replicated) show WRONG_PER_CODE of them for the link tried last. So the right
+   * code typed after a burn is told "blocked", not "expired" or "wrong".
+   */
+  private burntLast(hash: string): boolean {
+    const tries = this.triesOf(hash);
+    if (tries.length === 0) return false;
+    const last = tries.reduce((a, b) => (b.t > a.t ? b : a));
+    return this.wrongFor(hash, last.i) >= WRONG_PER_CODE;
   }
 
   private wrongFor(hash: string, linkId: string): number {
