@@ -35,8 +35,6 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
   });
 }
 
-export type RootData = Awaited<ReturnType<typeof loader>> extends { json(): Promise<infer T> } ? T : never;
-
 const FALLBACK = { locale: DEFAULT_LOCALE, brand: { name: "PwdlessGs", logoUrl: null, stylesheet: null } };
 
 /** Root data, also under the error boundary (where the loader may not have run). */

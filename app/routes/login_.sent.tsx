@@ -63,7 +63,6 @@ export async function action({ request, context }: ActionFunctionArgs) {
 
 /** The code field: digits only, and sent as soon as it holds six (typed, pasted or filled in by the phone). */
 function CodeField({ invalid, busy }: { invalid: boolean; busy: boolean }) {
-  const t = useT();
   const sent = useRef<string | null>(null);
   return (
     <input
@@ -82,13 +81,14 @@ function CodeField({ invalid, busy }: { invalid: boolean; busy: boolean }) {
       onInput={(event) => {
         const field = event.currentTarget;
         const digits = field.value.replace(/\D/g, "").slice(0, 6);
+        // once per value: a field left as it was (autofill firing twice) does not submit again
+        if (digits.length < 6) sent.current = null;
         if (digits.length === 6 && digits !== sent.current && field.form) {
           sent.current = digits;
           field.value = digits;
           field.form.requestSubmit();
         }
       }}
-      title={t("sent.codeHint")}
     />
   );
 }
