@@ -98,8 +98,13 @@ export interface ClusterTimings {
   memberTtlMs: number;
   pingIntervalMs: number;
   tombstoneCollectMs: number;
-  /** a node restored from its file with no peer connected this long after start is ready alone */
-  aloneReadyMs: number;
+  /**
+   * a node that has found no peer to catch up from (configured, discovered or connected) this
+   * long after start is ready alone
+   */
+  discoveryWindowMs: number;
+  /** a node that knows of peers but has not caught up from any this long after start is ready anyway */
+  peerWaitMs: number;
 }
 
 /** Intervals of a Redis-mode node's background work; tests shorten them. */
@@ -186,6 +191,11 @@ export interface ClusterStatus {
   nodeId: string;
   clusterName: string;
   ready: boolean;
+  /**
+   * why it is ready: "caught-up" (from a peer), "alone" (nobody to catch up from), "peer-wait-timeout"
+   * (peers known, none caught up from in time), "redis" (loaded from Redis); null while not ready
+   */
+  readyReason: "caught-up" | "alone" | "peer-wait-timeout" | "redis" | null;
   addresses: string[];
   meta: Record<string, string>;
   peers: PeerStatus[];
@@ -206,8 +216,9 @@ export interface Cluster {
   readonly nodeId: string;
   readonly store: ClusterStore;
   /**
-   * true after the first successful catch-up with a peer; a node restored from its own file is
-   * also ready when no peer has connected within `aloneReadyMs` of its start
+   * true after the first successful catch-up with a peer; also when no peer is configured,
+   * discovered or connected `discoveryWindowMs` after start, or none was caught up from within
+   * `peerWaitMs` (gossip); Redis mode: loaded from Redis and connected
    */
   isReady(): boolean;
   status(): ClusterStatus;

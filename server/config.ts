@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { isIP } from "node:net";
 import { z } from "zod";
@@ -9,6 +9,8 @@ import { isLoopbackHost } from "./loopback";
 import { redisSettings } from "./redis-config";
 
 export { redisSettings };
+import { normaliseHexColor, type Brand } from "#app/lib/brand.ts";
+import { checkTemplates, type TemplateFiles } from "#app/lib/mail/templates.ts";
 
 /** Everything the process needs, read once from the environment and validated. */
 /** Every setting, read once; the app's part of it (AppConfig) is declared by the app itself. */
@@ -40,6 +42,8 @@ export interface Config extends AppConfig {
     dns: string | undefined;
     discovery: "local" | "none" | "mdns";
     registryDir: string | undefined;
+    /** CLUSTER_READY_TIMEOUT_SECONDS: a node that knows of peers but caught up from none is ready after this long */
+    readyTimeoutMs: number;
     /** REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES set: Redis mode (see README, Redis mode) */
     redis: RedisSettings | undefined;
   };
@@ -237,6 +241,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   const persistence = persistenceSettings(env, production, problems);
   const cookieDomain = cookieDomainSetting(env.COOKIE_DOMAIN, appUrl, problems);
   const forwardAuthHosts = forwardAuthHostsSetting(env.FORWARD_AUTH_HOSTS, appUrl, cookieDomain, problems);
+  const brand = brandSettings(env, production, problems);
+  const emailTemplates = emailTemplatesSetting(env, cwd, problems);
 
   const config: Config = {
     mode,
@@ -252,7 +258,9 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     dataDir: path.resolve(cwd, env.DATA_DIR?.trim() || path.join(".data", `node-${port}`)),
     persistence,
     smtpUrl,
-    mailFrom: env.MAIL_FROM?.trim() || `PwdlessGs <no-reply@${appUrl.hostname}>`,
+    mailFrom: env.MAIL_FROM?.trim() || `"${brand.name.replace(/["\\]/g, "")}" <no-reply@${appUrl.hostname}>`,
+    brand,
+    emailTemplates,
     linkTtlMs: intSetting(env, "LINK_TTL_MINUTES", 15, 1, 24 * 60, problems) * 60_000,
     linkSameBrowser: boolSetting(env, "LINK_SAME_BROWSER", true, problems),
     accessTokenTtlSeconds: intSetting(env, "ACCESS_TOKEN_TTL_SECONDS", 900, 1, 24 * 3600, problems),
@@ -296,11 +304,83 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       dns: env.CLUSTER_DNS?.trim() || undefined,
       discovery: discovery as Config["cluster"]["discovery"],
       registryDir: env.CLUSTER_REGISTRY_DIR?.trim() || undefined,
+      readyTimeoutMs: intSetting(env, "CLUSTER_READY_TIMEOUT_SECONDS", 30, 3, 3600, problems) * 1000,
       redis: redisSettings(env, problems),
     },
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/** APP_NAME, APP_LOGO_URL, APP_ACCENT_COLOR: what people see on pages and in emails. */
+export function brandSettings(env: Env, production: boolean, problems: string[]): Brand {
+  const name = env.APP_NAME?.trim() || "PwdlessGs";
+  // it is in every email subject: no line breaks (header injection), nothing invisible
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(name) || name.length > 60) {
+    problems.push("APP_NAME must be at most 60 characters with no line breaks or control characters");
+  }
+  let logoUrl: string | undefined;
+  const rawLogo = env.APP_LOGO_URL?.trim();
+  if (rawLogo) {
+    if (rawLogo.startsWith("/") && !rawLogo.startsWith("//")) {
+      logoUrl = rawLogo; // a file this site serves (public/)
+    } else {
+      try {
+        const url = new URL(rawLogo);
+        if (url.protocol !== "https:" && !(url.protocol === "http:" && !production)) {
+          problems.push(
+            `APP_LOGO_URL must be an https:// URL or a path on this site such as /logo.svg (got "${rawLogo}")`,
+          );
+        } else if (url.username || url.password) {
+          problems.push("APP_LOGO_URL must not hold a user name or password");
+        } else logoUrl = url.href;
+      } catch {
+        problems.push(
+          `APP_LOGO_URL must be an https:// URL or a path on this site such as /logo.svg (got "${rawLogo}")`,
+        );
+      }
+    }
+  }
+  let accentColor: string | undefined;
+  const rawColor = env.APP_ACCENT_COLOR?.trim();
+  if (rawColor) {
+    accentColor = normaliseHexColor(rawColor);
+    if (!accentColor) problems.push(`APP_ACCENT_COLOR must be a colour such as #2d5bd7 or #25d (got "${rawColor}")`);
+  }
+  return { name, logoUrl, accentColor };
+}
+
+/** EMAIL_TEMPLATES_DIR: the operator's email templates, read and checked once, every problem listed. */
+export function emailTemplatesSetting(env: Env, cwd: string, problems: string[]): TemplateFiles {
+  const raw = env.EMAIL_TEMPLATES_DIR?.trim();
+  if (!raw) return {};
+  const dir = path.resolve(cwd, raw);
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => n.endsWith(".html") || n.endsWith(".txt"));
+  } catch (error) {
+    problems.push(
+      `EMAIL_TEMPLATES_DIR ${dir} cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+    );
+    return {};
+  }
+  if (names.length === 0) {
+    problems.push(`EMAIL_TEMPLATES_DIR ${dir} holds no .html or .txt template: copy app/emails/ there and edit it`);
+    return {};
+  }
+  const files: TemplateFiles = {};
+  for (const name of names) {
+    try {
+      files[name] = readFileSync(path.join(dir, name), "utf8");
+    } catch (error) {
+      problems.push(
+        `EMAIL_TEMPLATES_DIR: ${name} cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      );
+    }
+  }
+  problems.push(...checkTemplates(files, dir));
+  return files;
 }
 
 /** PERSISTENCE (sqlite | off) and DATA_MAX_MB (a cap on the tables file, in MB, decimals allowed). */

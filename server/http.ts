@@ -103,6 +103,11 @@ function sameOriginPosts(config: Config, log: Logger): RequestHandler {
  * inline ones Remix renders with this request's nonce; no page may be framed.
  */
 function securityHeaders(config: Config, dev: boolean): RequestHandler {
+  // APP_LOGO_URL on another origin: that one origin may serve images, nothing else changes
+  const logoOrigin = config.brand.logoUrl?.startsWith("/")
+    ? undefined
+    : config.brand.logoUrl && new URL(config.brand.logoUrl).origin;
+  const imgSrc = ["img-src 'self' data:", logoOrigin].filter(Boolean).join(" ");
   return (_req, res, next) => {
     const nonce = randomBytes(16).toString("base64");
     res.locals.cspNonce = nonce;
@@ -120,7 +125,7 @@ function securityHeaders(config: Config, dev: boolean): RequestHandler {
           "default-src 'self'",
           `script-src 'self' 'nonce-${nonce}'`,
           "style-src 'self'",
-          "img-src 'self' data:",
+          imgSrc,
           "connect-src 'self'",
           "object-src 'none'",
           "base-uri 'none'",

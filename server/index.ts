@@ -91,7 +91,11 @@ async function main() {
     },
     boot,
     // declared before the node connects, so records pulled at once merge by the right rule
-    { tables: { emails: { merge: "first-writer-wins" } }, persistence: persistenceFor(config) },
+    {
+      tables: { emails: { merge: "first-writer-wins" } },
+      persistence: persistenceFor(config),
+      timings: { peerWaitMs: config.cluster.readyTimeoutMs },
+    },
   ).catch((error: unknown): Cluster => {
     // a wrong Redis password or host: one line, not a stack
     if (!(error instanceof RedisStartError)) throw error;

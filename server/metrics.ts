@@ -92,7 +92,12 @@ export function createMetrics({ status, routes, access }: MetricsDeps): Metrics 
         for (const [labels, value] of values(read())) this.inc(labels, value);
       },
     });
-  gauge("pwdless_cluster_ready", "1 once this node has caught up with a peer", [], (s) => [[{}, s.ready ? 1 : 0]]);
+  gauge(
+    "pwdless_cluster_ready",
+    "1 once this node is ready: caught up with a peer, or with nobody to catch up from",
+    [],
+    (s) => [[{}, s.ready ? 1 : 0]],
+  );
   gauge("pwdless_cluster_peers", "connected cluster members", [], (s) => [[{}, s.peers.length]]);
   gauge("pwdless_cluster_mesh_peers", "peers in this node's gossip mesh", [], (s) => [[{}, s.meshSize]]);
   gauge("pwdless_cluster_table_rows", "rows held per replicated table", ["table"], (s) =>

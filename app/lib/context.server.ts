@@ -1,5 +1,7 @@
 /** What the app asks of the process that runs it: settings, keys, a logger and the cluster, declared here so `app/` never imports `server/`. */
 import type { ClusterAtomics, Table, TableOptions } from "#cluster";
+import type { Brand } from "#app/lib/brand.ts";
+import type { TemplateFiles } from "#app/lib/mail/templates.ts";
 
 /** The settings the app reads; server/'s Config extends it with the process's own. */
 export interface AppConfig {
@@ -43,6 +45,10 @@ export interface AppConfig {
     oidc: (OAuthClientSettings & { issuer: string; name: string }) | undefined;
   };
   cluster: { name: string };
+  /** APP_NAME, APP_LOGO_URL, APP_ACCENT_COLOR: on every page and email */
+  brand: Brand;
+  /** EMAIL_TEMPLATES_DIR's templates (file name → text), checked at start; empty: the shipped ones */
+  emailTemplates: TemplateFiles;
 }
 
 export interface OAuthClientSettings {

@@ -4,7 +4,9 @@ const MAX_EMAIL_LENGTH = 254;
 const LOCAL_PART = /^[a-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$/;
 const DOMAIN_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
-export type EmailResult = { ok: true; email: string } | { ok: false; message: string };
+export type EmailProblem = "empty" | "spaces" | "tooLong" | "ascii" | "invalid";
+/** `message` is the English text (API answers); `problem` names it for pages in other languages */
+export type EmailResult = { ok: true; email: string } | { ok: false; problem: EmailProblem; message: string };
 
 /**
  * Trim, Unicode-normalise (NFKC) and lower-case an address; refuse anything that could smuggle
@@ -14,21 +16,26 @@ export type EmailResult = { ok: true; email: string } | { ok: false; message: st
  */
 export function normaliseEmail(input: unknown): EmailResult {
   if (typeof input !== "string" || input.trim() === "") {
-    return { ok: false, message: "Enter your email address." };
+    return { ok: false, problem: "empty", message: "Enter your email address." };
   }
   const typed = input.trim();
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f\s]/.test(typed)) {
-    return { ok: false, message: "An email address cannot contain spaces or line breaks." };
+    return { ok: false, problem: "spaces", message: "An email address cannot contain spaces or line breaks." };
   }
   if (typed.length > MAX_EMAIL_LENGTH * 4) {
-    return { ok: false, message: `That address is too long (at most ${MAX_EMAIL_LENGTH} characters).` };
+    return {
+      ok: false,
+      problem: "tooLong",
+      message: `That address is too long (at most ${MAX_EMAIL_LENGTH} characters).`,
+    };
   }
   const at = typed.lastIndexOf("@");
   // eslint-disable-next-line no-control-regex
   if (at > 0 && /[^\u0000-\u007f]/.test(typed.slice(0, at))) {
     return {
       ok: false,
+      problem: "ascii",
       message: "Letters outside A–Z before the @ are not supported here; use the plain (ASCII) form of your address.",
     };
   }
@@ -38,10 +45,14 @@ export function normaliseEmail(input: unknown): EmailResult {
   const email = `${typed.slice(0, at).toLowerCase()}@${domain}`;
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f\s]/.test(email)) {
-    return { ok: false, message: "An email address cannot contain spaces or line breaks." };
+    return { ok: false, problem: "spaces", message: "An email address cannot contain spaces or line breaks." };
   }
   if (email.length > MAX_EMAIL_LENGTH) {
-    return { ok: false, message: `That address is too long (at most ${MAX_EMAIL_LENGTH} characters).` };
+    return {
+      ok: false,
+      problem: "tooLong",
+      message: `That address is too long (at most ${MAX_EMAIL_LENGTH} characters).`,
+    };
   }
   const local = email.slice(0, at);
   const labels = domain.split(".");
@@ -55,7 +66,12 @@ export function normaliseEmail(input: unknown): EmailResult {
     labels.length >= 2 &&
     labels.every((label) => DOMAIN_LABEL.test(label)) &&
     /[a-z]/.test(labels[labels.length - 1]!);
-  if (!valid) return { ok: false, message: "That does not look like an email address, e.g. ada@example.com." };
+  if (!valid)
+    return {
+      ok: false,
+      problem: "invalid",
+      message: "That does not look like an email address, e.g. ada@example.com.",
+    };
   return { ok: true, email };
 }
 

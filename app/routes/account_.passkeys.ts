@@ -43,6 +43,8 @@ export async function action({ request, context }: ActionFunctionArgs) {
       error.status,
       error.status === 403 ? "forbidden" : "invalid_request",
       "The passkey could not be added. Try again.",
+      {},
+      { problem: error.problem },
     );
   }
 }

@@ -317,6 +317,7 @@ class RedisClusterNode implements Cluster {
       nodeId: this.nodeId,
       clusterName: this.config.clusterName,
       ready: this.isReady(),
+      readyReason: this.isReady() ? "redis" : null,
       addresses: [],
       meta: { ...(this.config.meta ?? {}) },
       peers: this.members.map((m) => ({ ...m, meta: { ...m.meta } })),

@@ -5,6 +5,7 @@
  * What the session layer sends back (a re-sealed cookie, a fresh token) goes to `out`, which the
  * caller attaches to the response whatever it is: server/ does, never each answer.
  */
+import { bearerChallenge } from "#app/lib/http.server.ts";
 import { json } from "@remix-run/node";
 import type { AppContext, SessionHeaders } from "#app/lib/context.server.ts";
 import { forwardAuth, type ForwardAnswer, type ForwardQuestion } from "#app/lib/auth/forward.server.ts";
@@ -34,11 +35,7 @@ export function errorAnswer(
   headers: Record<string, string> = {},
 ): ApiAnswer {
   const h: Record<string, string> = { ...headers, "Cache-Control": "no-store" };
-  if (status === 401) {
-    const bearerError = error === "invalid_token" ? "invalid_token" : "invalid_request";
-    h["WWW-Authenticate"] =
-      `Bearer realm="api", error="${bearerError}", error_description="${message.replace(/"/g, "'")}"`;
-  }
+  if (status === 401) h["WWW-Authenticate"] = bearerChallenge(error, message);
   return { status, headers: h, body: { error, message } };
 }
 
