@@ -13,7 +13,7 @@ import { ClusterUnavailableError } from "../errors";
 import { CLUSTER_NAME, loadOrCreateNodeKey } from "../identity";
 import { LagTracker, newCounters } from "../replication";
 import { ClusterRequestError, DEFAULT_REQUEST_TIMEOUT_MS, RequestHandlers } from "../rpc";
-import { ClusterStore, DEFAULT_TOMBSTONE_TTL_MS, type RecordEnvelope } from "../store";
+import { ClusterStore, DEFAULT_TOMBSTONE_TTL_MS, releaseEpoch, type RecordEnvelope } from "../store";
 import type { ClusterAtomics, Reservation } from "../transport";
 import type {
   Cluster,
@@ -327,6 +327,7 @@ class RedisClusterNode implements Cluster {
       this.names.recordsChannel,
       String(this.tombstoneTtlMs),
       record.value === null ? "1" : "0",
+      String(releaseEpoch(record)),
     ];
     // commands issued in one turn of the event loop travel to Redis in one pipeline
     runScript(this.client, WRITE_ROW, [this.names.row(record.table, record.key)], args)

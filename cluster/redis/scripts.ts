@@ -36,7 +36,8 @@ function script(source: string): Script {
 
 /**
  * KEYS[1] the row hash (fields t, c, n: the stamp; r: the record's JSON).
- * ARGV: t, c, n, record JSON, "fww" | "lww", channel, tombstone TTL ms (0: none), "1" if a tombstone.
+ * ARGV: t, c, n, record JSON, "fww" | "lww", channel, tombstone TTL ms (0: none), "1" if a tombstone,
+ * the version's release epoch (fww: see claimOrder in store.ts; fields e and d keep the held one's).
  * Returns 1 when written (and published), else the stored record's JSON, which the writer applies:
  * the same order as compareStamps in hlc.ts (t, then c, then the node id bytewise).
  */
@@ -69,12 +70,23 @@ if cur[1] then
     order = bytewise(n, cn)
   end
   if ARGV[5] == 'fww' then
-    if order >= 0 then return cur[4] end
+    -- claimOrder: the later release epoch, then a claim over its release, then the earlier claim
+    local held = redis.call('HMGET', KEYS[1], 'e', 'd')
+    local he = tonumber(held[1] or '0')
+    local hdead = held[2] == '1'
+    local ie = tonumber(ARGV[9] or '0')
+    local idead = ARGV[8] == '1'
+    local wins
+    if ie ~= he then wins = ie > he
+    elseif idead ~= hdead then wins = not idead
+    elseif idead then wins = order > 0
+    else wins = order < 0 end
+    if not wins then return cur[4] end
   elseif order <= 0 then
     return cur[4]
   end
 end
-redis.call('HSET', KEYS[1], 't', ARGV[1], 'c', ARGV[2], 'n', n, 'r', ARGV[4])
+redis.call('HSET', KEYS[1], 't', ARGV[1], 'c', ARGV[2], 'n', n, 'r', ARGV[4], 'e', ARGV[9] or '0', 'd', ARGV[8])
 if ARGV[8] == '1' and tonumber(ARGV[7]) > 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[7])
 else
