@@ -119,6 +119,7 @@ export async function startCluster(
     gate,
     persistence,
     restore,
+    tombstoneTtlMs: options.tombstoneTtlMs ?? DEFAULT_TOMBSTONE_TTL_MS,
   });
   try {
     await node.start();
@@ -144,6 +145,8 @@ interface NodeParts {
   gate: InboundGate;
   persistence: Persistence | undefined;
   restore: RestoreResult | undefined;
+  /** the tombstone horizon: the last contact is noted well within it */
+  tombstoneTtlMs: number;
 }
 
 class ClusterNode implements Cluster {
@@ -250,6 +253,10 @@ class ClusterNode implements Cluster {
     this.background.every(t.syncIntervalMs, () => this.periodicCatchUp());
     this.background.every(t.pingIntervalMs, () => this.pingPeers());
     this.background.every(t.tombstoneCollectMs, () => collectTombstones(this.store, this.counters, this.log));
+    if (this.parts.persistence) {
+      const every = Math.max(250, Math.min(60_000, Math.floor(this.parts.tombstoneTtlMs / 4)));
+      this.background.every(every, () => this.noteContact());
+    }
     if (this.parts.dnsNames.length > 0) {
       this.background.every(t.dnsPollMs, () => this.pollDns());
       this.pollDns();
@@ -276,6 +283,17 @@ class ClusterNode implements Cluster {
     return this.ready;
   }
 
+  /**
+   * Note in the file that this node is in step with its cluster: ready, and connected to a peer
+   * (or with no other member known: a single node). A node cut off from its members stops noting,
+   * so after a restart past the tombstone horizon its file is refused (see staleFileProblem).
+   */
+  private noteContact(): void {
+    if (!this.ready || this.stopping) return;
+    const alone = this.members.knownPeerIds().filter((id) => id !== this.nodeId).length === 0;
+    if (alone || this.connectedPeers().length > 0) this.parts.persistence?.noteContact(Date.now());
+  }
+
   handle(method: string, handler: RequestHandler): void {
     this.handlers.register(method, handler);
   }
@@ -292,6 +310,7 @@ class ClusterNode implements Cluster {
   private readyAlone(): void {
     if (this.ready || this.stopping || this.connectedPeers().length > 0 || this.pulling !== undefined) return;
     this.ready = true;
+    this.parts.persistence?.noteContact(Date.now());
     this.log.info("cluster: ready alone, from its own file", { aloneReadyMs: this.timings.aloneReadyMs });
   }
 
@@ -349,6 +368,7 @@ class ClusterNode implements Cluster {
   }
 
   private async shutdown(): Promise<void> {
+    this.noteContact();
     this.lifetime.abort();
     this.background.stop();
     clearTimeout(this.retryTimer);
@@ -393,6 +413,7 @@ class ClusterNode implements Cluster {
       this.lastCatchUpAt = Date.now();
       if (!this.ready) {
         this.ready = true;
+        this.parts.persistence?.noteContact(Date.now());
         this.log.info("cluster: caught up, ready", { peer: peerId, records: result.applied, ms: Date.now() - started });
       } else if (result.applied > 0) {
         this.log.info("cluster: caught up", {

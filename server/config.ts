@@ -21,6 +21,8 @@ export interface Config extends AppConfig {
   dataDir: string;
   /** the tables file in DATA_DIR (`sqlite`, the default) or none (`off`: benchmarks only, refused in production) */
   persistence: { mode: "sqlite" | "off"; maxBytes: number | undefined };
+  /** TOMBSTONE_HORIZON_SECONDS: deletions are kept this long, then forgotten; a file last in step longer ago is refused */
+  tombstoneHorizonMs: number;
   bodyLimitBytes: number;
   /** METRICS_TOKEN: a Bearer token that may read /metrics in production (local mode: open) */
   metricsToken: string | undefined;
@@ -244,6 +246,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     secretSource,
     dataDir: path.resolve(cwd, env.DATA_DIR?.trim() || path.join(".data", `node-${port}`)),
     persistence,
+    tombstoneHorizonMs:
+      intSetting(env, "TOMBSTONE_HORIZON_SECONDS", 7 * 24 * 3600, 1, 365 * 24 * 3600, problems) * 1000,
     smtpUrl,
     mailFrom: env.MAIL_FROM?.trim() || `PwdlessGs <no-reply@${appUrl.hostname}>`,
     linkTtlMs: intSetting(env, "LINK_TTL_MINUTES", 15, 1, 24 * 60, problems) * 60_000,

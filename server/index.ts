@@ -72,7 +72,12 @@ async function main() {
     },
     boot,
     // declared before the node connects, so records pulled at once merge by the right rule
-    { tables: { emails: { merge: "first-writer-wins" } }, persistence: persistenceFor(config) },
+    {
+      tables: { emails: { merge: "first-writer-wins" } },
+      persistence: persistenceFor(config),
+      tombstoneTtlMs: config.tombstoneHorizonMs,
+      timings: { tombstoneCollectMs: Math.min(10 * 60_000, Math.max(500, Math.floor(config.tombstoneHorizonMs / 2))) },
+    },
   ).catch((error: unknown): Cluster => {
     // a wrong Redis password or host: one line, not a stack
     if (!(error instanceof RedisStartError)) throw error;
