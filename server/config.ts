@@ -232,6 +232,9 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     problems.push("DEV_OIDC needs a loopback APP_URL and HOST: it signs anyone in as any address; remove the setting");
 
   const persistence = persistenceSettings(env, production, problems);
+  const adminApiToken = adminTokenSetting(env.ADMIN_API_TOKEN, problems);
+  const signup = signupSettings(env, problems);
+  const webhooks = webhookSettings(env, production, problems);
 
   const config: Config = {
     mode,
@@ -258,6 +261,9 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     refreshReuseGraceSeconds: intSetting(env, "REFRESH_REUSE_GRACE_SECONDS", 30, 0, 3600, problems),
     bodyLimitBytes: 64 * 1024,
     adminEmails: list(env.ADMIN_EMAILS).map((e) => e.toLowerCase()),
+    adminApiToken,
+    signup,
+    webhooks,
     metricsToken: metricsTokenSetting(env.METRICS_TOKEN, problems),
     trustProxy: trustProxySetting(env.TRUST_PROXY, problems),
     rateLimits: {
@@ -324,6 +330,67 @@ export function redisSettings(env: Env, problems: string[]): Config["cluster"]["
     problems.push("REDIS_URL takes no query or fragment: put the database number in the path");
   if (problems.length > before) return undefined;
   return { url: url.toString(), timeoutMs };
+}
+
+/** ADMIN_API_TOKEN: the operator's Bearer token for /api/admin/*; too short to be safe is refused at start. */
+function adminTokenSetting(raw: string | undefined, problems: string[]): string | undefined {
+  const token = raw?.trim();
+  if (!token) return undefined;
+  if (token.length < 32 || /\s/.test(token)) {
+    problems.push("ADMIN_API_TOKEN must be at least 32 characters without spaces (npm run gen:secret prints one)");
+    return undefined;
+  }
+  return token;
+}
+
+const DOMAIN = /^(\*\.)?[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?)*$/;
+
+/** SIGNUP, SIGNUP_ALLOWED_DOMAINS, SIGNUP_BLOCKED_DOMAINS. */
+function signupSettings(env: Env, problems: string[]): NonNullable<Config["signup"]> {
+  const mode = env.SIGNUP?.trim().toLowerCase() || "open";
+  if (mode !== "open" && mode !== "invite" && mode !== "closed") {
+    problems.push(`SIGNUP must be open, invite or closed (got "${env.SIGNUP}")`);
+  }
+  const domains = (name: string) => {
+    const values = list(env[name]).map((d) => d.toLowerCase());
+    for (const d of values) {
+      if (!DOMAIN.test(d)) problems.push(`${name}: "${d}" is not a domain (example.com, or *.example.com for its subdomains)`);
+    }
+    return values;
+  };
+  return {
+    mode: mode === "invite" || mode === "closed" ? mode : "open",
+    allowedDomains: domains("SIGNUP_ALLOWED_DOMAINS"),
+    blockedDomains: domains("SIGNUP_BLOCKED_DOMAINS"),
+  };
+}
+
+/** WEBHOOK_URLS and WEBHOOK_SECRET (`whsec_` + base64 of at least 24 random bytes), together or not at all. */
+function webhookSettings(env: Env, production: boolean, problems: string[]): Config["webhooks"] {
+  const urls = list(env.WEBHOOK_URLS);
+  const rawSecret = env.WEBHOOK_SECRET?.trim();
+  const maxQueue = intSetting(env, "WEBHOOK_MAX_QUEUE", 10_000, 1, 1_000_000, problems);
+  if (urls.length === 0 && !rawSecret) return undefined;
+  if (urls.length === 0 || !rawSecret) {
+    problems.push("WEBHOOK_URLS and WEBHOOK_SECRET go together: set both, or neither");
+    return undefined;
+  }
+  for (const u of urls) {
+    const ok = urlSchema.safeParse(u).success && /^https?:$/.test(new URL(u).protocol);
+    if (!ok) problems.push(`WEBHOOK_URLS: "${u}" is not an http(s) URL`);
+    else if (production && new URL(u).protocol !== "https:" && !isLoopbackHost(new URL(u).hostname)) {
+      problems.push(`WEBHOOK_URLS: "${u}" must be https in production (events carry addresses)`);
+    }
+  }
+  const match = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(rawSecret);
+  const secret = match ? Buffer.from(match[1]!, "base64") : undefined;
+  if (!secret || secret.length < 24 || secret.length > 64) {
+    problems.push(
+      "WEBHOOK_SECRET must be whsec_ followed by the base64 of 24 to 64 random bytes, e.g. whsec_$(openssl rand -base64 32)",
+    );
+    return undefined;
+  }
+  return { urls, secret: new Uint8Array(secret), maxQueue, retryForMs: 24 * 3600 * 1000 };
 }
 
 /** PERSISTENCE (sqlite | off) and DATA_MAX_MB (a cap on the tables file, in MB, decimals allowed). */

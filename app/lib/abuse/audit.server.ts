@@ -11,7 +11,11 @@ export type AuditEvent =
   | "code-shown"
   | "passkey-added"
   | "passkey-removed"
-  | "refresh-reuse";
+  | "refresh-reuse"
+  | "email-changed"
+  | "account-erased"
+  | "admin-act"
+  | "admin-refused";
 
 export interface AuditFields {
   uid?: string;
