@@ -4,6 +4,7 @@ import { Form, useLoaderData, useRevalidator } from "@remix-run/react";
 import { useEffect, useState } from "react";
 import { addPasskey } from "#app/lib/sign-in/passkey/client.ts";
 import { getServices } from "#app/lib/services.server.ts";
+import { AccountLifecycle } from "#app/components/account-lifecycle.tsx";
 
 export const meta: MetaFunction = () => [{ title: "Your account · PwdlessGs" }];
 
@@ -35,6 +36,7 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
       passkeys,
       sessions,
       node: context.app.cluster.nodeId,
+      pendingAddress: services.lifecycle.pendingAddress(user) ?? null,
     },
     { headers },
   );
@@ -54,6 +56,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
       return json({ error: "That passkey has already been removed." }, { status: 404 });
     }
     services.passkeyStore.remove(id);
+    services.lifecycle.noticePasskey(user, "removed", passkey.name);
     services.audit.record("passkey-removed", { uid: user.id, ip: context.clientIp, passkey: id.slice(0, 8) });
     return redirect("/account");
   }
@@ -120,7 +123,7 @@ function device(userAgent: string): string {
 }
 
 export default function Account() {
-  const { methods, passkeys, sessions, node } = useLoaderData<typeof loader>();
+  const { methods, passkeys, sessions, node, pendingAddress } = useLoaderData<typeof loader>();
   const [me, setMe] = useState<Me | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
   const [passkeyName, setPasskeyName] = useState("");
@@ -240,6 +243,7 @@ export default function Account() {
           </p>
         )}
       </div>
+      <AccountLifecycle pendingAddress={pendingAddress} />
       <div className="card">
         <h2>Active sessions</h2>
         <table>

@@ -26,6 +26,10 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
       redirectTo: safeRedirect(url.searchParams.get("redirectTo"), context.app.config.appUrl),
       email: (url.searchParams.get("email") ?? "").slice(0, 254),
       signedOut: url.searchParams.has("signedOut"),
+      deleted: url.searchParams.has("deleted"),
+      refused: ["disabled", "signup"].includes(url.searchParams.get("refused") ?? "")
+        ? url.searchParams.get("refused")
+        : null,
       signedInAs: signedIn?.user.email ?? null,
       emailLabel: services.methods.get("email").label,
       passkeyLabel: services.methods.get("passkey").label,
@@ -55,7 +59,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
 }
 
 export default function Login() {
-  const { redirectTo, email, signedOut, signedInAs, emailLabel, passkeyLabel, providers } =
+  const { redirectTo, email, signedOut, deleted, refused, signedInAs, emailLabel, passkeyLabel, providers } =
     useLoaderData<typeof loader>();
   const failed = useActionData<typeof action>();
   const busy = useNavigation().state === "submitting";
@@ -88,6 +92,17 @@ export default function Login() {
   return (
     <main>
       {signedOut && <p className="notice">You are signed out.</p>}
+      {deleted && <p className="notice">Your account was deleted.</p>}
+      {refused === "disabled" && (
+        <p className="error" role="alert">
+          This account is disabled. Contact the site&apos;s administrators.
+        </p>
+      )}
+      {refused === "signup" && (
+        <p className="error" role="alert">
+          This address cannot create an account here. Ask the site&apos;s administrators for an invitation.
+        </p>
+      )}
       <div className="card">
         <h1>Sign in</h1>
         {signedInAs && (

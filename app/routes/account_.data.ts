@@ -1,0 +1,16 @@
+import type { LoaderFunctionArgs } from "@remix-run/node";
+import { getServices } from "#app/lib/services.server.ts";
+
+/** GET /account/data: every row about the signed-in person, as a JSON download. */
+export async function loader({ request, context }: LoaderFunctionArgs) {
+  const services = getServices(context.app);
+  const { user } = await services.auth.requireUser(request);
+  services.audit.record("admin-act", { action: "export-own-data", by: user.id, uid: user.id });
+  return new Response(JSON.stringify(services.lifecycle.exportData(user), null, 2), {
+    headers: {
+      "Content-Type": "application/json; charset=utf-8",
+      "Content-Disposition": `attachment; filename="pwdless-gs-data-${user.id}.json"`,
+      "Cache-Control": "no-store",
+    },
+  });
+}

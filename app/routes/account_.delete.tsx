@@ -1,0 +1,74 @@
+import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import { json, redirect } from "@remix-run/node";
+import { Form, Link, useActionData, useLoaderData } from "@remix-run/react";
+import { isLifecycleError } from "#app/lib/accounts/lifecycle.server.ts";
+import { getServices } from "#app/lib/services.server.ts";
+
+export const meta: MetaFunction = () => [{ title: "Delete your account · PwdlessGs" }];
+
+export async function loader({ request, context }: LoaderFunctionArgs) {
+  const services = getServices(context.app);
+  const { user } = await services.auth.requireUser(request);
+  return json(
+    { email: user.email, pending: services.lifecycle.deletionPending(user) },
+    { headers: { "Cache-Control": "no-store" } },
+  );
+}
+
+/** Send a fresh code to the account's address, then delete with it: everything goes, on every node. */
+export async function action({ request, context }: ActionFunctionArgs) {
+  const services = getServices(context.app);
+  const { user } = await services.auth.requireUser(request);
+  const form = await request.formData().catch(() => new FormData());
+  try {
+    if (form.get("intent") === "send-code") {
+      await services.lifecycle.requestDeletion(user);
+      return redirect("/account/delete");
+    }
+    services.lifecycle.deleteWithProof(user, { code: String(form.get("code") ?? "").slice(0, 32) });
+    return redirect("/login?deleted=1", { headers: { "Set-Cookie": services.auth.clearCookie() } });
+  } catch (error) {
+    if (!isLifecycleError(error)) throw error;
+    services.audit.record("refused", { uid: user.id, ip: context.clientIp, reason: `delete-${error.problem}` });
+    return json({ error: error.message }, { status: error.status });
+  }
+}
+
+export default function DeleteAccount() {
+  const { email, pending } = useLoaderData<typeof loader>();
+  const failed = useActionData<typeof action>();
+  return (
+    <main>
+      <div className="card">
+        <h1>Delete your account</h1>
+        <p>
+          This deletes the account for {email} and everything kept about it: sessions, passkeys and sign-in history, on
+          every server. It cannot be undone.
+        </p>
+        {failed?.error && (
+          <p className="error" role="alert">
+            {failed.error}
+          </p>
+        )}
+        {pending ? (
+          <Form method="post" className="row">
+            <label htmlFor="code">Code sent to {email}</label>
+            <input id="code" name="code" type="text" inputMode="numeric" autoComplete="one-time-code" required />
+            <button type="submit" className="danger">
+              Delete my account
+            </button>
+          </Form>
+        ) : null}
+        <Form method="post" className="row">
+          <input type="hidden" name="intent" value="send-code" />
+          <button type="submit" className="secondary">
+            {pending ? "Send a new code" : "Email me a code to confirm"}
+          </button>
+        </Form>
+        <p>
+          <Link to="/account">Keep my account</Link>
+        </p>
+      </div>
+    </main>
+  );
+}

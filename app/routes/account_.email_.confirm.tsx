@@ -1,0 +1,57 @@
+import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import { json, redirect } from "@remix-run/node";
+import { Form, Link, useActionData, useLoaderData } from "@remix-run/react";
+import { isLifecycleError } from "#app/lib/accounts/lifecycle.server.ts";
+import { getServices } from "#app/lib/services.server.ts";
+
+export const meta: MetaFunction = () => [{ title: "Confirm your new address · PwdlessGs" }];
+
+/** Mail scanners open links: GET only asks; the button POSTs. The signed-in user must be the one who asked. */
+export async function loader({ request, context }: LoaderFunctionArgs) {
+  const services = getServices(context.app);
+  const { user } = await services.auth.requireUser(request);
+  const token = new URL(request.url).searchParams.get("token") ?? "";
+  return json(
+    { token, to: services.lifecycle.pendingAddress(user) ?? null },
+    { headers: { "Cache-Control": "no-store", "Referrer-Policy": "no-referrer" } },
+  );
+}
+
+export async function action({ request, context }: ActionFunctionArgs) {
+  const services = getServices(context.app);
+  const { user } = await services.auth.requireUser(request);
+  const form = await request.formData().catch(() => new FormData());
+  try {
+    await services.lifecycle.confirmAddressChange(user, { token: String(form.get("token") ?? "") });
+    return redirect("/account?addressChanged=1");
+  } catch (error) {
+    if (!isLifecycleError(error)) throw error;
+    services.audit.record("refused", { uid: user.id, ip: context.clientIp, reason: `email-change-${error.problem}` });
+    return json({ error: error.message }, { status: error.status });
+  }
+}
+
+export default function ConfirmEmail() {
+  const { token, to } = useLoaderData<typeof loader>();
+  const failed = useActionData<typeof action>();
+  return (
+    <main>
+      <div className="card">
+        <h1>Confirm your new address</h1>
+        {failed?.error && (
+          <p className="error" role="alert">
+            {failed.error}
+          </p>
+        )}
+        {to ? <p>Use {to} to sign in from now on?</p> : <p>Use the new address to sign in from now on?</p>}
+        <Form method="post" className="row">
+          <input type="hidden" name="token" value={token} />
+          <button type="submit">Use this address</button>
+        </Form>
+        <p>
+          <Link to="/account">Back to your account</Link>
+        </p>
+      </div>
+    </main>
+  );
+}
