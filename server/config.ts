@@ -354,7 +354,8 @@ function signupSettings(env: Env, problems: string[]): NonNullable<Config["signu
   const domains = (name: string) => {
     const values = list(env[name]).map((d) => d.toLowerCase());
     for (const d of values) {
-      if (!DOMAIN.test(d)) problems.push(`${name}: "${d}" is not a domain (example.com, or *.example.com for its subdomains)`);
+      if (!DOMAIN.test(d))
+        problems.push(`${name}: "${d}" is not a domain (example.com, or *.example.com for its subdomains)`);
     }
     return values;
   };

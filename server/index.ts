@@ -8,6 +8,7 @@ import type { ServerBuild } from "@remix-run/node";
 import type { RequestHandler } from "express";
 import { PersistenceError, RedisStartError, startCluster, type Cluster } from "#cluster";
 import type { ApiAnswers } from "#app/lib/session/api-answers.server.ts";
+import type { WebhookStats } from "#app/lib/webhooks/webhooks.server.ts";
 import type { AppContext } from "../app/lib/context.server";
 import { ConfigError, loadConfig, type Config } from "./config";
 import { lazyDevOidc } from "./dev-oidc-lazy";
@@ -88,6 +89,7 @@ async function main() {
 
   const metrics = createMetrics({
     status: () => cluster.status(),
+    webhooks: () => app.webhooks(),
     // open in local mode (its APP_URL is loopback); production: METRICS_TOKEN or an administrator
     access:
       config.mode === "production"
@@ -107,7 +109,9 @@ async function main() {
     await cluster.stop();
     process.exit(1);
   }
-  const entry = build.entry.module as unknown as { initialise(ctx: AppContext): { stop(): void; api: ApiAnswers } };
+  const entry = build.entry.module as unknown as {
+    initialise(ctx: AppContext): { stop(): void; api: ApiAnswers; webhooks(): WebhookStats };
+  };
   const app = entry.initialise(appContext);
 
   const devOidc = lazyDevOidc(config, keys, log);
