@@ -1,0 +1,84 @@
+import { expect, test, type Page } from "@playwright/test";
+import { startNode, stopAllNodes, type NodeProcess } from "../support/node";
+
+let node: NodeProcess;
+
+test.beforeAll(async () => {
+  // local mode: mail lands in the development mailbox, as a developer would read it
+  node = await startNode();
+});
+test.afterAll(stopAllNodes);
+
+type Mail = { to: string; subject: string; text: string };
+async function mailsTo(to: string): Promise<Mail[]> {
+  const { messages } = (await (await fetch(`${node.url}/dev/mailbox.json?to=${encodeURIComponent(to)}`)).json()) as {
+    messages: Mail[];
+  };
+  return messages;
+}
+
+async function signInAs(page: Page, email: string) {
+  const before = (await mailsTo(email)).length;
+  await page.goto(`${node.url}/login`);
+  await page.getByLabel("Email address").fill(email);
+  await page.getByRole("button", { name: "Email me a sign-in link" }).click();
+  await expect(page.getByRole("heading", { name: "Check your email" })).toBeVisible();
+  await expect.poll(async () => (await mailsTo(email)).length).toBeGreaterThan(before);
+  const link = /http:\/\/\S+\/auth\/email\/callback\S+/.exec((await mailsTo(email))[0]!.text)![0];
+  await page.goto(link);
+  await page.getByRole("button", { name: `Sign in as ${email}` }).click();
+  await expect(page).toHaveURL(/\/account$/);
+}
+
+test("a person changes their address: the link to the new one finishes it, the old one gets a notice and no longer signs in", async ({
+  page,
+}) => {
+  await signInAs(page, "old-address@example.com");
+  await expect(page.getByTestId("account-email")).toHaveText("old-address@example.com");
+  const id = await page.getByTestId("account-id").textContent();
+
+  await page.getByLabel("New address").fill("new-address@example.com");
+  await page.getByRole("button", { name: "Change address" }).click();
+  await expect(page.getByText("We sent a link and a code to new-address@example.com")).toBeVisible();
+
+  await expect.poll(async () => (await mailsTo("new-address@example.com")).length).toBe(1);
+  const confirm = /http:\/\/\S+\/account\/email\/confirm\?token=\S+/.exec(
+    (await mailsTo("new-address@example.com"))[0]!.text,
+  )![0];
+  await page.goto(confirm);
+  await page.getByRole("button", { name: "Use this address" }).click();
+  await expect(page).toHaveURL(/\/account\?addressChanged=1$/);
+  await expect(page.getByTestId("account-email")).toHaveText("new-address@example.com");
+  await expect(page.getByTestId("account-id")).toHaveText(id!);
+  // this browser's session stayed
+  await expect(page.getByTestId("session-row")).toHaveCount(1);
+
+  // the old address got a notice
+  await expect
+    .poll(async () => (await mailsTo("old-address@example.com")).map((m) => m.subject))
+    .toContainEqual(expect.stringContaining("was changed"));
+
+  // the old address no longer reaches this account: it would be a new, different one
+  await page.context().clearCookies();
+  await signInAs(page, "old-address@example.com");
+  await expect(page.getByTestId("account-id")).not.toHaveText(id!);
+  await page.context().clearCookies();
+  await signInAs(page, "new-address@example.com");
+  await expect(page.getByTestId("account-id")).toHaveText(id!);
+});
+
+test("a person deletes their account with a fresh emailed code", async ({ page }) => {
+  await signInAs(page, "leaving@example.com");
+  await page.getByRole("link", { name: "Delete my account…" }).click();
+  await page.getByRole("button", { name: "Email me a code to confirm" }).click();
+  await expect.poll(async () => (await mailsTo("leaving@example.com")).length).toBe(2);
+  const code = /^\s+([0-9]{6})$/m.exec((await mailsTo("leaving@example.com"))[0]!.text)![1]!;
+  await page.getByLabel("Code sent to leaving@example.com").fill(code);
+  await page.getByRole("button", { name: "Delete my account" }).click();
+  await expect(page.getByText("Your account was deleted.")).toBeVisible();
+  await expect
+    .poll(async () => (await mailsTo("leaving@example.com")).map((m) => m.subject))
+    .toContainEqual(expect.stringContaining("was deleted"));
+  await page.goto(`${node.url}/account`);
+  await expect(page).toHaveURL(/\/login\?redirectTo=/);
+});
