@@ -122,6 +122,9 @@ describe("three nodes: disable, erase and webhooks", () => {
       TOMBSTONE_HORIZON_SECONDS: String(HORIZON_SECONDS),
       WEBHOOK_URLS: receiver.url,
       WEBHOOK_SECRET: secret,
+      // this test mails one address many times on purpose
+      RATE_LIMIT_EMAILS_PER_ADDRESS: "100",
+      RATE_LIMIT_EMAILS_PER_ADDRESS_TOTAL: "100",
     };
     const [a, b, c, d] = (await startClusterNodes(4, env)) as [NodeProcess, NodeProcess, NodeProcess, NodeProcess];
     await waitForMesh([a, b, c, d]);
@@ -259,12 +262,12 @@ describe("SIGNUP=closed", () => {
 
   it("answers an unknown address exactly as a known one, sends it nothing and creates nothing", async () => {
     await smtp.start();
-    const env = { SMTP_URL: smtp.url, ADMIN_API_TOKEN: TOKEN };
+    const env = { SMTP_URL: smtp.url, ADMIN_API_TOKEN: TOKEN, RATE_LIMIT_EMAILS_PER_ADDRESS: "20" };
     // the known user signs up while sign-up is open, then the node restarts closed
     const open = await startNode({ env });
     await signIn(open, "known@example.com", smtp);
     await open.stop("SIGTERM");
-    const node = await startNode({ env: { ...env, SIGNUP: "closed" }, dataDir: open.dataDir, port: open.port });
+    const node = await startNode({ env: { ...open.env, SIGNUP: "closed" }, dataDir: open.dataDir, port: open.port });
     await waitFor("the restarted node to be ready", async () => (await node.fetch("/readyz")).status === 200, 20_000);
 
     const answer = async (email: string) => {
