@@ -33,7 +33,7 @@ const ROUTES: Array<[RegExp, string]> = [
   [/^\/login\/sent$/, "/login/sent"],
   [/^\/logout$/, "/logout"],
   [/^\/account$/, "/account"],
-  [/^\/account\/(email|email\/confirm|data|delete|passkeys)$/, "/account/*"],
+  [/^\/account\/(email|email\/confirm|data|delete|delete\/passkey|passkeys)$/, "/account/*"],
   [/^\/admin(\/|$)/, "/admin/*"],
   [/^\/cluster$/, "/cluster"],
   [/^\/cluster\.json$/, "/cluster.json"],

@@ -1,21 +1,27 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json, redirect } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData } from "@remix-run/react";
+import { useState } from "react";
 import { isLifecycleError } from "#app/lib/accounts/lifecycle.server.ts";
 import { getServices } from "#app/lib/services.server.ts";
+import { deleteAccountWithPasskey } from "#app/lib/sign-in/passkey/client.ts";
 
 export const meta: MetaFunction = () => [{ title: "Delete your account · PwdlessGs" }];
 
 export async function loader({ request, context }: LoaderFunctionArgs) {
   const services = getServices(context.app);
   const { user } = await services.auth.requireUser(request);
+  const hasPasskey = services.passkeyStore.listOf(services.users.idsOf(user)).length > 0;
   return json(
-    { email: user.email, pending: services.lifecycle.deletionPending(user) },
+    { email: user.email, pending: services.lifecycle.deletionPending(user), hasPasskey },
     { headers: { "Cache-Control": "no-store" } },
   );
 }
 
-/** Send a fresh code to the account's address, then delete with it: everything goes, on every node. */
+/**
+ * Send a fresh code to the account's address, then delete with it: everything goes, on every node.
+ * (Or confirm with a passkey instead: the page's button, through /account/delete/passkey.)
+ */
 export async function action({ request, context }: ActionFunctionArgs) {
   const services = getServices(context.app);
   const { user } = await services.auth.requireUser(request);
@@ -35,8 +41,18 @@ export async function action({ request, context }: ActionFunctionArgs) {
 }
 
 export default function DeleteAccount() {
-  const { email, pending } = useLoaderData<typeof loader>();
+  const { email, pending, hasPasskey } = useLoaderData<typeof loader>();
   const failed = useActionData<typeof action>();
+  const [passkeyProblem, setPasskeyProblem] = useState<string | null>(null);
+
+  async function withPasskey() {
+    setPasskeyProblem(null);
+    try {
+      window.location.assign(await deleteAccountWithPasskey());
+    } catch (error) {
+      setPasskeyProblem(error instanceof Error ? error.message : "The passkey did not confirm it is you.");
+    }
+  }
   return (
     <main>
       <div className="card">
@@ -59,6 +75,18 @@ export default function DeleteAccount() {
             </button>
           </Form>
         ) : null}
+        {hasPasskey && (
+          <div className="row">
+            <button type="button" className="danger" onClick={() => void withPasskey()}>
+              Delete my account with a passkey
+            </button>
+          </div>
+        )}
+        {passkeyProblem && (
+          <p className="error" role="alert" data-testid="passkey-problem">
+            {passkeyProblem}
+          </p>
+        )}
         <Form method="post" className="row">
           <input type="hidden" name="intent" value="send-code" />
           <button type="submit" className="secondary">

@@ -1,6 +1,6 @@
 /**
  * An account's life after sign-up: a new address (confirmed by a link or code sent to it), deletion
- * (confirmed by a fresh code), the export of every row about a person, and erasure: the one place
+ * (confirmed by a fresh code or a passkey), the export of every row about a person, and erasure: the one place
  * that knows every table holding someone's rows. A feature that keeps rows about a user adds its
  * own eraser and exporter (`addEraser`, `addExporter`), e.g. the OpenID provider's consents.
  */
@@ -12,6 +12,7 @@ import type { Audit } from "#app/lib/abuse/audit.server.ts";
 import type { ClusterPort, KeyRing, Logger } from "#app/lib/context.server.ts";
 import type { Mailer, MailMessage } from "#app/lib/ops/mail.server.ts";
 import type { SessionStore } from "#app/lib/session/sessions.server.ts";
+import type { Reconfirmed } from "#app/lib/sign-in/passkey/passkey.server.ts";
 import { newCode } from "#app/lib/sign-in/code/codes.server.ts";
 import type { PasskeyStore } from "./passkeys.server";
 import type { SignupPolicy } from "./signup.server";
@@ -40,6 +41,8 @@ type Purpose = "email-change" | "delete";
 const tokenSchema = z.object({ p: z.literal("email-change"), u: z.string(), i: z.string(), x: z.number().int() });
 
 const MAX_TRIES = 5;
+/** a passkey re-confirmation counts this long (it is checked and used in the same request) */
+const RECONFIRMED_FOR_MS = 60_000;
 export const CONFIRM_EMAIL_PATH = "/account/email/confirm";
 
 export type LifecycleProblem =
@@ -185,7 +188,7 @@ export class AccountLifecycle {
 
   // --- deletion ---
 
-  /** Mail a fresh code to the account's address; deleting needs it (or a passkey). */
+  /** Mail a fresh code to the account's address; deleting needs it (or a passkey: `deleteWithProof`). */
   async requestDeletion(user: User): Promise<void> {
     const { code } = this.open("delete", user.id);
     await this.send(
@@ -199,9 +202,15 @@ export class AccountLifecycle {
     return !!row && row.until > this.options.now();
   }
 
-  /** Delete the account with the code mailed for it; `passkey: true` when a passkey of this user was just verified instead. */
-  deleteWithProof(user: User, proof: { code: string } | { passkey: true }): void {
+  /**
+   * Delete the account, re-confirmed just now: with the code mailed for it, or with one of the
+   * person's passkeys (`Passkeys.reconfirm`: their credential, user verification, a fresh challenge).
+   */
+  deleteWithProof(user: User, proof: { code: string } | { passkey: Reconfirmed }): void {
     if ("code" in proof) this.check("delete", user.id, { code: proof.code });
+    else if (proof.passkey.uid !== user.id || this.options.now() - proof.passkey.at > RECONFIRMED_FOR_MS) {
+      throw new LifecycleError("not-yours", "Confirm with your passkey again.", 403);
+    }
     this.erase(user.id, "self");
     void this.notify(accountDeletedMessage(user.email, this.options.appUrl.host));
   }

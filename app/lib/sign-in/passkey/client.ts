@@ -39,3 +39,14 @@ export async function addPasskey(name: string): Promise<void> {
   const response = await startRegistration({ optionsJSON: options });
   await post("/account/passkeys", { step: "add", state, response, name });
 }
+
+/** Delete the signed-in account, confirmed with one of its passkeys; resolves with where to go. */
+export async function deleteAccountWithPasskey(): Promise<string> {
+  const { options, state } = await post<{
+    options: Parameters<typeof startAuthentication>[0]["optionsJSON"];
+    state: string;
+  }>("/account/delete/passkey", { step: "options" });
+  const response = await startAuthentication({ optionsJSON: options });
+  const done = await post<{ redirectTo: string }>("/account/delete/passkey", { step: "delete", state, response });
+  return done.redirectTo;
+}
