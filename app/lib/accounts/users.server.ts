@@ -132,12 +132,13 @@ export class UserStore {
   findOrCreateByEmail(email: string, identity?: Omit<Identity, "linkedAt">): User {
     let user = this.findByEmail(email);
     if (!user) {
+      // with its first identity in the same row: one write, one user.created (no user.updated after it)
       user = {
         id: randomUUID(),
         email,
         createdAt: this.now(),
         createdOn: this.nodeId,
-        identities: [],
+        identities: identity ? [{ ...identity, linkedAt: this.now() }] : [],
       };
       this.users.set(user.id, user);
       this.emails.set(email, { uid: user.id });
