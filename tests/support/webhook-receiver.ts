@@ -7,6 +7,9 @@ export interface ReceivedEvent {
   type: string;
   data: Record<string, unknown>;
   timestamp: number;
+  /** when it arrived here (ms), and when the event happened by its body's `timestamp` (ms) */
+  receivedAt: number;
+  happenedAt: number;
 }
 
 export class WebhookReceiver {
@@ -42,8 +45,15 @@ export class WebhookReceiver {
           this.badSignatures.push(id);
           return res.writeHead(400).end();
         }
-        const parsed = JSON.parse(body) as { type: string; data: Record<string, unknown> };
-        this.events.push({ id, type: parsed.type, data: parsed.data, timestamp: Number(ts) });
+        const parsed = JSON.parse(body) as { type: string; timestamp: string; data: Record<string, unknown> };
+        this.events.push({
+          id,
+          type: parsed.type,
+          data: parsed.data,
+          timestamp: Number(ts),
+          receivedAt: Date.now(),
+          happenedAt: Date.parse(parsed.timestamp),
+        });
         res.writeHead(204).end();
       });
     });
