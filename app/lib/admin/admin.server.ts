@@ -15,7 +15,8 @@ import type { Logger } from "#app/lib/context.server.ts";
 import type { Mailer } from "#app/lib/ops/mail.server.ts";
 import type { Auth, WithHeaders } from "#app/lib/session/auth.server.ts";
 import type { SessionStore } from "#app/lib/session/sessions.server.ts";
-import { apiError } from "#app/lib/http.server.ts";
+import { json } from "@remix-run/node";
+import { apiError, NO_STORE } from "#app/lib/http.server.ts";
 import { AddressIndex } from "./address-index.server";
 
 export interface AdminDeps {
@@ -273,4 +274,26 @@ export async function adminApi(
 
 export function adminNotFound(): Response {
   return apiError(404, "not_found", "There is no user with that id.");
+}
+
+/** The answer to a method an /api/admin/* route does not take. */
+export function adminWrongMethod(method: "POST" | "DELETE"): Response {
+  return apiError(405, "invalid_request", `Use ${method}.`, { Allow: method });
+}
+
+/**
+ * An act on one user (/api/admin/users/:id/…): the one method it takes, the desk's authorisation,
+ * then `act`'s JSON answer, or 404 when there is no such user (`act` returns undefined).
+ */
+export async function adminUserAct(
+  desk: AdminDesk,
+  request: Request,
+  method: "POST" | "DELETE",
+  act: (by: string) => Record<string, unknown> | undefined,
+): Promise<Response> {
+  if (request.method !== method) return adminWrongMethod(method);
+  return adminApi(desk, request, (by) => {
+    const answer = act(by);
+    return answer ? json(answer, { headers: NO_STORE }) : adminNotFound();
+  });
 }
