@@ -2,7 +2,7 @@ import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remi
 import { json, redirect } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData } from "@remix-run/react";
 import { useState } from "react";
-import { isLifecycleError } from "#app/lib/accounts/lifecycle.server.ts";
+import { lifecycleAction } from "#app/lib/accounts/lifecycle-action.server.ts";
 import { getServices } from "#app/lib/services.server.ts";
 import { deleteAccountWithPasskey } from "#app/lib/sign-in/passkey/client.ts";
 
@@ -22,22 +22,15 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
  * Send a fresh code to the account's address, then delete with it: everything goes, on every node.
  * (Or confirm with a passkey instead: the page's button, through /account/delete/passkey.)
  */
-export async function action({ request, context }: ActionFunctionArgs) {
-  const services = getServices(context.app);
-  const { user } = await services.auth.requireUser(request);
-  const form = await request.formData().catch(() => new FormData());
-  try {
+export async function action(args: ActionFunctionArgs) {
+  return lifecycleAction(args, "delete", async (services, user, form) => {
     if (form.get("intent") === "send-code") {
       await services.lifecycle.requestDeletion(user);
       return redirect("/account/delete");
     }
     services.lifecycle.deleteWithProof(user, { code: String(form.get("code") ?? "").slice(0, 32) });
     return redirect("/login?deleted=1", { headers: { "Set-Cookie": services.auth.clearCookie() } });
-  } catch (error) {
-    if (!isLifecycleError(error)) throw error;
-    services.audit.record("refused", { uid: user.id, ip: context.clientIp, reason: `delete-${error.problem}` });
-    return json({ error: error.message }, { status: error.status });
-  }
+  });
 }
 
 export default function DeleteAccount() {

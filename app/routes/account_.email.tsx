@@ -1,7 +1,7 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json, redirect } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData } from "@remix-run/react";
-import { isLifecycleError } from "#app/lib/accounts/lifecycle.server.ts";
+import { lifecycleAction } from "#app/lib/accounts/lifecycle-action.server.ts";
 import { getServices } from "#app/lib/services.server.ts";
 import { normaliseEmail } from "#app/lib/validation.server.ts";
 
@@ -18,11 +18,8 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
 }
 
 /** Ask for a new address (a link and code go to it), or finish the change with the code. */
-export async function action({ request, context }: ActionFunctionArgs) {
-  const services = getServices(context.app);
-  const { user } = await services.auth.requireUser(request);
-  const form = await request.formData().catch(() => new FormData());
-  try {
+export async function action(args: ActionFunctionArgs) {
+  return lifecycleAction(args, "email-change", async (services, user, form) => {
     if (form.get("intent") === "code") {
       await services.lifecycle.confirmAddressChange(user, { code: String(form.get("code") ?? "").slice(0, 32) });
       return redirect("/account?addressChanged=1");
@@ -33,15 +30,11 @@ export async function action({ request, context }: ActionFunctionArgs) {
     services.audit.record("link-sent", {
       uid: user.id,
       email: email.email,
-      ip: context.clientIp,
+      ip: args.context.clientIp,
       purpose: "email-change",
     });
     return redirect("/account/email?sent=1");
-  } catch (error) {
-    if (!isLifecycleError(error)) throw error;
-    services.audit.record("refused", { uid: user.id, ip: context.clientIp, reason: `email-change-${error.problem}` });
-    return json({ error: error.message }, { status: error.status });
-  }
+  });
 }
 
 export default function ChangeEmail() {

@@ -1,7 +1,7 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json, redirect } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData } from "@remix-run/react";
-import { isLifecycleError } from "#app/lib/accounts/lifecycle.server.ts";
+import { lifecycleAction } from "#app/lib/accounts/lifecycle-action.server.ts";
 import { getServices } from "#app/lib/services.server.ts";
 
 export const meta: MetaFunction = () => [{ title: "Confirm your new address · PwdlessGs" }];
@@ -17,18 +17,11 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
   );
 }
 
-export async function action({ request, context }: ActionFunctionArgs) {
-  const services = getServices(context.app);
-  const { user } = await services.auth.requireUser(request);
-  const form = await request.formData().catch(() => new FormData());
-  try {
+export async function action(args: ActionFunctionArgs) {
+  return lifecycleAction(args, "email-change", async (services, user, form) => {
     await services.lifecycle.confirmAddressChange(user, { token: String(form.get("token") ?? "") });
     return redirect("/account?addressChanged=1");
-  } catch (error) {
-    if (!isLifecycleError(error)) throw error;
-    services.audit.record("refused", { uid: user.id, ip: context.clientIp, reason: `email-change-${error.problem}` });
-    return json({ error: error.message }, { status: error.status });
-  }
+  });
 }
 
 export default function ConfirmEmail() {
