@@ -5,7 +5,7 @@ import { getServices } from "#app/lib/services.server.ts";
 export async function loader({ request, context }: LoaderFunctionArgs) {
   const services = getServices(context.app);
   const { user } = await services.auth.requireUser(request);
-  services.audit.record("admin-act", { action: "export-own-data", by: user.id, uid: user.id });
+  services.audit.record("data-exported", { uid: user.id, ip: context.clientIp });
   return new Response(JSON.stringify(services.lifecycle.exportData(user), null, 2), {
     headers: {
       "Content-Type": "application/json; charset=utf-8",

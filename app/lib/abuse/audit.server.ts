@@ -14,6 +14,7 @@ export type AuditEvent =
   | "refresh-reuse"
   | "email-changed"
   | "account-erased"
+  | "data-exported"
   | "admin-act"
   | "admin-refused";
 
