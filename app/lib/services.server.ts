@@ -153,13 +153,15 @@ function createServices(ctx: AppContext): Services {
         return seen === "ok" ? null : seen;
       },
       async sendEmail({ email, link, code, payload }) {
+        // the code is pending whether or not it is mailed, so typed codes get the same answers (and
+        // the same per-address budget) for an address that may not sign up as for one that may
+        codes.issued(payload);
         // an address that may not sign up gets no mail, and the same answer after the same time
         if (!users.findByEmail(email) && !signup.mayCreate(email)) {
           audit.record("refused", { email, reason: "signup-not-allowed", method: "email" });
           await sendTiming.imitate();
           return;
         }
-        codes.issued(payload);
         const started = performance.now();
         await mailer.send(magicLinkMessage(email, link, code, config.appUrl, Math.round(config.linkTtlMs / 60_000)));
         sendTiming.note(performance.now() - started);

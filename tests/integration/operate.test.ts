@@ -9,8 +9,9 @@ import { clusterEnv, startClusterNodes, waitForMesh } from "../support/cluster";
 import { CookieJar } from "../support/cookie-jar";
 import { browse, form, pathOf, requestMail, signIn } from "../support/flows";
 import { startNode, stopAllNodes, type NodeProcess } from "../support/node";
-import { TestSmtpServer } from "../support/smtp";
+import { codeIn, TestSmtpServer } from "../support/smtp";
 import { waitFor } from "../support/wait";
+import { addPasskey, SoftAuthenticator } from "../support/soft-authenticator";
 import { WebhookReceiver, webhookSecret } from "../support/webhook-receiver";
 
 const sqlite = createRequire(import.meta.url)("node:sqlite") as typeof import("node:sqlite");
@@ -177,7 +178,8 @@ describe("three nodes: disable, erase and webhooks", () => {
 
     // erase on A: D is stopped first and comes back only after the horizon
     const gone = "gone@example.com";
-    await signIn(b, gone, smtp);
+    const goneJar = await signIn(b, gone, smtp);
+    expect((await addPasskey(b, goneJar, new SoftAuthenticator(b.url))).status).toBe(201);
     const goneId = await idOf(a, gone);
     await waitFor("D to hold gone's rows", () => fileMentions(d, goneId).values > 0 || undefined);
     await d.stop("SIGTERM");
@@ -193,6 +195,12 @@ describe("three nodes: disable, erase and webhooks", () => {
         const e = fileMentions(node, gone);
         return m.values === 0 && e.values === 0;
       });
+      // and out of its memory: every table an operator can list
+      for (const table of ["users", "emails", "sessions", "revocations", "linkUses"]) {
+        const rows = await (await node.fetch(`/cluster/tables/${table}.json`)).text();
+        expect(rows, `${table} on :${node.port}`).not.toContain(goneId);
+        expect(rows, `${table} on :${node.port}`).not.toContain(gone);
+      }
     }
     await waitFor("user.deleted", () => receiver.of("user.deleted").some((e) => e.data.id === goneId));
 
@@ -262,7 +270,12 @@ describe("SIGNUP=closed", () => {
 
   it("answers an unknown address exactly as a known one, sends it nothing and creates nothing", async () => {
     await smtp.start();
-    const env = { SMTP_URL: smtp.url, ADMIN_API_TOKEN: TOKEN, RATE_LIMIT_EMAILS_PER_ADDRESS: "20" };
+    const env = {
+      SMTP_URL: smtp.url,
+      ADMIN_API_TOKEN: TOKEN,
+      RATE_LIMIT_EMAILS_PER_ADDRESS: "20",
+      RATE_LIMIT_OPENINGS_PER_IP: "1000",
+    };
     // the known user signs up while sign-up is open, then the node restarts closed
     const open = await startNode({ env });
     await signIn(open, "known@example.com", smtp);
@@ -288,8 +301,35 @@ describe("SIGNUP=closed", () => {
       return { status: res.status, body: await res.json() };
     };
     expect(await api("stranger2@example.com")).toEqual(await api("known@example.com"));
+    // guessing codes answers alike too, up to the per-address budget (5 burn a code, 10 an hour):
+    // two links, eleven wrong codes; the known address's real codes are never typed
+    const guesses = async (email: string, mailed: boolean) => {
+      const jar = new CookieJar();
+      const answers: string[] = [];
+      for (const tries of [5, 6]) {
+        const before = smtp.to(email).length;
+        await browse(node, jar, "/login", form({ email }));
+        if (mailed) await waitFor(`a new mail to ${email}`, () => smtp.to(email).length > before);
+        const real = new Set(smtp.to(email).map((m) => codeIn(m)));
+        for (let i = 0; i < tries; i++) {
+          let guess = String(100_000 + Math.floor(Math.random() * 900_000));
+          while (real.has(guess)) guess = String(Number(guess) + 1);
+          const res = await browse(node, jar, "/api/auth/email/code", {
+            method: "POST",
+            headers: { "Content-Type": "application/json" },
+            body: JSON.stringify({ email, code: guess }),
+          });
+          answers.push(`${res.status} ${((await res.json()) as { error: string }).error}`);
+        }
+      }
+      return answers;
+    };
+    const knownGuesses = await guesses("known@example.com", true);
+    expect(knownGuesses.at(-1)).toBe("429 rate_limited");
+    expect(await guesses("stranger3@example.com", false)).toEqual(knownGuesses);
     expect(smtp.to("stranger@example.com")).toHaveLength(0);
     expect(smtp.to("stranger2@example.com")).toHaveLength(0);
+    expect(smtp.to("stranger3@example.com")).toHaveLength(0);
     const search = (await (await admin(node, "/api/admin/users?query=stranger")).json()) as { users: unknown[] };
     expect(search.users).toHaveLength(0);
     // an invitation does not open a closed site; the existing user still signs in
