@@ -84,6 +84,9 @@ export class Webhooks {
   private stopped = false;
   private lastDropLog = 0;
   private droppedSinceLog = 0;
+  /** delivered events whose rows are deleted together, shortly (see `delivered`) */
+  private readonly toDelete = new Set<string>();
+  private deleteTimer: NodeJS.Timeout | undefined;
   readonly stats: WebhookStats = { queued: 0, delivered: 0, attempts: 0, failedAttempts: 0, dropped: 0, expired: 0 };
 
   constructor(
@@ -115,6 +118,7 @@ export class Webhooks {
   stop(): void {
     this.stopped = true;
     clearTimeout(this.timer);
+    this.deleteDelivered();
   }
 
   // --- what becomes an event ---
@@ -193,6 +197,28 @@ export class Webhooks {
     this.queue.delete(id);
     this.stats.queued = this.queue.size;
     if (this.events.has(id)) this.events.delete(id);
+  }
+
+  /**
+   * A delivered event leaves the queue now and its row a little later, with the others delivered
+   * meanwhile: one commit for many deliveries instead of one each. A node that dies in between
+   * delivers those again after its restart (at least once: receivers de-duplicate by webhook-id).
+   */
+  private delivered(id: string): void {
+    this.queue.delete(id);
+    this.stats.queued = this.queue.size;
+    this.toDelete.add(id);
+    if (this.deleteTimer === undefined) {
+      this.deleteTimer = setTimeout(() => this.deleteDelivered(), DELETE_DELIVERED_AFTER_MS);
+      this.deleteTimer.unref();
+    }
+  }
+
+  private deleteDelivered(): void {
+    clearTimeout(this.deleteTimer);
+    this.deleteTimer = undefined;
+    for (const id of this.toDelete) if (this.events.has(id)) this.events.delete(id);
+    this.toDelete.clear();
   }
 
   // --- delivery ---
@@ -274,7 +300,7 @@ export class Webhooks {
     }
     if (delivery.urls.size === 0) {
       this.stats.delivered += 1;
-      this.remove(id);
+      this.delivered(id);
     } else if (this.queue.has(id)) {
       delivery.attempt += 1;
       const first = this.options.firstBackoffMs ?? 5_000;
@@ -295,3 +321,4 @@ export class Webhooks {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+const DELETE_DELIVERED_AFTER_MS = 250;
