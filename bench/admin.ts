@@ -10,7 +10,7 @@
  * Bounded: fixed counts, every wait has a deadline. Writes bench/results/admin-<time>.{md,json}.
  */
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import {
@@ -23,6 +23,7 @@ import {
   type NodeProcess,
 } from "../tests/support/node";
 import { waitFor } from "../tests/support/wait";
+import { rssMb } from "./proc";
 import { seededEmail, seedTablesFile } from "./seed";
 import { pct, round } from "./sign-ins";
 
@@ -56,12 +57,6 @@ async function timed(node: NodeProcess, pathname: string, admin: boolean): Promi
   const ms = performance.now() - t0;
   if (res.status !== 200) throw new Error(`${pathname} answered ${res.status}: ${text.slice(0, 200)}`);
   return { ms, body: admin ? (JSON.parse(text) as unknown) : text };
-}
-
-function rssMb(pid: number | undefined): number {
-  if (!pid) return NaN;
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return match ? round(Number(match[1]) / 1024, 0) : NaN;
 }
 
 /** One round of every kind, in a shuffled order; checks each answer is the right one. */

@@ -7,7 +7,7 @@
  * Bounded: fixed counts, every wait with a deadline. Writes bench/results/durable-<time>.{md,json}.
  */
 import { randomUUID } from "node:crypto";
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ClusterStore } from "#cluster";
@@ -15,6 +15,7 @@ import { userSchema } from "#app/lib/accounts/users.server.ts";
 import { startNode, stopAllNodes, tempDir, testSecret, uniqueName, type NodeProcess } from "../tests/support/node";
 import { TestSmtpServer } from "../tests/support/smtp";
 import { waitFor } from "../tests/support/wait";
+import { rssMb } from "./proc";
 import { seedTablesFile } from "./seed";
 import { confirmSignIns, round, signInBenchEnv } from "./sign-ins";
 
@@ -59,12 +60,6 @@ interface LoadResult {
   /** restore done → HTTP listening: the app opening its tables (schema checks) and the rest */
   restoredToListeningMs: number;
   rssMb: number;
-}
-
-function rssMb(pid: number | undefined): number {
-  if (!pid) return NaN;
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return match ? round(Number(match[1]) / 1024, 0) : NaN;
 }
 
 /** From the node's log: tables restored → HTTP listening (app start: build, services, indexes). */

@@ -16,11 +16,14 @@ import { ROOT, startNode, stopAllNodes } from "../tests/support/node";
 import { TestSmtpServer } from "../tests/support/smtp";
 import { waitFor } from "../tests/support/wait";
 import { killAllWorkers, spawnWorker, type Msg } from "./ipc";
+import { cpuMs } from "./proc";
 import { confirmSignIns, pct, round, signInBenchEnv } from "./sign-ins";
 
 const SIGN_INS = Number(process.env.BENCH_SIGN_INS ?? 300);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+/** extra node flags for the server, e.g. BENCH_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=/tmp/prof" */
+const NODE_OPTIONS = process.env.BENCH_NODE_OPTIONS;
 
 type Stats = Msg & {
   byType: Record<string, number>;
@@ -43,6 +46,8 @@ interface RoundResult {
   received: Record<string, number>;
   badSignatures: number;
   duplicates: number;
+  /** the server's CPU per sign-in: link request, confirmation and (webhooks on) the deliveries of its events */
+  cpuPerSignInMs: number;
   /** last sign-in answered → the receiver had every event, ms */
   drainMs: number | null;
   lagP50: number | null;
@@ -65,8 +70,13 @@ async function main() {
       for (const mode of ["off", "on"] as const) {
         await receiver.ask("reset");
         const node = await startNode({
-          env: { ...signInBenchEnv(smtp), ...(mode === "on" ? { WEBHOOK_URLS: url, WEBHOOK_SECRET: secret } : {}) },
+          env: {
+            ...signInBenchEnv(smtp),
+            ...(mode === "on" ? { WEBHOOK_URLS: url, WEBHOOK_SECRET: secret } : {}),
+            NODE_OPTIONS,
+          },
         });
+        const cpuBefore = cpuMs(node.proc.pid!);
         const f = await confirmSignIns(node, smtp, { count: SIGN_INS, concurrency: CONCURRENCY, tag: `hooks-${mode}` });
         const answeredAt = Date.now();
         let stats = await receiver.ask<Stats>("stats");
@@ -88,6 +98,7 @@ async function main() {
         } else if (Object.keys(stats.byType).length > 0) {
           throw new Error(`a node without webhooks delivered ${JSON.stringify(stats.byType)}`);
         }
+        const cpuPerSignInMs = (cpuMs(node.proc.pid!) - cpuBefore) / f.signIns;
         await node.stop();
         const lags = [...stats.lags].sort((a, b) => a - b);
         results.push({
@@ -98,6 +109,7 @@ async function main() {
           p50: f.p50,
           p99: f.p99,
           max: f.max,
+          cpuPerSignInMs: round(cpuPerSignInMs, 2),
           received: stats.byType,
           badSignatures: stats.badSignatures,
           duplicates: stats.duplicates,
@@ -119,8 +131,13 @@ async function main() {
     const values = results.filter((r) => r.webhooks === mode).map(pick);
     return round(values.reduce((a, b) => a + b, 0) / values.length);
   };
-  const off = { perSecond: mean("off", (r) => r.perSecond), p99: mean("off", (r) => r.p99) };
-  const on = { perSecond: mean("on", (r) => r.perSecond), p99: mean("on", (r) => r.p99) };
+  const summary = (mode: "off" | "on") => ({
+    perSecond: mean(mode, (r) => r.perSecond),
+    p99: mean(mode, (r) => r.p99),
+    cpu: mean(mode, (r) => r.cpuPerSignInMs),
+  });
+  const off = summary("off");
+  const on = summary("on");
   const load = (l: number[]) => l.map((x) => x.toFixed(1)).join(" ");
   const dash = (n: number | null) => (n === null ? "—" : String(n));
   const report = [
@@ -131,18 +148,18 @@ async function main() {
     "",
     `## Sign-ins (${SIGN_INS} link confirmations per round, ${CONCURRENCY} at a time; each writes user, address claim, session, link use, and with webhooks on two events)`,
     "",
-    "| round | webhooks | sign-ins/s | p50 ms | p99 ms | max ms | events verified by the receiver | bad signatures | duplicates | last answer → every event received, ms | event → arrival p50 / p99 ms |",
-    "|---|---|---|---|---|---|---|---|---|---|---|",
+    "| round | webhooks | sign-ins/s | p50 ms | p99 ms | max ms | server CPU per sign-in, ms | events verified by the receiver | bad signatures | duplicates | last answer → every event received, ms | event → arrival p50 / p99 ms |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ...results.map(
       (r) =>
-        `| ${r.round} | ${r.webhooks === "off" ? "off (anchor)" : "on"} | ${r.perSecond} | ${r.p50} | ${r.p99} | ${r.max} | ${
+        `| ${r.round} | ${r.webhooks === "off" ? "off (anchor)" : "on"} | ${r.perSecond} | ${r.p50} | ${r.p99} | ${r.max} | ${r.cpuPerSignInMs} | ${
           Object.entries(r.received)
             .map(([t, n]) => `${t} ${n}`)
             .join(", ") || "none"
         } | ${r.badSignatures} | ${r.duplicates} | ${dash(r.drainMs)} | ${dash(r.lagP50)} / ${dash(r.lagP99)} |`,
     ),
     "",
-    `Means over ${ROUNDS} interleaved rounds: **${on.perSecond} sign-ins/s with webhooks on vs ${off.perSecond} off** (${round((on.perSecond / off.perSecond) * 100, 0)} % of the anchor); p99 ${on.p99} ms vs ${off.p99} ms.`,
+    `Means over ${ROUNDS} interleaved rounds: **${on.perSecond} sign-ins/s with webhooks on vs ${off.perSecond} off** (${round((on.perSecond / off.perSecond) * 100, 0)} % of the anchor); p99 ${on.p99} ms vs ${off.p99} ms; server CPU per sign-in (link request, confirmation and, on, delivering its two events) ${on.cpu} ms vs ${off.cpu} ms.`,
     "",
   ].join("\n");
   console.log(`\n${report}`);

@@ -1,5 +1,6 @@
 import { expect, test, type Page } from "@playwright/test";
 import { startNode, stopAllNodes, type NodeProcess } from "../support/node";
+import { freePort } from "../support/ports";
 
 let node: NodeProcess;
 
@@ -10,21 +11,21 @@ test.beforeAll(async () => {
 test.afterAll(stopAllNodes);
 
 type Mail = { to: string; subject: string; text: string };
-async function mailsTo(to: string): Promise<Mail[]> {
-  const { messages } = (await (await fetch(`${node.url}/dev/mailbox.json?to=${encodeURIComponent(to)}`)).json()) as {
+async function mailsTo(to: string, at = node): Promise<Mail[]> {
+  const { messages } = (await (await fetch(`${at.url}/dev/mailbox.json?to=${encodeURIComponent(to)}`)).json()) as {
     messages: Mail[];
   };
   return messages;
 }
 
-async function signInAs(page: Page, email: string) {
-  const before = (await mailsTo(email)).length;
-  await page.goto(`${node.url}/login`);
+async function signInAs(page: Page, email: string, at = node) {
+  const before = (await mailsTo(email, at)).length;
+  await page.goto(`${at.url}/login`);
   await page.getByLabel("Email address").fill(email);
   await page.getByRole("button", { name: "Email me a sign-in link" }).click();
   await expect(page.getByRole("heading", { name: "Check your email" })).toBeVisible();
-  await expect.poll(async () => (await mailsTo(email)).length).toBeGreaterThan(before);
-  const link = /http:\/\/\S+\/auth\/email\/callback\S+/.exec((await mailsTo(email))[0]!.text)![0];
+  await expect.poll(async () => (await mailsTo(email, at)).length).toBeGreaterThan(before);
+  const link = /http:\/\/\S+\/auth\/email\/callback\S+/.exec((await mailsTo(email, at))[0]!.text)![0];
   await page.goto(link);
   await page.getByRole("button", { name: `Sign in as ${email}` }).click();
   await expect(page).toHaveURL(/\/account$/);
@@ -80,5 +81,45 @@ test("a person deletes their account with a fresh emailed code", async ({ page }
     .poll(async () => (await mailsTo("leaving@example.com")).map((m) => m.subject))
     .toContainEqual(expect.stringContaining("was deleted"));
   await page.goto(`${node.url}/account`);
+  await expect(page).toHaveURL(/\/login\?redirectTo=/);
+});
+
+test("a person deletes their account with a passkey, which must verify them", async ({ page }) => {
+  // WebAuthn refuses IP addresses as relying party ids: this node is reached as localhost
+  const port = await freePort();
+  const local = await startNode({ port, env: { APP_URL: `http://localhost:${port}` } });
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("WebAuthn.enable");
+  const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
+    options: {
+      protocol: "ctap2",
+      transport: "internal",
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
+  });
+  await signInAs(page, "passkey-leaver@example.com", local);
+  await page.getByLabel("Name").fill("Work laptop");
+  await page.getByRole("button", { name: "Add a passkey" }).click();
+  await expect(page.getByTestId("passkey-row")).toHaveCount(1);
+
+  await page.getByRole("link", { name: "Delete my account…" }).click();
+  // the authenticator cannot verify the person (no PIN, no fingerprint): nothing is deleted
+  await cdp.send("WebAuthn.setUserVerified", { authenticatorId, isUserVerified: false });
+  await page.getByRole("button", { name: "Delete my account with a passkey" }).click();
+  await expect(page.getByTestId("passkey-problem")).toBeVisible();
+  await page.goto(`${local.url}/account`);
+  await expect(page.getByTestId("account-email")).toHaveText("passkey-leaver@example.com");
+
+  await cdp.send("WebAuthn.setUserVerified", { authenticatorId, isUserVerified: true });
+  await page.getByRole("link", { name: "Delete my account…" }).click();
+  await page.getByRole("button", { name: "Delete my account with a passkey" }).click();
+  await expect(page.getByText("Your account was deleted.")).toBeVisible();
+  await expect
+    .poll(async () => (await mailsTo("passkey-leaver@example.com", local)).map((m) => m.subject))
+    .toContainEqual(expect.stringContaining("was deleted"));
+  await page.goto(`${local.url}/account`);
   await expect(page).toHaveURL(/\/login\?redirectTo=/);
 });

@@ -3,18 +3,20 @@
 // user verification, on a fresh challenge sealed for them, deletes; every other answer deletes nothing.
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { CookieJar } from "../support/cookie-jar";
+import { CookieJar } from "../support/cookie-jar";
 import { browse, signIn } from "../support/flows";
 import { startNode, stopAllNodes, type NodeProcess } from "../support/node";
-import { SoftAuthenticator, type RequestOptions } from "../support/soft-authenticator";
+import {
+  addPasskey,
+  passkeySignIn,
+  postJson,
+  SoftAuthenticator,
+  type RequestOptions,
+} from "../support/soft-authenticator";
 import { waitFor } from "../support/wait";
 
 const TOKEN = randomBytes(32).toString("base64url");
-const json = (body: unknown) => ({
-  method: "POST",
-  headers: { "Content-Type": "application/json" },
-  body: JSON.stringify(body),
-});
+const json = postJson;
 
 describe("deleting an account with a passkey", () => {
   let node: NodeProcess;
@@ -30,18 +32,7 @@ describe("deleting an account with a passkey", () => {
   async function personWithPasskey(email: string): Promise<{ jar: CookieJar; key: SoftAuthenticator; id: string }> {
     const jar = await signIn(node, email);
     const key = new SoftAuthenticator(node.url);
-    const { options, state } = (await (
-      await browse(node, jar, "/account/passkeys", json({ step: "options" }))
-    ).json()) as {
-      options: { challenge: string; user: { id: string } };
-      state: string;
-    };
-    const added = await browse(
-      node,
-      jar,
-      "/account/passkeys",
-      json({ step: "add", state, response: key.create(options), name: "Laptop" }),
-    );
+    const added = await addPasskey(node, jar, key);
     expect(added.status, await added.clone().text()).toBe(201);
     return { jar, key, id: await idOf(jar) };
   }
@@ -57,6 +48,10 @@ describe("deleting an account with a passkey", () => {
     expect(res.status).toBe(200);
     return (await res.json()) as { options: RequestOptions; state: string };
   }
+
+  /** Delete the account of `jar` with this answer to this state; the node's answer. */
+  const attempt = (jar: CookieJar, state: string, response: unknown) =>
+    browse(node, jar, "/account/delete/passkey", json({ step: "delete", state, response }));
 
   const exists = async (id: string) =>
     (await node.fetch(`/api/admin/users/${id}`, { headers: { Authorization: `Bearer ${TOKEN}` } })).status === 200;
@@ -76,30 +71,13 @@ describe("deleting an account with a passkey", () => {
     );
     expect(state).toMatch(/^Fe26\.2\*/);
 
-    const res = await browse(
-      node,
-      ann.jar,
-      "/account/delete/passkey",
-      json({ step: "delete", state, response: ann.key.get(options) }),
-    );
+    const res = await attempt(ann.jar, state, ann.key.get(options));
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ deleted: true, redirectTo: "/login?deleted=1" });
     expect(ann.jar.header()).not.toContain("pwdless_session=");
     expect(await exists(ann.id)).toBe(false);
     // the account and its passkey are gone: the passkey no longer signs in
-    const signInOptions = (await (await node.fetch("/auth/passkey", json({ step: "options" }))).json()) as {
-      options: RequestOptions;
-      state: string;
-    };
-    const again = await node.fetch(
-      "/auth/passkey",
-      json({
-        step: "verify",
-        state: signInOptions.state,
-        response: ann.key.get(signInOptions.options),
-        redirectTo: "/account",
-      }),
-    );
+    const again = await passkeySignIn(node, ann.key, new CookieJar());
     expect(again.status).toBe(400);
     await waitFor("the account-erased audit line", () =>
       node.events().some((e) => e.event === "account-erased" && e.uid === ann.id && e.by === "self"),
@@ -120,32 +98,17 @@ describe("deleting an account with a passkey", () => {
     // Eve's passkey on Bob's challenge (Eve's authenticator signs Bob's challenge)
     let { options, state } = await deleteOptions(bob.jar);
     const foreign = eve.key.get({ ...options, allowCredentials: [] });
-    let res = await browse(
-      node,
-      bob.jar,
-      "/account/delete/passkey",
-      json({ step: "delete", state, response: foreign }),
-    );
+    let res = await attempt(bob.jar, state, foreign);
     expect(res.status).toBe(403);
     expect(((await res.json()) as { error: string }).error).toBe("forbidden");
 
     // Bob's own passkey, but only user presence (no PIN or biometrics)
     ({ options, state } = await deleteOptions(bob.jar));
     const presenceOnly = bob.key.get(options, { verified: false });
-    res = await browse(
-      node,
-      bob.jar,
-      "/account/delete/passkey",
-      json({ step: "delete", state, response: presenceOnly }),
-    );
+    res = await attempt(bob.jar, state, presenceOnly);
     expect(res.status).toBe(400);
     // that challenge was used by the refused try: a good answer to it is refused too
-    res = await browse(
-      node,
-      bob.jar,
-      "/account/delete/passkey",
-      json({ step: "delete", state, response: bob.key.get(options) }),
-    );
+    res = await attempt(bob.jar, state, bob.key.get(options));
     expect(res.status).toBe(400);
 
     // a sign-in challenge, and a challenge sealed for Eve, do not delete Bob
@@ -153,24 +116,10 @@ describe("deleting an account with a passkey", () => {
       options: RequestOptions;
       state: string;
     };
-    res = await browse(
-      node,
-      bob.jar,
-      "/account/delete/passkey",
-      json({ step: "delete", state: signInChallenge.state, response: bob.key.get(signInChallenge.options) }),
-    );
+    res = await attempt(bob.jar, signInChallenge.state, bob.key.get(signInChallenge.options));
     expect(res.status).toBe(400);
     const evesChallenge = await deleteOptions(eve.jar);
-    res = await browse(
-      node,
-      bob.jar,
-      "/account/delete/passkey",
-      json({
-        step: "delete",
-        state: evesChallenge.state,
-        response: bob.key.get({ ...evesChallenge.options, allowCredentials: [] }),
-      }),
-    );
+    res = await attempt(bob.jar, evesChallenge.state, bob.key.get({ ...evesChallenge.options, allowCredentials: [] }));
     expect(res.status).toBe(400);
 
     // without a session: 401, whatever the answer
@@ -194,12 +143,7 @@ describe("deleting an account with a passkey", () => {
 
     // with the right answer to a fresh challenge, Bob can still delete
     ({ options, state } = await deleteOptions(bob.jar));
-    res = await browse(
-      node,
-      bob.jar,
-      "/account/delete/passkey",
-      json({ step: "delete", state, response: bob.key.get(options) }),
-    );
+    res = await attempt(bob.jar, state, bob.key.get(options));
     expect(res.status).toBe(200);
     expect(await exists(bob.id)).toBe(false);
   });

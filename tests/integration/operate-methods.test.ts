@@ -1,7 +1,7 @@
 // Operating the user base, method by method on one node: a disabled user is refused by a passkey
 // (software authenticator, real signatures) and by a social provider (the node's development OpenID
-// provider), as by a link and a code (operate.test.ts); SIGNUP=closed refuses a social sign-up; and
-// an address change reaches webhooks as user.updated.
+// provider), as by a link and a code (operate.test.ts); a passkey added or removed is mailed to the
+// account; SIGNUP=closed refuses a social sign-up; and an address change reaches webhooks as user.updated.
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CookieJar } from "../support/cookie-jar";
@@ -9,16 +9,11 @@ import { browse, form, signIn } from "../support/flows";
 import { startNode, stopAllNodes, type NodeProcess } from "../support/node";
 import { signInWithDev } from "../support/oauth";
 import { codeIn } from "../support/smtp";
-import { SoftAuthenticator, type RequestOptions } from "../support/soft-authenticator";
+import { addPasskey, passkeySignIn, SoftAuthenticator } from "../support/soft-authenticator";
 import { waitFor } from "../support/wait";
 import { WebhookReceiver, webhookSecret } from "../support/webhook-receiver";
 
 const TOKEN = randomBytes(32).toString("base64url");
-const json = (body: unknown) => ({
-  method: "POST",
-  headers: { "Content-Type": "application/json" },
-  body: JSON.stringify(body),
-});
 
 function admin(node: NodeProcess, pathname: string, init: RequestInit = {}): Promise<Response> {
   return node.fetch(pathname, { ...init, headers: { Authorization: `Bearer ${TOKEN}` } });
@@ -35,20 +30,6 @@ async function mails(node: NodeProcess, to: string): Promise<{ subject: string; 
   return ((await res.json()) as { messages: { subject: string; text: string; to: string }[] }).messages;
 }
 
-/** A passkey sign-in answered by this authenticator: the node's answer. */
-async function passkeySignIn(node: NodeProcess, key: SoftAuthenticator, jar: CookieJar): Promise<Response> {
-  const { options, state } = (await (await node.fetch("/auth/passkey", json({ step: "options" }))).json()) as {
-    options: RequestOptions;
-    state: string;
-  };
-  return browse(
-    node,
-    jar,
-    "/auth/passkey",
-    json({ step: "verify", state, response: key.get(options), redirectTo: "/account" }),
-  );
-}
-
 describe("a disabled user, by every method", () => {
   let node: NodeProcess;
   beforeAll(async () => {
@@ -62,16 +43,7 @@ describe("a disabled user, by every method", () => {
     const email = "locked-out@example.com";
     const jar = await signIn(node, email);
     const key = new SoftAuthenticator(node.url);
-    const { options, state } = (await (
-      await browse(node, jar, "/account/passkeys", json({ step: "options" }))
-    ).json()) as {
-      options: { challenge: string; user: { id: string } };
-      state: string;
-    };
-    expect(
-      (await browse(node, jar, "/account/passkeys", json({ step: "add", state, response: key.create(options) })))
-        .status,
-    ).toBe(201);
+    expect((await addPasskey(node, jar, key)).status).toBe(201);
     // the same address through the development OpenID provider: the same account
     expect((await signInWithDev(node, email)).headers.get("location")).toBe("/account");
     // both work before the disable
@@ -102,6 +74,26 @@ describe("a disabled user, by every method", () => {
     expect((await admin(node, `/api/admin/users/${id}/enable`, { method: "POST" })).status).toBe(200);
     expect((await passkeySignIn(node, key, new CookieJar())).status).toBe(200);
     expect((await signInWithDev(node, email)).headers.get("location")).toBe("/account");
+  });
+});
+
+describe("passkey notices", () => {
+  afterAll(stopAllNodes);
+
+  it("mails the account's address when a passkey is added and when it is removed", async () => {
+    const node = await startNode();
+    const email = "noticed@example.com";
+    const jar = await signIn(node, email);
+    const key = new SoftAuthenticator(node.url);
+    expect((await addPasskey(node, jar, key, "Desk key")).status).toBe(201);
+    const subjects = async () => (await mails(node, email)).map((m) => m.subject);
+    await waitFor("the added notice", async () => (await subjects()).some((s) => /A passkey was added/.test(s)));
+    const id = key.credentials[0]!.id.toString("base64url");
+    const removed = await browse(node, jar, "/account", form({ intent: "remove-passkey", passkey: id }));
+    expect(removed.status).toBe(302);
+    await waitFor("the removed notice", async () => (await subjects()).some((s) => /A passkey was removed/.test(s)));
+    const text = (await mails(node, email)).find((m) => /removed/.test(m.subject))!.text;
+    expect(text).toContain('"Desk key"');
   });
 });
 

@@ -6,6 +6,9 @@
  * Spec: https://www.w3.org/TR/webauthn-3/#sctn-authenticator-data
  */
 import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from "node:crypto";
+import type { CookieJar } from "./cookie-jar";
+import { browse } from "./flows";
+import type { NodeProcess } from "./node";
 
 const b64url = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64url");
 const sha256 = (data: Uint8Array | string) => createHash("sha256").update(data).digest();
@@ -136,4 +139,33 @@ export class SoftAuthenticator {
       authenticatorAttachment: "platform",
     };
   }
+}
+
+/** A JSON POST, as the pages' scripts send the passkey steps. */
+export const postJson = (body: unknown) => ({
+  method: "POST",
+  headers: { "Content-Type": "application/json" },
+  body: JSON.stringify(body),
+});
+
+/** Add a passkey of this authenticator to the signed-in account of `jar`, through /account/passkeys; the node's answer. */
+export async function addPasskey(node: NodeProcess, jar: CookieJar, key: SoftAuthenticator, name = "Laptop") {
+  const res = await browse(node, jar, "/account/passkeys", postJson({ step: "options" }));
+  const { options, state } = (await res.json()) as {
+    options: { challenge: string; user: { id: string } };
+    state: string;
+  };
+  return browse(node, jar, "/account/passkeys", postJson({ step: "add", state, response: key.create(options), name }));
+}
+
+/** A passkey sign-in on /auth/passkey answered by this authenticator; the node's answer. */
+export async function passkeySignIn(node: NodeProcess, key: SoftAuthenticator, jar: CookieJar): Promise<Response> {
+  const res = await node.fetch("/auth/passkey", postJson({ step: "options" }));
+  const { options, state } = (await res.json()) as { options: RequestOptions; state: string };
+  return browse(
+    node,
+    jar,
+    "/auth/passkey",
+    postJson({ step: "verify", state, response: key.get(options), redirectTo: "/account" }),
+  );
 }
