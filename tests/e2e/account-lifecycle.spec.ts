@@ -1,5 +1,6 @@
 import { expect, test, type Page } from "@playwright/test";
 import { startNode, stopAllNodes, type NodeProcess } from "../support/node";
+import { mailsTo as journeyMails, signInWithLink } from "../support/journeys";
 import { freePort } from "../support/ports";
 
 let node: NodeProcess;
@@ -10,26 +11,8 @@ test.beforeAll(async () => {
 });
 test.afterAll(stopAllNodes);
 
-type Mail = { to: string; subject: string; text: string };
-async function mailsTo(to: string, at = node): Promise<Mail[]> {
-  const { messages } = (await (await fetch(`${at.url}/dev/mailbox.json?to=${encodeURIComponent(to)}`)).json()) as {
-    messages: Mail[];
-  };
-  return messages;
-}
-
-async function signInAs(page: Page, email: string, at = node) {
-  const before = (await mailsTo(email, at)).length;
-  await page.goto(`${at.url}/login`);
-  await page.getByLabel("Email address").fill(email);
-  await page.getByRole("button", { name: "Email me a sign-in link" }).click();
-  await expect(page.getByRole("heading", { name: "Check your email" })).toBeVisible();
-  await expect.poll(async () => (await mailsTo(email, at)).length).toBeGreaterThan(before);
-  const link = /http:\/\/\S+\/auth\/email\/callback\S+/.exec((await mailsTo(email, at))[0]!.text)![0];
-  await page.goto(link);
-  await page.getByRole("button", { name: `Sign in as ${email}` }).click();
-  await expect(page).toHaveURL(/\/account$/);
-}
+const mailsTo = (to: string, at = node) => journeyMails(at, to);
+const signInAs = (page: Page, email: string, at = node) => signInWithLink(page, at, email);
 
 test("a person changes their address: the link to the new one finishes it, the old one gets a notice and no longer signs in", async ({
   page,
