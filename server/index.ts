@@ -8,6 +8,7 @@ import type { ServerBuild } from "@remix-run/node";
 import type { RequestHandler } from "express";
 import { PersistenceError, RedisStartError, startCluster, type Cluster } from "#cluster";
 import type { ApiAnswers } from "#app/lib/session/api-answers.server.ts";
+import type { WebhookStats } from "#app/lib/webhooks/webhooks.server.ts";
 import type { AppContext } from "../app/lib/context.server";
 import { ConfigError, loadConfig, type Config } from "./config";
 import { lazyDevOidc } from "./dev-oidc-lazy";
@@ -94,7 +95,11 @@ async function main() {
     {
       tables: { emails: { merge: "first-writer-wins" } },
       persistence: persistenceFor(config),
-      timings: { peerWaitMs: config.cluster.readyTimeoutMs },
+      tombstoneTtlMs: config.tombstoneHorizonMs,
+      timings: {
+        peerWaitMs: config.cluster.readyTimeoutMs,
+        tombstoneCollectMs: Math.min(10 * 60_000, Math.max(500, Math.floor(config.tombstoneHorizonMs / 2))),
+      },
       acks: config.cluster.acks,
     },
   ).catch((error: unknown): Cluster => {
@@ -110,6 +115,7 @@ async function main() {
   const metrics = createMetrics({
     status: () => cluster.status(),
     routes: routeLabels,
+    webhooks: () => app.webhooks(),
     // open in local mode (its APP_URL is loopback); production: METRICS_TOKEN or an administrator
     access:
       config.mode === "production"
@@ -130,7 +136,9 @@ async function main() {
     process.exit(1);
   }
   routeLabels.use(build.routes);
-  const entry = build.entry.module as unknown as { initialise(ctx: AppContext): { stop(): void; api: ApiAnswers } };
+  const entry = build.entry.module as unknown as {
+    initialise(ctx: AppContext): { stop(): void; api: ApiAnswers; webhooks(): WebhookStats };
+  };
   const app = entry.initialise(appContext);
 
   const devOidc = lazyDevOidc(config, keys, log);

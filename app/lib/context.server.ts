@@ -49,6 +49,32 @@ export interface AppConfig {
   brand: Brand;
   /** EMAIL_TEMPLATES_DIR's templates (file name → text), checked at start; empty: the shipped ones */
   emailTemplates: TemplateFiles;
+  /** ADMIN_API_TOKEN: a Bearer token for /api/admin/* (at least 32 characters); undefined: sessions of ADMIN_EMAILS only */
+  adminApiToken?: string;
+  /** who may create an account: see README, Who may sign up */
+  signup?: SignupSettings;
+  /** signed webhooks (Standard Webhooks): see README, Webhooks */
+  webhooks?: WebhookSettings;
+}
+
+export interface SignupSettings {
+  /** SIGNUP: open (default), invite (invited addresses and allowed domains), closed (nobody new) */
+  mode: "open" | "invite" | "closed";
+  /** SIGNUP_ALLOWED_DOMAINS: lower-case domains, `*.example.com` for its subdomains; empty: any */
+  allowedDomains: string[];
+  /** SIGNUP_BLOCKED_DOMAINS: never sign up, whatever else says */
+  blockedDomains: string[];
+}
+
+export interface WebhookSettings {
+  /** WEBHOOK_URLS: every event goes to each */
+  urls: string[];
+  /** WEBHOOK_SECRET: the key bytes of `whsec_<base64>` */
+  secret: Uint8Array;
+  /** events kept waiting for delivery on this node at most; older ones are dropped past it */
+  maxQueue: number;
+  /** give up on an event this long after it happened (24 h) */
+  retryForMs: number;
 }
 
 export interface OAuthClientSettings {

@@ -28,6 +28,10 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
       redirectTo: safeRedirect(url.searchParams.get("redirectTo"), context.app.config),
       email: (url.searchParams.get("email") ?? "").slice(0, 254),
       signedOut: url.searchParams.get("signedOut"),
+      deleted: url.searchParams.has("deleted"),
+      refused: ["disabled", "signup"].includes(url.searchParams.get("refused") ?? "")
+        ? url.searchParams.get("refused")
+        : null,
       signedInAs: signedIn?.user.email ?? null,
       providers: services.methods.shownAs("provider-button").map((m) => ({ id: m.id, name: m.provider ?? m.label })),
     },
@@ -57,7 +61,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
 
 export default function Login() {
   const t = useT();
-  const { redirectTo, email, signedOut, signedInAs, providers } = useLoaderData<typeof loader>();
+  const { redirectTo, email, signedOut, deleted, refused, signedInAs, providers } = useLoaderData<typeof loader>();
   const failed = useActionData<{ error: Said; email: string }>();
   const busy = useNavigation().state === "submitting";
   const [passkeyProblem, setPasskeyProblem] = useState<MessageId | null>(null);
@@ -97,6 +101,16 @@ export default function Login() {
       {signedOut && (
         <p className="notice" role="status">
           {t(signedOut === "everywhere" ? "login.signedOutEverywhere" : "login.signedOut")}
+        </p>
+      )}
+      {deleted && (
+        <p className="notice" role="status">
+          {t("login.deleted")}
+        </p>
+      )}
+      {refused && (
+        <p className="error" role="alert">
+          {t(refused === "disabled" ? "login.refused.disabled" : "login.refused.signup")}
         </p>
       )}
       <div className="card">

@@ -11,7 +11,12 @@ export type AuditEvent =
   | "code-shown"
   | "passkey-added"
   | "passkey-removed"
-  | "refresh-reuse";
+  | "refresh-reuse"
+  | "email-changed"
+  | "account-erased"
+  | "data-exported"
+  | "admin-act"
+  | "admin-refused";
 
 export interface AuditFields {
   uid?: string;
