@@ -171,8 +171,10 @@ export default function Cluster() {
         </table>
       </div>
       <div className="card">
-        <h2>{t("cluster.peers")}</h2>
-        <div className="scroll">
+        <h2 id="cluster-peers">{t("cluster.peers")}</h2>
+        {/* the peers' table (with its state column) overflows a phone's width: the scrolled region
+            takes keyboard focus, so it can be scrolled without a pointer */}
+        <div className="scroll" tabIndex={0} role="region" aria-labelledby="cluster-peers">
           <table>
             <thead>
               <tr>
