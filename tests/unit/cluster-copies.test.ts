@@ -97,12 +97,12 @@ describe("liveness and readiness", () => {
     await frozen.start();
     const startedAt = Date.now();
     // the peer is still "up" when the readiness check has run a few times, and goes down after
-    const node = await world.start({ discovery: "none" }, { ...FAST, discoveryWindowMs: 1_000, downAfterMs: 4_000 });
+    const node = await world.start({ discovery: "none" }, { ...FAST, discoveryWindowMs: 2_000, downAfterMs: 5_000 });
     try {
       await frozen.dial(multiaddr(node.status().addresses[0]!));
       await waitFor(() => node.status().peers.some((p) => p.connected), "the frozen peer connected", 5_000);
       // past the discovery window, connected and (for now) answering: it waits to catch up from it
-      await waitFor(() => Date.now() - startedAt > 2_500, "the readiness check to have run", 5_000);
+      await waitFor(() => Date.now() - startedAt > 3_000, "the readiness check to have run", 5_000);
       expect(node.status().peers.find((p) => p.id === frozen.peerId.toString())?.up).toBe(true);
       expect(node.isReady()).toBe(false);
       await waitFor(() => node.status().peers.some((p) => p.up === false), "the silent peer marked down", 10_000);
