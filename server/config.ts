@@ -4,6 +4,7 @@ import path from "node:path";
 import { z } from "zod";
 import type { AppConfig, OAuthClientSettings } from "#app/lib/context.server.ts";
 import { isLoopbackHost } from "./loopback";
+import { providerSettings } from "./provider-clients";
 
 /** Everything the process needs, read once from the environment and validated. */
 /** Every setting, read once; the app's part of it (AppConfig) is declared by the app itself. */
@@ -289,6 +290,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       registryDir: env.CLUSTER_REGISTRY_DIR?.trim() || undefined,
       redis: redisSettings(env, problems),
     },
+    provider: providerSettings(env, cwd, production, problems),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

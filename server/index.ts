@@ -8,6 +8,7 @@ import type { ServerBuild } from "@remix-run/node";
 import type { RequestHandler } from "express";
 import { PersistenceError, RedisStartError, startCluster, type Cluster } from "#cluster";
 import type { ApiAnswers } from "#app/lib/session/api-answers.server.ts";
+import type { OpenIdProvider } from "#app/lib/provider/index.server.ts";
 import type { AppContext } from "../app/lib/context.server";
 import { ConfigError, loadConfig, type Config } from "./config";
 import { lazyDevOidc } from "./dev-oidc-lazy";
@@ -102,7 +103,9 @@ async function main() {
     await cluster.stop();
     process.exit(1);
   }
-  const entry = build.entry.module as unknown as { initialise(ctx: AppContext): { stop(): void; api: ApiAnswers } };
+  const entry = build.entry.module as unknown as {
+    initialise(ctx: AppContext): { stop(): void; api: ApiAnswers; provider: OpenIdProvider };
+  };
   const app = entry.initialise(appContext);
 
   const devOidc = lazyDevOidc(config, keys, log);
@@ -117,6 +120,7 @@ async function main() {
     // `npm run dev` reloads the routes on change: there the API stays with Remix
     fastApi: dev ? undefined : fastApi(app.api, durability, log),
     metrics,
+    openIdProvider: app.provider.enabled ? app.provider : undefined,
     appContext,
     isReady: () => cluster.isReady(),
     durability,
@@ -125,6 +129,8 @@ async function main() {
   server.on("listening", () => {
     // after the start, not on its path: the first "Sign in with Dev OIDC" then finds it loaded
     if (devOidc) setTimeout(() => devOidc.warm(), DEV_OIDC_WARM_AFTER_MS).unref();
+    // the OpenID provider (oidc-provider and its RSA key) likewise, so an app's first sign-in finds it ready
+    if (app.provider.enabled) setTimeout(() => app.provider.warm(), DEV_OIDC_WARM_AFTER_MS).unref();
     const address = server.address();
     const port = typeof address === "object" && address ? address.port : config.port;
     log.info(`listening on http://${config.host}:${port}`, {
@@ -132,6 +138,7 @@ async function main() {
       appUrl: config.appUrl.origin,
       secret: config.secretSource,
       mail: config.smtpUrl ? "smtp" : "outbox at /dev/mailbox",
+      openIdProvider: config.provider ? `${config.provider.clients.length} client(s)` : "off",
       cluster: config.cluster.name,
       clusterMode: cluster.status().mode,
       discovery: config.cluster.discovery,

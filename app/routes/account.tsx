@@ -4,6 +4,8 @@ import { Form, useLoaderData, useRevalidator } from "@remix-run/react";
 import { useEffect, useState } from "react";
 import { addPasskey } from "#app/lib/sign-in/passkey/client.ts";
 import { getServices } from "#app/lib/services.server.ts";
+import { getOpenIdProvider } from "#app/lib/provider/index.server.ts";
+import { AppsWithAccess } from "#app/components/apps-with-access.tsx";
 
 export const meta: MetaFunction = () => [{ title: "Your account · PwdlessGs" }];
 
@@ -35,6 +37,8 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
       passkeys,
       sessions,
       node: context.app.cluster.nodeId,
+      // OpenID provider on: the apps this person let in ("Apps with access")
+      apps: getOpenIdProvider(context.app).enabled ? getOpenIdProvider(context.app).appsWithAccess(user) : null,
     },
     { headers },
   );
@@ -120,7 +124,7 @@ function device(userAgent: string): string {
 }
 
 export default function Account() {
-  const { methods, passkeys, sessions, node } = useLoaderData<typeof loader>();
+  const { methods, passkeys, sessions, node, apps } = useLoaderData<typeof loader>();
   const [me, setMe] = useState<Me | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
   const [passkeyName, setPasskeyName] = useState("");
@@ -281,6 +285,7 @@ export default function Account() {
           This page was served by node <code>{node.slice(-8)}</code>.
         </p>
       </div>
+      {apps && <AppsWithAccess apps={apps} />}
     </main>
   );
 }

@@ -5,6 +5,7 @@ import { useEffect, useState } from "react";
 import { autofillAvailable, signInWithPasskey } from "#app/lib/sign-in/passkey/client.ts";
 import { limitLinkRequests, requestLink } from "#app/lib/sign-in/email-link/request.server.ts";
 import { getServices } from "#app/lib/services.server.ts";
+import { getOpenIdProvider } from "#app/lib/provider/index.server.ts";
 import { normaliseEmail, safeRedirect } from "#app/lib/validation.server.ts";
 
 /** A refused request's Retry-After reaches the page too, not only data requests. */
@@ -21,9 +22,12 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
   const services = getServices(context.app);
   const url = new URL(request.url);
   const signedIn = await services.auth.fromCookie(request);
+  const redirectTo = safeRedirect(url.searchParams.get("redirectTo"), context.app.config.appUrl);
   return json(
     {
-      redirectTo: safeRedirect(url.searchParams.get("redirectTo"), context.app.config.appUrl),
+      redirectTo,
+      // signing in for an app (Sign in with PwdlessGs): name it
+      forApp: getOpenIdProvider(context.app).appForRedirect(redirectTo),
       email: (url.searchParams.get("email") ?? "").slice(0, 254),
       signedOut: url.searchParams.has("signedOut"),
       signedInAs: signedIn?.user.email ?? null,
@@ -55,7 +59,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
 }
 
 export default function Login() {
-  const { redirectTo, email, signedOut, signedInAs, emailLabel, passkeyLabel, providers } =
+  const { redirectTo, forApp, email, signedOut, signedInAs, emailLabel, passkeyLabel, providers } =
     useLoaderData<typeof loader>();
   const failed = useActionData<typeof action>();
   const busy = useNavigation().state === "submitting";
@@ -90,6 +94,7 @@ export default function Login() {
       {signedOut && <p className="notice">You are signed out.</p>}
       <div className="card">
         <h1>Sign in</h1>
+        {forApp && <p data-testid="sign-in-for-app">to continue to {forApp}</p>}
         {signedInAs && (
           <p className="muted">
             You are already signed in as {signedInAs}. <Link to="/account">Go to your account</Link>.

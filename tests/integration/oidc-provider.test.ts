@@ -1,0 +1,181 @@
+// PwdlessGs as an OpenID provider, on one real server process with real SMTP: discovery, keys,
+// the code flow with PKCE, refresh rotation and reuse detection, sign-out reaching the apps.
+import { createRemoteJWKSet, jwtVerify } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CookieJar } from "../support/cookie-jar";
+import { form } from "../support/flows";
+import { startNode, stopAllNodes, testSecret, type NodeProcess } from "../support/node";
+import {
+  authorize,
+  clientsFile,
+  codeFlow,
+  pkce,
+  SECRET,
+  signInWithCode,
+  standardClients,
+  token,
+  userinfo,
+  visit,
+} from "../support/oidc";
+import { TestSmtpServer } from "../support/smtp";
+
+describe("Sign in with PwdlessGs, one node", () => {
+  let smtp: TestSmtpServer;
+  let node: NodeProcess;
+  const previousSecret = testSecret();
+
+  beforeAll(async () => {
+    smtp = await new TestSmtpServer().start();
+    node = await startNode({
+      env: {
+        SMTP_URL: smtp.url,
+        OIDC_PROVIDER_CLIENTS_FILE: clientsFile(standardClients()),
+        SECRET_KEY_BASE_PREVIOUS: previousSecret,
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await stopAllNodes();
+    await smtp.stop();
+  });
+
+  it("publishes discovery at APP_URL with its endpoints, and RS256 and EdDSA keys for this secret and the previous one", async () => {
+    const res = await node.fetch("/.well-known/openid-configuration");
+    expect(res.status).toBe(200);
+    const meta = (await res.json()) as Record<string, unknown>;
+    expect(meta.issuer).toBe(node.url);
+    expect(meta.token_endpoint).toBe(`${node.url}/oidc/token`);
+    expect(meta.end_session_endpoint).toBe(`${node.url}/oidc/session/end`);
+    expect(meta.device_authorization_endpoint).toBe(`${node.url}/oidc/device/auth`);
+    expect(meta.code_challenge_methods_supported).toEqual(["S256"]);
+    expect(meta.scopes_supported).toEqual(expect.arrayContaining(["openid", "email", "profile", "offline_access"]));
+    const jwks = (await (await node.fetch("/oidc/jwks")).json()) as {
+      keys: { alg: string; kid: string; d?: string }[];
+    };
+    expect(jwks.keys.map((k) => k.alg).sort()).toEqual(["EdDSA", "EdDSA", "RS256", "RS256"]);
+    expect(jwks.keys.every((k) => k.d === undefined)).toBe(true);
+  });
+
+  it("signs a person in with the emailed code: ID token with sub = /api/me's id and the address, userinfo, refresh", async () => {
+    const jar = new CookieJar();
+    const email = "ada@example.com";
+    const { code, verifier, redirectUri } = await codeFlow(node, jar, { email, smtp });
+    const tokens = await token(node, {
+      grant_type: "authorization_code",
+      code,
+      code_verifier: verifier,
+      redirect_uri: redirectUri,
+    });
+    expect(tokens.status).toBe(200);
+    const { payload } = await jwtVerify(
+      String(tokens.body.id_token),
+      createRemoteJWKSet(new URL("/oidc/jwks", node.url)),
+      { issuer: node.url, audience: "web" },
+    );
+    const me = (await (await visit(node, jar, "/auth/refresh", { method: "POST" })).json()) as { access_token: string };
+    const who = (await (
+      await node.fetch("/api/me", { headers: { Authorization: `Bearer ${me.access_token}` } })
+    ).json()) as {
+      id: string;
+    };
+    expect(payload.sub).toBe(who.id);
+    expect(payload.email).toBe(email);
+    expect(payload.email_verified).toBe(true);
+    const info = await userinfo(node, String(tokens.body.access_token));
+    expect(info.status).toBe(200);
+    expect(await info.json()).toMatchObject({ sub: who.id, email });
+
+    const refreshed = await token(node, {
+      grant_type: "refresh_token",
+      refresh_token: String(tokens.body.refresh_token),
+    });
+    expect(refreshed.status).toBe(200);
+    expect(refreshed.body.refresh_token).not.toBe(tokens.body.refresh_token);
+  });
+
+  it("a replayed refresh token revokes its whole family", async () => {
+    const jar = new CookieJar();
+    const { code, verifier, redirectUri } = await codeFlow(node, jar, { email: "replay@example.com", smtp });
+    const first = await token(node, {
+      grant_type: "authorization_code",
+      code,
+      code_verifier: verifier,
+      redirect_uri: redirectUri,
+    });
+    const second = await token(node, { grant_type: "refresh_token", refresh_token: String(first.body.refresh_token) });
+    expect(second.status).toBe(200);
+    const replay = await token(node, { grant_type: "refresh_token", refresh_token: String(first.body.refresh_token) });
+    expect(replay.status).toBe(400);
+    expect(replay.body.error).toBe("invalid_grant");
+    const latest = await token(node, { grant_type: "refresh_token", refresh_token: String(second.body.refresh_token) });
+    expect(latest.body.error).toBe("invalid_grant");
+    expect((await userinfo(node, String(second.body.access_token))).status).toBe(401);
+  });
+
+  it("sign out everywhere revokes the apps' refresh tokens", async () => {
+    const jar = new CookieJar();
+    const { code, verifier, redirectUri } = await codeFlow(node, jar, { email: "out@example.com", smtp });
+    const tokens = await token(node, {
+      grant_type: "authorization_code",
+      code,
+      code_verifier: verifier,
+      redirect_uri: redirectUri,
+    });
+    const out = await visit(node, jar, "/logout", form({ scope: "everywhere" }));
+    expect(out.status).toBe(302);
+    const refresh = await token(node, {
+      grant_type: "refresh_token",
+      refresh_token: String(tokens.body.refresh_token),
+    });
+    expect(refresh.body.error).toBe("invalid_grant");
+    expect((await userinfo(node, String(tokens.body.access_token))).status).toBe(401);
+  });
+
+  it("asks a third-party app's consent once, remembers it, and lets /account take it back", async () => {
+    const jar = new CookieJar();
+    await signInWithCode(node, jar, "consent@example.com", smtp);
+    const { challenge } = pkce();
+    const params = {
+      client_id: "spa",
+      response_type: "code",
+      redirect_uri: "http://127.0.0.1:9/spa",
+      scope: "openid email",
+      code_challenge: challenge,
+      code_challenge_method: "S256",
+    };
+    const first = await authorize(node, jar, params);
+    expect(first.stoppedAt?.status).toBe(200);
+    expect(first.stoppedAt?.body).toContain("Allow Partner App to use your account?");
+    const uid = /\/oidc\/interaction\/([A-Za-z0-9_-]+)/.exec(first.stoppedAt!.path)![1]!;
+    const allowed = await visit(node, jar, `/oidc/interaction/${uid}/consent`, form({ decision: "allow" }));
+    expect(allowed.status).toBe(303);
+    const again = await authorize(node, jar, params);
+    expect(again.redirect?.searchParams.get("code")).toBeTruthy();
+
+    const account = await (await visit(node, jar, "/account")).text();
+    expect(account).toContain("Partner App");
+    const revoked = await visit(node, jar, "/account/apps", form({ clientId: "spa" }));
+    expect(revoked.status).toBe(302);
+    const third = await authorize(node, jar, params);
+    expect(third.stoppedAt?.body).toContain("Allow Partner App to use your account?");
+  });
+
+  it("refuses a wrong client secret with invalid_client", async () => {
+    const res = await token(
+      node,
+      { grant_type: "refresh_token", refresh_token: "x".repeat(43) },
+      { id: "web", secret: `${SECRET}x` },
+    );
+    expect(res.status).toBe(401);
+    expect(res.body.error).toBe("invalid_client");
+  });
+
+  it("logs JSON lines only (no library notices), and never a token or a client secret", () => {
+    const lines = node.output;
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) expect(() => JSON.parse(line), line).not.toThrow();
+    expect(node.log).not.toContain(SECRET);
+    expect(node.log).toContain("OpenID provider loaded");
+  });
+});

@@ -1,0 +1,188 @@
+// An app signing people in through PwdlessGs's OpenID provider, scripted: a browser's redirects
+// with a cookie jar, the emailed code, PKCE, and the app's back-channel calls.
+import { createHash, randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { CookieJar } from "./cookie-jar";
+import { form } from "./flows";
+import { tempDir } from "./node";
+import { codeIn, type TestSmtpServer } from "./smtp";
+import { waitFor } from "./wait";
+
+/** Anything that answers HTTP for the site: a node, or the balancer in front of several. */
+export interface Site {
+  readonly url: string;
+  fetch(pathname: string, init?: RequestInit): Promise<Response>;
+}
+
+export const SECRET = "test-client-secret-0123456789abcdef0123";
+
+export interface TestClient {
+  client_id: string;
+  client_secret?: string;
+  redirect_uris?: string[];
+  [field: string]: unknown;
+}
+
+/** Write a clients file and return its path (and the clients, for the test's own use). */
+export function clientsFile(clients: TestClient[]): string {
+  const file = path.join(tempDir("pwdless-oidc-clients"), "clients.json");
+  writeFileSync(file, JSON.stringify(clients, null, 2));
+  return file;
+}
+
+/** A first-party confidential web app with refresh tokens, and a device-flow CLI; the usual pair. */
+export function standardClients(redirectUri = "http://127.0.0.1:9/callback"): TestClient[] {
+  return [
+    {
+      client_id: "web",
+      client_name: "Team Web App",
+      client_secret: SECRET,
+      redirect_uris: [redirectUri],
+      post_logout_redirect_uris: [new URL("/", redirectUri).href],
+      grant_types: ["authorization_code", "refresh_token"],
+      first_party: true,
+    },
+    {
+      client_id: "cli",
+      client_name: "Team CLI",
+      token_endpoint_auth_method: "none",
+      grant_types: ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"],
+      first_party: true,
+    },
+    {
+      client_id: "spa",
+      client_name: "Partner App",
+      token_endpoint_auth_method: "none",
+      redirect_uris: ["http://127.0.0.1:9/spa"],
+      grant_types: ["authorization_code", "refresh_token"],
+    },
+  ];
+}
+
+export function pkce(): { verifier: string; challenge: string } {
+  const verifier = randomBytes(32).toString("base64url");
+  return { verifier, challenge: createHash("sha256").update(verifier).digest("base64url") };
+}
+
+/** A request with the jar's cookies; keeps what the answer sets. */
+export async function visit(site: Site, jar: CookieJar, pathname: string, init: RequestInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  if (jar.header()) headers.set("Cookie", jar.header());
+  const response = await site.fetch(pathname, { ...init, headers, redirect: "manual" });
+  jar.take(response);
+  return response;
+}
+
+/** Sign in on the site with the emailed code (real SMTP), starting from /login?redirectTo=… */
+export async function signInWithCode(
+  site: Site,
+  jar: CookieJar,
+  email: string,
+  smtp: TestSmtpServer,
+  redirectTo = "/account",
+): Promise<string> {
+  const before = smtp.to(email).length;
+  const asked = await visit(site, jar, "/login", form({ email, redirectTo }));
+  if (asked.status !== 302) throw new Error(`POST /login answered ${asked.status}`);
+  const mail = await waitFor(`a mail to ${email}`, () => smtp.to(email)[before]);
+  const typed = await visit(site, jar, "/login/sent", form({ code: codeIn(mail) }));
+  if (typed.status !== 302) throw new Error(`typing the code answered ${typed.status}: ${await typed.text()}`);
+  return typed.headers.get("location")!;
+}
+
+export interface AuthorizeResult {
+  /** the final redirect to the app, when there was one */
+  redirect?: URL;
+  /** the last answer when the flow stopped on a page of ours (consent, an error page) */
+  stoppedAt?: { path: string; status: number; body: string };
+}
+
+/**
+ * Follow the browser's redirects from the authorization endpoint: through the interaction, and
+ * /login (signing in with the emailed code when `signIn` is given), until the app's redirect URI.
+ */
+export async function authorize(
+  site: Site,
+  jar: CookieJar,
+  params: Record<string, string>,
+  signIn?: { email: string; smtp: TestSmtpServer },
+): Promise<AuthorizeResult> {
+  let next = `/oidc/auth?${new URLSearchParams(params)}`;
+  for (let hop = 0; hop < 20; hop += 1) {
+    const res = await visit(site, jar, next);
+    const location = res.headers.get("location");
+    if (res.status >= 300 && res.status < 400 && location) {
+      const target = new URL(location, site.url);
+      if (target.origin !== new URL(site.url).origin) return { redirect: target };
+      if (target.pathname === "/login" && signIn) {
+        await res.body?.cancel();
+        next = await signInWithCode(site, jar, signIn.email, signIn.smtp, target.searchParams.get("redirectTo")!);
+        continue;
+      }
+      await res.body?.cancel();
+      next = `${target.pathname}${target.search}`;
+      continue;
+    }
+    return { stoppedAt: { path: next, status: res.status, body: await res.text() } };
+  }
+  throw new Error("too many redirects");
+}
+
+export function codeFrom(result: AuthorizeResult): string {
+  const code = result.redirect?.searchParams.get("code");
+  if (!code) throw new Error(`no code: ${JSON.stringify(result.stoppedAt ?? result.redirect?.href)}`);
+  return code;
+}
+
+export const basic = (id: string, secret = SECRET) =>
+  `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString("base64")}`;
+
+/** POST the token endpoint as an app's server would (no cookies, no Origin). */
+export async function token(
+  site: Site,
+  fields: Record<string, string>,
+  client: { id: string; secret?: string } = { id: "web", secret: SECRET },
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const headers: Record<string, string> = { "Content-Type": "application/x-www-form-urlencoded" };
+  const body = new URLSearchParams(fields);
+  if (client.secret) headers.Authorization = basic(client.id, client.secret);
+  else body.set("client_id", client.id);
+  const res = await site.fetch("/oidc/token", { method: "POST", headers, body: body.toString() });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+export async function userinfo(site: Site, accessToken: string): Promise<Response> {
+  return site.fetch("/oidc/me", { headers: { Authorization: `Bearer ${accessToken}` } });
+}
+
+/** A full code flow for the first-party web app: sign in (when the jar is not yet), code, tokens. */
+export async function codeFlow(
+  site: Site,
+  jar: CookieJar,
+  signIn: { email: string; smtp: TestSmtpServer },
+  scope = "openid email profile offline_access",
+): Promise<{ code: string; verifier: string; redirectUri: string }> {
+  const { verifier, challenge } = pkce();
+  const redirectUri = "http://127.0.0.1:9/callback";
+  const result = await authorize(
+    site,
+    jar,
+    {
+      client_id: "web",
+      response_type: "code",
+      redirect_uri: redirectUri,
+      scope,
+      // offline_access needs prompt=consent (OpenID Connect Core §11); a first-party app is not asked
+      prompt: "consent",
+      state: randomBytes(8).toString("hex"),
+      nonce: randomBytes(8).toString("hex"),
+      code_challenge: challenge,
+      code_challenge_method: "S256",
+    },
+    signIn,
+  );
+  return { code: codeFrom(result), verifier, redirectUri };
+}
+
+export { CookieJar };
