@@ -108,9 +108,20 @@ export async function authorize(
   params: Record<string, string>,
   signIn?: { email: string; smtp: TestSmtpServer },
 ): Promise<AuthorizeResult> {
-  let next = `/oidc/auth?${new URLSearchParams(params)}`;
+  return follow(site, jar, await visit(site, jar, `/oidc/auth?${new URLSearchParams(params)}`), signIn);
+}
+
+/** Follow a browser's redirects from this answer on, signing in on /login when asked and `signIn` is given. */
+export async function follow(
+  site: Site,
+  jar: CookieJar,
+  first: Response,
+  signIn?: { email: string; smtp: TestSmtpServer },
+): Promise<AuthorizeResult> {
+  let res = first;
+  let next = new URL(res.url || site.url).pathname;
   for (let hop = 0; hop < 20; hop += 1) {
-    const res = await visit(site, jar, next);
+    if (hop > 0) res = await visit(site, jar, next);
     const location = res.headers.get("location");
     if (res.status >= 300 && res.status < 400 && location) {
       const target = new URL(location, site.url);
@@ -156,12 +167,12 @@ export async function userinfo(site: Site, accessToken: string): Promise<Respons
   return site.fetch("/oidc/me", { headers: { Authorization: `Bearer ${accessToken}` } });
 }
 
-/** A full code flow for the first-party web app: sign in (when the jar is not yet), code, tokens. */
+/** A full code flow for a first-party app (the web app by default): sign in when the jar is not yet, get a code. */
 export async function codeFlow(
   site: Site,
   jar: CookieJar,
-  signIn: { email: string; smtp: TestSmtpServer },
-  scope = "openid email profile offline_access",
+  signIn?: { email: string; smtp: TestSmtpServer },
+  { clientId = "web", scope = "openid email profile offline_access" }: { clientId?: string; scope?: string } = {},
 ): Promise<{ code: string; verifier: string; redirectUri: string }> {
   const { verifier, challenge } = pkce();
   const redirectUri = "http://127.0.0.1:9/callback";
@@ -169,7 +180,7 @@ export async function codeFlow(
     site,
     jar,
     {
-      client_id: "web",
+      client_id: clientId,
       response_type: "code",
       redirect_uri: redirectUri,
       scope,
@@ -183,6 +194,66 @@ export async function codeFlow(
     signIn,
   );
   return { code: codeFrom(result), verifier, redirectUri };
+}
+
+/** The hidden xsrf field of one of the provider's forms. */
+export function xsrfIn(page: string): string {
+  const match = /name="xsrf" value="([^"]+)"/.exec(page);
+  if (!match) throw new Error(`no xsrf field in:\n${page.slice(0, 500)}`);
+  return match[1]!;
+}
+
+export interface DeviceStart {
+  device_code: string;
+  user_code: string;
+  verification_uri: string;
+  verification_uri_complete: string;
+  interval: number;
+}
+
+/** A CLI starts the device flow (RFC 8628). */
+export async function startDevice(
+  site: Site,
+  clientId = "cli",
+  scope = "openid email offline_access",
+): Promise<DeviceStart> {
+  const res = await site.fetch("/oidc/device/auth", {
+    method: "POST",
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ client_id: clientId, scope }).toString(),
+  });
+  if (res.status !== 200) throw new Error(`device authorization answered ${res.status}: ${await res.text()}`);
+  return (await res.json()) as DeviceStart;
+}
+
+/** The CLI's one poll of the token endpoint. */
+export function pollDevice(site: Site, deviceCode: string, clientId = "cli") {
+  return token(
+    site,
+    { grant_type: "urn:ietf:params:oauth:grant-type:device_code", device_code: deviceCode },
+    { id: clientId },
+  );
+}
+
+/** A person types the user code on /device, confirms, signs in if needed: the final page. */
+export async function approveDevice(
+  site: Site,
+  jar: CookieJar,
+  userCode: string,
+  signIn?: { email: string; smtp: TestSmtpServer },
+): Promise<AuthorizeResult> {
+  const page = await visit(site, jar, "/device");
+  const typed = await visit(site, jar, "/device", form({ xsrf: xsrfIn(await page.text()), user_code: userCode }));
+  const confirm = await typed.text();
+  if (!confirm.includes('name="confirm"'))
+    return { stoppedAt: { path: "/device", status: typed.status, body: confirm } };
+  const confirmed = await visit(
+    site,
+    jar,
+    "/device",
+    form({ xsrf: xsrfIn(confirm), user_code: userCode, confirm: "yes" }),
+  );
+  return follow(site, jar, confirmed, signIn);
 }
 
 export { CookieJar };
