@@ -179,14 +179,14 @@ export function parseProviderClients(text: string, production: boolean, problems
   const clients: ProviderClient[] = [];
   const seen = new Set<string>();
   json.forEach((raw, index) => {
-    const client = checkClient(raw, index, production, problems);
-    if (!client) return;
-    if (seen.has(client.client_id)) {
-      problems.push(`OIDC_PROVIDER_CLIENTS_FILE: client_id "${client.client_id}" is listed twice`);
+    const id = (raw as { client_id?: unknown } | null)?.client_id;
+    if (typeof id === "string" && seen.has(id)) {
+      problems.push(`OIDC_PROVIDER_CLIENTS_FILE: client_id "${id}" is listed twice`);
       return;
     }
-    seen.add(client.client_id);
-    clients.push(client);
+    if (typeof id === "string") seen.add(id);
+    const client = checkClient(raw, index, production, problems);
+    if (client) clients.push(client);
   });
   return clients;
 }

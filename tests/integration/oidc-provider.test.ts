@@ -179,3 +179,46 @@ describe("Sign in with PwdlessGs, one node", () => {
     expect(node.log).toContain("OpenID provider loaded");
   });
 });
+
+describe("the provider's settings", () => {
+  afterAll(() => stopAllNodes());
+
+  it("is off without OIDC_PROVIDER_CLIENTS_FILE: its paths answer 404", async () => {
+    const node = await startNode();
+    for (const path of ["/.well-known/openid-configuration", "/oidc/auth?client_id=x", "/oidc/jwks", "/device"]) {
+      expect((await node.fetch(path)).status, path).toBe(404);
+    }
+    const post = await node.fetch("/oidc/token", {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: "grant_type=refresh_token",
+    });
+    expect(post.status).toBe(404);
+  });
+
+  it("refuses to start on a bad clients file, one line per problem, exit 1", async () => {
+    const file = clientsFile([
+      { client_id: "no-secret", redirect_uris: ["https://app.example.com/cb"] },
+      { client_id: "plain-http", client_secret: SECRET, redirect_uris: ["http://app.example.com/cb"] },
+      { client_id: "typo", client_secret: SECRET, redirect_uris: ["https://app.example.com/cb"], redirect_uri: "x" },
+    ]);
+    const node = await startNode({
+      waitUntil: "none",
+      env: {
+        NODE_ENV: "production",
+        APP_URL: "https://login.example.com",
+        SMTP_URL: "smtp://127.0.0.1:9",
+        OIDC_PROVIDER_CLIENTS_FILE: file,
+      },
+    });
+    expect(await node.waitForExit()).toBe(1);
+    const problems = node.output.filter((line) => line.startsWith("config: OIDC_PROVIDER_CLIENTS_FILE"));
+    expect(problems).toHaveLength(3);
+    expect(problems[0]).toContain('client "no-secret": client_secret of at least 32 characters is required');
+    expect(problems[1]).toContain(
+      'client "plain-http": redirect_uris[0] "http://app.example.com/cb" must be https in production',
+    );
+    expect(problems[2]).toContain('client "typo": unknown field "redirect_uri"');
+    expect(node.log).not.toContain(SECRET);
+  });
+});
