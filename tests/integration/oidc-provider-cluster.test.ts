@@ -230,4 +230,51 @@ describe("Sign in with PwdlessGs across two gossip nodes", () => {
     expect(payload.sid).toBe(sid);
     expect(payload.events).toHaveProperty(["http://schemas.openid.net/event/backchannel-logout"]);
   });
+
+  it("RP-initiated logout on A ends the PwdlessGs session on every node, and the app's tokens", async () => {
+    const jar = new CookieJar();
+    balancer.route(a);
+    const { code, verifier, redirectUri } = await codeFlow(balancer, jar, { email: "rp-out@example.com", smtp });
+    const tokens = await token(balancer.via(a), {
+      grant_type: "authorization_code",
+      code,
+      code_verifier: verifier,
+      redirect_uri: redirectUri,
+    });
+    const kept = jar.clone();
+    const ask = await visit(
+      balancer,
+      jar,
+      `/oidc/session/end?${new URLSearchParams({
+        id_token_hint: String(tokens.body.id_token),
+        post_logout_redirect_uri: "http://127.0.0.1:9/",
+        state: "bye",
+      })}`,
+    );
+    expect(ask.status).toBe(200);
+    const page = await ask.text();
+    expect(page).toContain("Sign out of PwdlessGs?");
+    expect(page).toContain("Team Web App asked to sign you out.");
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(page)![1]!;
+    const done = await visit(balancer, jar, "/oidc/session/end/confirm", form({ xsrf, logout: "yes" }));
+    expect(done.status).toBe(303);
+    expect(done.headers.get("location")).toBe("http://127.0.0.1:9/?state=bye");
+    expect(
+      done.headers
+        .getSetCookie()
+        .some((c) => c.startsWith("pwdless_session=;") || /^pwdless_session=[^;]*;.*Max-Age=0/i.test(c)),
+    ).toBe(true);
+    // the browser's old cookie (kept before signing out) no longer works, on A or on B
+    for (const node of [a, b]) {
+      await waitFor(`the session refused on ${node.port}`, async () => {
+        const res = await visit(balancer.via(node), kept.clone(), "/account");
+        return res.status === 302 && res.headers.get("location")!.startsWith("/login");
+      });
+    }
+    const refresh = await token(balancer.via(b), {
+      grant_type: "refresh_token",
+      refresh_token: String(tokens.body.refresh_token),
+    });
+    expect(refresh.body.error).toBe("invalid_grant");
+  });
 });

@@ -1,0 +1,105 @@
+import { describe, expect, it } from "vitest";
+import { ClusterStore, LocalAtomics, type ClusterAtomics } from "#cluster";
+import type { ClusterPort } from "#app/lib/context.server.ts";
+import { ProviderRows } from "#app/lib/provider/rows.server.ts";
+import { SingleUse } from "#app/lib/provider/single-use.server.ts";
+import { fakeClusterPort } from "#tests/support/fake-cluster.ts";
+
+const log = { info: () => undefined, warn: () => undefined, error: () => undefined, child: () => log };
+const now = () => Date.now();
+
+/** Two nodes whose stores see each other's writes at once and whose requests reach each other's handlers. */
+function twoNodes(atomics?: ClusterAtomics) {
+  const handlers = new Map<string, Map<string, (body: unknown, from: string) => Promise<unknown>>>();
+  const stores = [new ClusterStore({ nodeId: "node-a" }), new ClusterStore({ nodeId: "node-b" })] as const;
+  const reachable = { value: true };
+  const ports = stores.map((store) => {
+    handlers.set(store.nodeId, new Map());
+    return fakeClusterPort(store, {
+      handle: (method, handler) => void handlers.get(store.nodeId)!.set(method, handler),
+      request: async (to, method, body) => {
+        if (!reachable.value) throw new Error("unreachable");
+        return handlers.get(to)!.get(method)!(body, store.nodeId);
+      },
+      ...(atomics ? { atomics } : {}),
+    });
+  });
+  // replication: each local write is applied on the other store
+  stores[0].onLocalWrite((record) => stores[1].applyRemote(record));
+  stores[1].onLocalWrite((record) => stores[0].applyRemote(record));
+  const sides = ports.map((port: ClusterPort) => {
+    const rows = new ProviderRows(port, { now, familyLifeMs: 60_000, arrivalWaitMs: 50 });
+    return { rows, uses: new SingleUse(port, rows, log, now) };
+  });
+  return { a: sides[0]!, b: sides[1]!, reachable };
+}
+
+const payload = { grantId: "g1", clientId: "web", exp: Math.floor(Date.now() / 1000) + 60 };
+
+describe("single use of codes and refresh tokens, cluster-wide", () => {
+  it("gossip mode: the issuing node decides; the other asks it; concurrent uses have one winner", async () => {
+    const { a, b } = twoNodes();
+    a.rows.put("AuthorizationCode", "code-1", payload, 60);
+    expect(b.rows.table("AuthorizationCode").get("code-1")?.n).toBe("node-a");
+    const outcomes = await Promise.all([
+      b.uses.consume("AuthorizationCode", "code-1"),
+      a.uses.consume("AuthorizationCode", "code-1"),
+    ]);
+    expect(outcomes.sort()).toEqual(["ok", "used"]);
+    expect(await b.uses.consume("AuthorizationCode", "code-1")).toBe("used");
+    expect(b.rows.usedAt("AuthorizationCode", "code-1")).toBeTypeOf("number");
+  });
+
+  it("gossip mode: a re-save on another node keeps the issuer as decider", async () => {
+    const { a, b } = twoNodes();
+    a.rows.put("DeviceCode", "device-1", { ...payload, userCode: "BCDFGHJK" }, 600);
+    b.rows.put("DeviceCode", "device-1", { ...payload, userCode: "BCDFGHJK", accountId: "u1" }, 600);
+    expect(a.rows.table("DeviceCode").get("device-1")?.n).toBe("node-a");
+    expect(await b.uses.consume("DeviceCode", "device-1")).toBe("ok");
+    expect(await a.uses.consume("DeviceCode", "device-1")).toBe("used");
+  });
+
+  it("gossip mode: when the issuer cannot be reached, nobody decides (unavailable), and the use stays free", async () => {
+    const { a, b, reachable } = twoNodes();
+    a.rows.put("RefreshToken", "rt-1", payload, 60);
+    reachable.value = false;
+    expect(await b.uses.consume("RefreshToken", "rt-1")).toBe("unavailable");
+    reachable.value = true;
+    expect(await b.uses.consume("RefreshToken", "rt-1")).toBe("ok");
+  });
+
+  it("Redis mode: the shared claim decides, whichever node wrote the row", async () => {
+    // one claim store for both nodes: what Redis's SET NX gives
+    const shared = new LocalAtomics(now);
+    const atomics: ClusterAtomics = {
+      scope: "cluster",
+      claimOnce: (...args) => shared.claimOnce(...args),
+      reserve: (...args) => shared.reserve(...args),
+      release: (...args) => shared.release(...args),
+    };
+    const { a, b, reachable } = twoNodes(atomics);
+    a.rows.put("RefreshToken", "rt-2", payload, 60);
+    reachable.value = false; // no node asks another in Redis mode
+    const outcomes = await Promise.all([
+      a.uses.consume("RefreshToken", "rt-2"),
+      b.uses.consume("RefreshToken", "rt-2"),
+    ]);
+    expect(outcomes.sort()).toEqual(["ok", "used"]);
+  });
+
+  it("revoking a family is one row that every node honours", () => {
+    const { a, b } = twoNodes();
+    expect(a.rows.revokeFamily("g1", "replayed")).toBe(true);
+    expect(b.rows.isRevoked("g1")).toBe(true);
+    expect(b.rows.revokeFamily("g1", "again")).toBe(false);
+  });
+
+  it("waits a moment for a row still on its way, and gives up on one that never comes", async () => {
+    const { a, b } = twoNodes();
+    const late = b.rows.get("AccessToken", "at-arriving-soon");
+    setTimeout(() => a.rows.put("AccessToken", "at-arriving-soon", payload, 60), 10);
+    expect((await late)?.g).toBe("g1");
+    expect(await b.rows.get("AccessToken", "never-written-1")).toBeUndefined();
+    expect(await b.rows.get("AccessToken", "bad id!")).toBeUndefined();
+  });
+});
