@@ -113,3 +113,71 @@ describe("OIDC_PROVIDER_CLIENTS_FILE", () => {
     }
   });
 });
+
+describe("what the clients file accepts, oidc-provider accepts", () => {
+  it("instantiates every accepted client with oidc-provider's own rules", async () => {
+    const problems: string[] = [];
+    const clients = parseProviderClients(
+      JSON.stringify([
+        {
+          client_id: "web",
+          client_secret: SECRET,
+          redirect_uris: ["https://app.example.com/cb"],
+          post_logout_redirect_uris: ["https://app.example.com/"],
+          grant_types: ["authorization_code", "refresh_token"],
+          first_party: true,
+          backchannel_logout_uri: "https://app.example.com/bc",
+          backchannel_logout_session_required: true,
+        },
+        {
+          client_id: "local",
+          client_secret: SECRET,
+          token_endpoint_auth_method: "client_secret_post",
+          redirect_uris: ["http://127.0.0.1:8080/cb"],
+          id_token_signed_response_alg: "EdDSA",
+        },
+        {
+          client_id: "spa",
+          token_endpoint_auth_method: "none",
+          redirect_uris: ["https://spa.example.com/"],
+          scope: "openid email",
+        },
+        {
+          client_id: "cli",
+          token_endpoint_auth_method: "none",
+          grant_types: ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"],
+        },
+        {
+          client_id: "mobile",
+          application_type: "native",
+          token_endpoint_auth_method: "none",
+          redirect_uris: ["com.example.app:/oauth2redirect"],
+        },
+      ]),
+      true,
+      problems,
+    );
+    expect(problems).toEqual([]);
+    const { default: Provider } = await import("oidc-provider");
+    const { deriveProviderKeys } = await import("../../app/lib/provider/keys.server");
+    const provider = new Provider("https://login.example.com", {
+      jwks: { keys: (await deriveProviderKeys(new Uint8Array(32), [])) as never },
+      clients: clients.map((c) => ({ ...c, response_types: c.response_types.filter((t) => t === "code") })),
+      extraClientMetadata: { properties: ["first_party"] },
+      features: {
+        devInteractions: { enabled: false },
+        deviceFlow: { enabled: true },
+        backchannelLogout: { enabled: true },
+      },
+      responseTypes: ["code"],
+      scopes: ["openid", "offline_access", "email", "profile"],
+      enabledJWA: { idTokenSigningAlgValues: ["RS256", "EdDSA"] },
+    });
+    for (const client of clients) {
+      const found = await provider.Client.find(client.client_id).catch((error: { error_description?: string }) => {
+        throw new Error(`${client.client_id}: ${error.error_description}`);
+      });
+      expect(found?.clientId, client.client_id).toBe(client.client_id);
+    }
+  });
+});

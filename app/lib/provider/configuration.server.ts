@@ -310,6 +310,17 @@ export async function buildProvider(deps: ProviderDeps): Promise<Provider> {
   provider.on("server_error", (_ctx, error) => log.error("the OpenID provider failed a request", { error }));
   provider.use(requestSafety(deps, provider));
   provider.use(interactionRoutes(deps, provider, clientNames));
+  // the file was checked at start; oidc-provider checks each client once more, and says so if it disagrees
+  for (const client of settings.clients) {
+    await provider.Client.find(client.client_id).catch((error: unknown) =>
+      log.error(`OIDC_PROVIDER_CLIENTS_FILE: client "${client.client_id}" was refused by oidc-provider`, {
+        reason:
+          error instanceof Error
+            ? `${error.message} ${(error as { error_description?: string }).error_description ?? ""}`
+            : String(error),
+      }),
+    );
+  }
   log.info("OpenID provider loaded", {
     issuer: config.appUrl.origin,
     clients: settings.clients.length,
