@@ -102,4 +102,29 @@ describe("single use of codes and refresh tokens, cluster-wide", () => {
     expect(await b.rows.get("AccessToken", "never-written-1")).toBeUndefined();
     expect(await b.rows.get("AccessToken", "bad id!")).toBeUndefined();
   });
+
+  it("collects expired rows, revoked families and grants of ended sessions, on the node that wrote them", () => {
+    let clock = Date.now();
+    const store = new ClusterStore({ nodeId: "node-a" });
+    const rows = new ProviderRows(fakeClusterPort(store), { now: () => clock, familyLifeMs: 120_000 });
+    rows.put("AccessToken", "at-expires", { grantId: "g1" }, 60);
+    rows.put("RefreshToken", "rt-revoked", { grantId: "g2" }, 3600);
+    rows.put("RefreshToken", "rt-live", { grantId: "g3" }, 3600);
+    rows.put("Grant", "g3", { accountId: "u", clientId: "web" }, 3600);
+    rows.bindGrant("g3", "sid-live");
+    rows.put("Grant", "g4", { accountId: "u", clientId: "web" }, 3600);
+    rows.bindGrant("g4", "sid-ended");
+    rows.revokeFamily("g2", "replayed");
+    clock += 61_000;
+    expect(rows.prune((sid) => sid === "sid-live")).toBe(3);
+    expect(rows.table("AccessToken").has("at-expires")).toBe(false);
+    expect(rows.table("RefreshToken").has("rt-revoked")).toBe(false);
+    expect(rows.table("RefreshToken").has("rt-live")).toBe(true);
+    expect(rows.table("Grant").has("g3")).toBe(true);
+    expect(rows.table("Grant").has("g4")).toBe(false);
+    // the revocation outlives its tokens, then goes too
+    clock += 60_000;
+    rows.prune();
+    expect(rows.isRevoked("g2")).toBe(false);
+  });
 });

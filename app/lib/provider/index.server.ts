@@ -93,7 +93,10 @@ function createProvider(ctx: AppContext): OpenIdProvider {
       .then((provider) => ({ provider, callback: provider.callback() })));
   const signOut = new AppSignOut(deps, async () => (await load()).provider);
 
-  const pruneTimer = setInterval(() => rows.prune(), PRUNE_EVERY_MS);
+  const pruneTimer = setInterval(
+    () => rows.prune((sid) => services.sessions.findActive(sid) !== undefined),
+    PRUNE_EVERY_MS,
+  );
   pruneTimer.unref();
 
   return {

@@ -211,17 +211,21 @@ export class ProviderRows {
   }
 
   /**
-   * Collect what can no longer be used: expired rows and the rows of revoked families (the node that
-   * wrote a row deletes it; any node a day later, as that node may be gone), uses and revocations
-   * past the life of what they guard. Returns how many rows were deleted.
+   * Collect what can no longer be used: expired rows, the rows of revoked families, grants whose
+   * PwdlessGs session has ended (the node that wrote a row deletes it; any node a day after its
+   * expiry, as that node may be gone), uses and revocations past the life of what they guard.
+   * Returns how many rows were deleted.
    */
-  prune(): number {
+  prune(sessionActive: (sid: string) => boolean = () => true): number {
     const now = this.options.now();
     let dropped = 0;
     for (const model of MODELS) {
       const table = this.table(model);
       for (const [id, row] of [...table.scan()]) {
-        const dead = (row.e > 0 && row.e <= now) || this.isRevoked(row.g) || (model === "Grant" && this.isRevoked(id));
+        const dead =
+          (row.e > 0 && row.e <= now) ||
+          this.isRevoked(row.g) ||
+          (model === "Grant" && (this.isRevoked(id) || (row.s !== undefined && !sessionActive(row.s))));
         const late = row.e > 0 && row.e + DAY <= now;
         if (dead && (row.n === this.cluster.nodeId || late)) {
           table.delete(id);
