@@ -222,3 +222,32 @@ describe("the provider's settings", () => {
     expect(node.log).not.toContain(SECRET);
   });
 });
+
+describe("acknowledged means kept", () => {
+  afterAll(() => stopAllNodes());
+
+  it("tokens answered before a kill -9 work after the restart, and a used code stays used", async () => {
+    const smtp = await new TestSmtpServer().start();
+    try {
+      const env = { SMTP_URL: smtp.url, OIDC_PROVIDER_CLIENTS_FILE: clientsFile(standardClients()) };
+      const first = await startNode({ env });
+      const { code, verifier, redirectUri } = await codeFlow(first, new CookieJar(), {
+        email: "kept@example.com",
+        smtp,
+      });
+      const fields = { grant_type: "authorization_code", code, code_verifier: verifier, redirect_uri: redirectUri };
+      const tokens = await token(first, fields);
+      expect(tokens.status).toBe(200);
+      await first.stop("SIGKILL");
+      const again = await startNode({ env: { ...first.env }, port: first.port, dataDir: first.dataDir });
+      const refreshed = await token(again, {
+        grant_type: "refresh_token",
+        refresh_token: String(tokens.body.refresh_token),
+      });
+      expect(refreshed.status, JSON.stringify(refreshed.body)).toBe(200);
+      expect((await token(again, fields)).body.error).toBe("invalid_grant");
+    } finally {
+      await smtp.stop();
+    }
+  });
+});
