@@ -10,12 +10,12 @@
  * Bounded: fixed counts and durations, every wait with a deadline. Writes bench/results/provider-*.
  * Run it under `flock /tmp/pwdless-bench.lock npm run bench:provider` on a shared machine.
  */
-import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { Balancer } from "../tests/support/balancer";
 import { clusterEnv } from "../tests/support/cluster";
 import { CookieJar } from "../tests/support/cookie-jar";
+import { cpuMs } from "./proc";
 import { ROOT, startNode, stopAllNodes, type NodeProcess } from "../tests/support/node";
 import { clientsFile, codeFlow, standardClients, token, type Site } from "../tests/support/oidc";
 import { TestSmtpServer } from "../tests/support/smtp";
@@ -27,13 +27,6 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 4);
 const CROSS_CODES = Number(process.env.BENCH_CROSS_CODES ?? 60);
 /** extra node flags for the measured servers, e.g. BENCH_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=/tmp/prof" */
 const NODE_OPTIONS = process.env.BENCH_NODE_OPTIONS;
-const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim() || 100);
-
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
-}
 
 const loadavg = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 const percentile = (xs: number[], p: number) =>

@@ -4,12 +4,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CookieJar } from "../support/cookie-jar";
 import { startNode, stopAllNodes, type NodeProcess } from "../support/node";
 import {
+  SECRET,
   basic,
   clientsFile,
   codeFlow,
   pkce,
   pollDevice,
-  SECRET,
+  refreshGrant,
   standardClients,
   token,
   userinfo,
@@ -269,10 +270,7 @@ describe("bad input to the OpenID provider", () => {
     });
     expect(revokeAsCli.status).toBeLessThan(500);
     // still usable: another client cannot revoke it
-    const refreshed = await token(node, {
-      grant_type: "refresh_token",
-      refresh_token: String(tokens.body.refresh_token),
-    });
+    const refreshed = await token(node, refreshGrant(tokens.body.refresh_token));
     expect(refreshed.status).toBe(200);
   });
 

@@ -5,16 +5,19 @@ import { createServer, type Server } from "node:http";
 import { createRemoteJWKSet, jwtVerify } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Balancer } from "../support/balancer";
+import { racedCodesHaveOneWinner, replayRevokesFamily } from "../support/oidc-journeys";
 import { clusterEnv } from "../support/cluster";
 import { CookieJar } from "../support/cookie-jar";
 import { form } from "../support/flows";
 import { startNode, stopAllNodes, type NodeProcess } from "../support/node";
 import {
+  SECRET,
   approveDevice,
   clientsFile,
   codeFlow,
+  codeGrant,
   pollDevice,
-  SECRET,
+  refreshGrant,
   standardClients,
   startDevice,
   token,
@@ -103,12 +106,7 @@ describe("Sign in with PwdlessGs across two gossip nodes", () => {
     const jar = new CookieJar();
     balancer.route(a);
     const { code, verifier, redirectUri } = await codeFlow(balancer, jar, { email: "across@example.com", smtp });
-    const tokens = await token(balancer.via(b), {
-      grant_type: "authorization_code",
-      code,
-      code_verifier: verifier,
-      redirect_uri: redirectUri,
-    });
+    const tokens = await token(balancer.via(b), codeGrant({ code, verifier, redirectUri }));
     expect(tokens.status, JSON.stringify(tokens.body)).toBe(200);
     const { payload } = await jwtVerify(
       String(tokens.body.id_token),
@@ -119,56 +117,21 @@ describe("Sign in with PwdlessGs across two gossip nodes", () => {
       },
     );
     expect(payload.email).toBe("across@example.com");
-    const refreshed = await token(balancer.via(b), {
-      grant_type: "refresh_token",
-      refresh_token: String(tokens.body.refresh_token),
-    });
+    const refreshed = await token(balancer.via(b), refreshGrant(tokens.body.refresh_token));
     expect(refreshed.status).toBe(200);
     expect((await userinfo(balancer.via(a), String(refreshed.body.access_token))).status).toBe(200);
   });
 
   it("the same code exchanged on A and B at once: exactly one gets tokens, whichever node issued it", async () => {
-    const jar = new CookieJar();
-    for (const issuer of [a, b, a, b]) {
-      balancer.route(issuer);
-      const { code, verifier, redirectUri } = await codeFlow(balancer, jar, { email: "race@example.com", smtp });
-      const fields = { grant_type: "authorization_code", code, code_verifier: verifier, redirect_uri: redirectUri };
-      const answers = await Promise.all([token(balancer.via(a), fields), token(balancer.via(b), fields)]);
-      const statuses = answers.map((x) => x.status).sort();
-      expect(statuses, JSON.stringify(answers.map((x) => x.body))).toEqual([200, 400]);
-      expect(answers.find((x) => x.status === 400)!.body.error).toBe("invalid_grant");
-    }
+    await racedCodesHaveOneWinner(balancer, [a, b], [a, b, a, b], { email: "race@example.com", smtp });
   });
 
-  it("a refresh token replayed on B revokes the family on A too", async () => {
-    const jar = new CookieJar();
-    balancer.route(a);
-    const { code, verifier, redirectUri } = await codeFlow(balancer, jar, { email: "family@example.com", smtp });
-    const first = await token(balancer.via(a), {
-      grant_type: "authorization_code",
-      code,
-      code_verifier: verifier,
-      redirect_uri: redirectUri,
-    });
-    const second = await token(balancer.via(a), {
-      grant_type: "refresh_token",
-      refresh_token: String(first.body.refresh_token),
-    });
-    expect(second.status).toBe(200);
-    const replay = await token(balancer.via(b), {
-      grant_type: "refresh_token",
-      refresh_token: String(first.body.refresh_token),
-    });
-    expect(replay.body.error).toBe("invalid_grant");
-    await waitFor("the family revoked on A", async () => {
-      const latest = await token(balancer.via(a), {
-        grant_type: "refresh_token",
-        refresh_token: String(second.body.refresh_token),
-      });
-      return latest.body.error === "invalid_grant";
-    });
-    for (const node of [a, b])
-      expect((await userinfo(balancer.via(node), String(second.body.access_token))).status).toBe(401);
+  it("a refresh token rotated on A and replayed on B revokes the family on both", async () => {
+    await replayRevokesFamily(
+      balancer,
+      { issueOn: a, rotateOn: a, replayOn: b, nodes: [a, b] },
+      { email: "family@example.com", smtp },
+    );
   });
 
   it("a device code approved on B is redeemed once by a CLI polling A", async () => {
@@ -216,11 +179,10 @@ describe("Sign in with PwdlessGs across two gossip nodes", () => {
     await waitFor("the app's access token refused on A", async () => {
       return (await userinfo(balancer.via(a), String(tokens.body.access_token))).status === 401;
     });
-    const refresh = await token(
-      balancer.via(a),
-      { grant_type: "refresh_token", refresh_token: String(tokens.body.refresh_token) },
-      { id: "listener", secret: SECRET },
-    );
+    const refresh = await token(balancer.via(a), refreshGrant(tokens.body.refresh_token), {
+      id: "listener",
+      secret: SECRET,
+    });
     expect(refresh.body.error).toBe("invalid_grant");
     const logoutToken = await waitFor("a back-channel logout token", () => logoutTokens.at(-1));
     const { payload } = await jwtVerify(logoutToken, createRemoteJWKSet(new URL("/oidc/jwks", balancer.url)), {
@@ -235,12 +197,7 @@ describe("Sign in with PwdlessGs across two gossip nodes", () => {
     const jar = new CookieJar();
     balancer.route(a);
     const { code, verifier, redirectUri } = await codeFlow(balancer, jar, { email: "rp-out@example.com", smtp });
-    const tokens = await token(balancer.via(a), {
-      grant_type: "authorization_code",
-      code,
-      code_verifier: verifier,
-      redirect_uri: redirectUri,
-    });
+    const tokens = await token(balancer.via(a), codeGrant({ code, verifier, redirectUri }));
     const kept = jar.clone();
     const ask = await visit(
       balancer,
@@ -271,10 +228,7 @@ describe("Sign in with PwdlessGs across two gossip nodes", () => {
         return res.status === 302 && res.headers.get("location")!.startsWith("/login");
       });
     }
-    const refresh = await token(balancer.via(b), {
-      grant_type: "refresh_token",
-      refresh_token: String(tokens.body.refresh_token),
-    });
+    const refresh = await token(balancer.via(b), refreshGrant(tokens.body.refresh_token));
     expect(refresh.body.error).toBe("invalid_grant");
   });
 });

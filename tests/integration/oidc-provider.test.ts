@@ -6,11 +6,13 @@ import { CookieJar } from "../support/cookie-jar";
 import { form } from "../support/flows";
 import { startNode, stopAllNodes, testSecret, type NodeProcess } from "../support/node";
 import {
+  SECRET,
   authorize,
   clientsFile,
   codeFlow,
+  codeGrant,
   pkce,
-  SECRET,
+  refreshGrant,
   signInWithCode,
   standardClients,
   token,
@@ -61,12 +63,7 @@ describe("Sign in with PwdlessGs, one node", () => {
     const jar = new CookieJar();
     const email = "ada@example.com";
     const { code, verifier, redirectUri } = await codeFlow(node, jar, { email, smtp });
-    const tokens = await token(node, {
-      grant_type: "authorization_code",
-      code,
-      code_verifier: verifier,
-      redirect_uri: redirectUri,
-    });
+    const tokens = await token(node, codeGrant({ code, verifier, redirectUri }));
     expect(tokens.status).toBe(200);
     const { payload } = await jwtVerify(
       String(tokens.body.id_token),
@@ -86,10 +83,7 @@ describe("Sign in with PwdlessGs, one node", () => {
     expect(info.status).toBe(200);
     expect(await info.json()).toMatchObject({ sub: who.id, email });
 
-    const refreshed = await token(node, {
-      grant_type: "refresh_token",
-      refresh_token: String(tokens.body.refresh_token),
-    });
+    const refreshed = await token(node, refreshGrant(tokens.body.refresh_token));
     expect(refreshed.status).toBe(200);
     expect(refreshed.body.refresh_token).not.toBe(tokens.body.refresh_token);
   });
@@ -97,18 +91,13 @@ describe("Sign in with PwdlessGs, one node", () => {
   it("a replayed refresh token revokes its whole family", async () => {
     const jar = new CookieJar();
     const { code, verifier, redirectUri } = await codeFlow(node, jar, { email: "replay@example.com", smtp });
-    const first = await token(node, {
-      grant_type: "authorization_code",
-      code,
-      code_verifier: verifier,
-      redirect_uri: redirectUri,
-    });
-    const second = await token(node, { grant_type: "refresh_token", refresh_token: String(first.body.refresh_token) });
+    const first = await token(node, codeGrant({ code, verifier, redirectUri }));
+    const second = await token(node, refreshGrant(first.body.refresh_token));
     expect(second.status).toBe(200);
-    const replay = await token(node, { grant_type: "refresh_token", refresh_token: String(first.body.refresh_token) });
+    const replay = await token(node, refreshGrant(first.body.refresh_token));
     expect(replay.status).toBe(400);
     expect(replay.body.error).toBe("invalid_grant");
-    const latest = await token(node, { grant_type: "refresh_token", refresh_token: String(second.body.refresh_token) });
+    const latest = await token(node, refreshGrant(second.body.refresh_token));
     expect(latest.body.error).toBe("invalid_grant");
     expect((await userinfo(node, String(second.body.access_token))).status).toBe(401);
   });
@@ -116,18 +105,10 @@ describe("Sign in with PwdlessGs, one node", () => {
   it("sign out everywhere revokes the apps' refresh tokens", async () => {
     const jar = new CookieJar();
     const { code, verifier, redirectUri } = await codeFlow(node, jar, { email: "out@example.com", smtp });
-    const tokens = await token(node, {
-      grant_type: "authorization_code",
-      code,
-      code_verifier: verifier,
-      redirect_uri: redirectUri,
-    });
+    const tokens = await token(node, codeGrant({ code, verifier, redirectUri }));
     const out = await visit(node, jar, "/logout", form({ scope: "everywhere" }));
     expect(out.status).toBe(302);
-    const refresh = await token(node, {
-      grant_type: "refresh_token",
-      refresh_token: String(tokens.body.refresh_token),
-    });
+    const refresh = await token(node, refreshGrant(tokens.body.refresh_token));
     expect(refresh.body.error).toBe("invalid_grant");
     expect((await userinfo(node, String(tokens.body.access_token))).status).toBe(401);
   });
@@ -235,15 +216,12 @@ describe("acknowledged means kept", () => {
         email: "kept@example.com",
         smtp,
       });
-      const fields = { grant_type: "authorization_code", code, code_verifier: verifier, redirect_uri: redirectUri };
+      const fields = codeGrant({ code, verifier, redirectUri });
       const tokens = await token(first, fields);
       expect(tokens.status).toBe(200);
       await first.stop("SIGKILL");
       const again = await startNode({ env: { ...first.env }, port: first.port, dataDir: first.dataDir });
-      const refreshed = await token(again, {
-        grant_type: "refresh_token",
-        refresh_token: String(tokens.body.refresh_token),
-      });
+      const refreshed = await token(again, refreshGrant(tokens.body.refresh_token));
       expect(refreshed.status, JSON.stringify(refreshed.body)).toBe(200);
       expect((await token(again, fields)).body.error).toBe("invalid_grant");
     } finally {

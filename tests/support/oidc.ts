@@ -163,6 +163,20 @@ export async function token(
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
+/** The token request fields that exchange a code from `codeFlow`. */
+export const codeGrant = (c: { code: string; verifier: string; redirectUri: string }) => ({
+  grant_type: "authorization_code",
+  code: c.code,
+  code_verifier: c.verifier,
+  redirect_uri: c.redirectUri,
+});
+
+/** The token request fields of a refresh (a rotation). */
+export const refreshGrant = (refreshToken: unknown) => ({
+  grant_type: "refresh_token",
+  refresh_token: String(refreshToken),
+});
+
 export async function userinfo(site: Site, accessToken: string): Promise<Response> {
   return site.fetch("/oidc/me", { headers: { Authorization: `Bearer ${accessToken}` } });
 }

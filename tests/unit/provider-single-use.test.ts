@@ -128,3 +128,40 @@ describe("single use of codes and refresh tokens, cluster-wide", () => {
     expect(rows.isRevoked("g2")).toBe(false);
   });
 });
+
+describe("the adapter's view of revoked families and ended sessions", () => {
+  it("refuses grants and tokens of a revoked family or an ended session, never the interaction that names them", async () => {
+    const { adapterFor } = await import("#app/lib/provider/configuration.server.ts");
+    const store = new ClusterStore({ nodeId: "node-a" });
+    const port = fakeClusterPort(store);
+    const rows = new ProviderRows(port, { now, familyLifeMs: 60_000 });
+    const active = new Set(["sid-1"]);
+    const deps = {
+      rows,
+      singleUse: new SingleUse(port, rows, log, now),
+      audit: { record: () => undefined },
+      services: { sessions: { findActive: (sid: string) => (active.has(sid) ? {} : undefined) } },
+    } as unknown as Parameters<typeof adapterFor>[0];
+    const Adapter = adapterFor(deps);
+    const [grants, tokens, interactions] = [
+      new Adapter("Grant"),
+      new Adapter("AccessToken"),
+      new Adapter("Interaction"),
+    ];
+    await grants.upsert("grant-1", { accountId: "u", clientId: "web" }, 60);
+    rows.bindGrant("grant-1", "sid-1");
+    await tokens.upsert("token-1", { grantId: "grant-1", clientId: "web" }, 60);
+    await interactions.upsert("interaction-1", { grantId: "grant-1", params: {} }, 60);
+    expect(await tokens.find("token-1")).toMatchObject({ grantId: "grant-1" });
+
+    active.delete("sid-1");
+    expect(await grants.find("grant-1")).toBeUndefined();
+    expect(await tokens.find("token-1")).toBeUndefined();
+    active.add("sid-1");
+    rows.revokeFamily("grant-1", "replayed");
+    expect(await grants.find("grant-1")).toBeUndefined();
+    expect(await tokens.find("token-1")).toBeUndefined();
+    // a new grant will be made for this authorization: the interaction itself goes on
+    expect(await interactions.find("interaction-1")).toMatchObject({ grantId: "grant-1" });
+  });
+});

@@ -18,7 +18,7 @@ import { ourSession, grantFor } from "./grants.server";
 import { interactionRoutes, requestSafety } from "./interactions.server";
 import * as pages from "./pages.server";
 import { ROUTES } from "./paths.server";
-import { MODELS, type Model, type Payload } from "./rows.server";
+import { GRANTABLE, MODELS, type Model, type Payload } from "./rows.server";
 
 const DAY_SECONDS = 24 * 60 * 60;
 
@@ -39,17 +39,20 @@ const LABELS: Partial<Record<Model, string>> = {
 };
 
 /** oidc-provider's adapter, one instance per model, over ProviderRows and SingleUse. */
-function adapterFor(deps: ProviderDeps) {
+export function adapterFor(deps: ProviderDeps) {
   const { rows, singleUse, services, audit } = deps;
 
   async function lookup(model: Model, id: string): Promise<Payload | undefined> {
     const row = await rows.get(model, id);
     if (!row) return undefined;
-    const grantId = model === "Grant" ? id : row.g;
-    if (rows.isRevoked(grantId)) return undefined;
-    // a grant, and every token under it, lives only as long as the PwdlessGs session it was given in
-    const sid = model === "Grant" ? row.s : grantId ? rows.table("Grant").get(grantId)?.s : undefined;
-    if (sid && !services.sessions.findActive(sid)) return undefined;
+    // a grant, and every token under it, is refused once its family is revoked or the PwdlessGs
+    // session it was given in has ended; an Interaction only names a grant, and outlives it
+    if (model === "Grant" || GRANTABLE.includes(model)) {
+      const grantId = model === "Grant" ? id : row.g;
+      if (rows.isRevoked(grantId)) return undefined;
+      const sid = model === "Grant" ? row.s : grantId ? rows.table("Grant").get(grantId)?.s : undefined;
+      if (sid && !services.sessions.findActive(sid)) return undefined;
+    }
     const payload = structuredClone(row.p);
     const usedAt = rows.usedAt(model, id);
     if (usedAt !== undefined) {

@@ -22,7 +22,7 @@ export const MODELS = [
 ] as const;
 export type Model = (typeof MODELS)[number];
 /** the models whose rows carry a grantId: revoking a grant reaches them */
-const GRANTABLE: readonly Model[] = ["AuthorizationCode", "AccessToken", "RefreshToken", "DeviceCode"];
+export const GRANTABLE: readonly Model[] = ["AuthorizationCode", "AccessToken", "RefreshToken", "DeviceCode"];
 
 export type Payload = Record<string, unknown>;
 
@@ -224,7 +224,7 @@ export class ProviderRows {
       for (const [id, row] of [...table.scan()]) {
         const dead =
           (row.e > 0 && row.e <= now) ||
-          this.isRevoked(row.g) ||
+          (GRANTABLE.includes(model) && this.isRevoked(row.g)) ||
           (model === "Grant" && (this.isRevoked(id) || (row.s !== undefined && !sessionActive(row.s))));
         const late = row.e > 0 && row.e + DAY <= now;
         if (dead && (row.n === this.cluster.nodeId || late)) {
