@@ -47,7 +47,7 @@ const revokedSchema = z.object({ at: z.number().int(), e: z.number().int(), reas
 
 const DAY = 24 * 60 * 60 * 1000;
 /** a row written on another node a moment ago may still be on its way: wait this long for it */
-export const ARRIVAL_WAIT_MS = 1_000;
+export const ARRIVAL_WAIT_MS = 2_000;
 /** oidc-provider's ids (nanoid) and user codes: anything else is not worth waiting for */
 const WELL_FORMED = /^[A-Za-z0-9_-]{8,64}$/;
 
