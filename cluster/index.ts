@@ -41,8 +41,10 @@ export type {
   DiscoveryMode,
   Logger,
   PeerStatus,
+  RedisAddress,
   RedisSettings,
   RedisStatus,
+  RedisTimings,
   RequestHandler,
   StartClusterOptions,
 } from "./types";

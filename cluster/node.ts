@@ -47,7 +47,8 @@ export const DEFAULT_TIMINGS: ClusterTimings = {
   memberTtlMs: 60_000,
   pingIntervalMs: 5_000,
   tombstoneCollectMs: 10 * 60_000,
-  aloneReadyMs: 5_000,
+  discoveryWindowMs: 3_000,
+  peerWaitMs: 30_000,
 };
 
 /**
@@ -171,6 +172,9 @@ class ClusterNode implements Cluster {
   private readonly background: BackgroundTasks;
   private readonly lifetime = new AbortController();
   private ready = false;
+  private readyReason: ClusterStatus["readyReason"] = null;
+  private readonly startedAt = Date.now();
+  private waitingLogged = false;
   private lastCatchUpAt: number | null = null;
   private stopping: Promise<void> | undefined;
 
@@ -261,9 +265,8 @@ class ClusterNode implements Cluster {
       this.scanRegistry();
     }
     this.members.tick();
-    if (this.parts.restore?.existed) {
-      this.background.once(t.aloneReadyMs, () => this.readyAlone());
-    }
+    // readiness without a catch-up: checked every second until the node is ready (see readyAlone)
+    this.background.every(Math.min(1_000, t.discoveryWindowMs), () => this.readyAlone());
     this.log.info("cluster: node started", {
       nodeId: this.nodeId,
       clusterName: this.parts.config.clusterName,
@@ -285,14 +288,43 @@ class ClusterNode implements Cluster {
   }
 
   /**
-   * A restarted node whose file holds its tables serves them when no peer is there to catch up
-   * from (a single-node deployment, or the whole cluster restarting); a peer that is there is
-   * caught up from first, so a node back from a long stop does not serve old sessions as ready.
+   * Ready without a catch-up, checked every second until ready. A node with nobody to catch up
+   * from (no configured, discovered or connected peer once the discovery window has passed) serves
+   * alone, on a first start as after a restart: a single-node deployment is ready within seconds.
+   * A node that knows of a peer waits for its first catch-up, but not forever: when no catch-up
+   * has started `peerWaitMs` after start (every known peer unreachable), it serves its own copy.
    */
   private readyAlone(): void {
-    if (this.ready || this.stopping || this.connectedPeers().length > 0 || this.pulling !== undefined) return;
+    if (this.ready || this.stopping || this.pulling !== undefined) return;
+    const elapsed = Date.now() - this.startedAt;
+    const { discoveryWindowMs, peerWaitMs } = this.timings;
+    if (elapsed < discoveryWindowMs) return;
+    const connected = this.connectedPeers().length;
+    const known = this.members.targetCount();
+    if (connected === 0 && known === 0) {
+      this.ready = true;
+      this.readyReason = "alone";
+      this.log.info("cluster: ready alone, no peer to catch up from", { discoveryWindowMs });
+      return;
+    }
+    if (elapsed < peerWaitMs) {
+      if (!this.waitingLogged) {
+        this.waitingLogged = true;
+        this.log.info("cluster: waiting for a first catch-up from a peer before reporting ready", {
+          knownPeers: known,
+          connectedPeers: connected,
+          peerWaitMs,
+        });
+      }
+      return;
+    }
     this.ready = true;
-    this.log.info("cluster: ready alone, from its own file", { aloneReadyMs: this.timings.aloneReadyMs });
+    this.readyReason = "peer-wait-timeout";
+    this.log.warn("cluster: ready without a catch-up: no peer could be caught up from in time", {
+      knownPeers: known,
+      connectedPeers: connected,
+      peerWaitMs,
+    });
   }
 
   async request(
@@ -331,6 +363,7 @@ class ClusterNode implements Cluster {
       nodeId: this.nodeId,
       clusterName: this.parts.config.clusterName,
       ready: this.ready,
+      readyReason: this.readyReason,
       addresses: this.ownAddresses(),
       meta: { ...(this.parts.config.meta ?? {}) },
       peers,
@@ -393,6 +426,7 @@ class ClusterNode implements Cluster {
       this.lastCatchUpAt = Date.now();
       if (!this.ready) {
         this.ready = true;
+        this.readyReason = "caught-up";
         this.log.info("cluster: caught up, ready", { peer: peerId, records: result.applied, ms: Date.now() - started });
       } else if (result.applied > 0) {
         this.log.info("cluster: caught up", {

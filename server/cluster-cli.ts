@@ -14,6 +14,12 @@ type Status = {
     latencyMs: number | null;
     reconnects: number;
     unacknowledged: number;
+    topology?: {
+      kind: string;
+      sentinelName?: string;
+      primaries: { address: string; replicas: { address: string; state: string; lagSeconds: number | null }[] }[];
+    };
+    waitReplicas?: { setting: string | number; effective: number; shortfalls: number };
   };
   nodeId: string;
   clusterName: string;
@@ -77,6 +83,17 @@ async function main(args: string[]) {
       console.log(
         `redis      ${r.connection}, latency ${r.latencyMs === null ? "?" : r.latencyMs} ms; ${r.url} (keys ${r.keyPrefix}*); reconnects ${r.reconnects}, unacknowledged writes ${r.unacknowledged}`,
       );
+      if (r.topology) {
+        const primaries = r.topology.primaries
+          .map(
+            (p) =>
+              `${p.address} [${p.replicas.map((rep) => `${rep.address} ${rep.state}`).join(", ") || "no replica"}]`,
+          )
+          .join(" ");
+        console.log(
+          `topology   ${r.topology.kind}${r.topology.sentinelName ? ` "${r.topology.sentinelName}"` : ""}: ${primaries}; writes wait for ${r.waitReplicas?.effective ?? 0} replica(s)`,
+        );
+      }
       console.log(`last load  ${s.lastCatchUpAt ? new Date(s.lastCatchUpAt).toISOString() : "never"}`);
     } else {
       console.log(`listening  ${s.addresses.join(" ")}`);

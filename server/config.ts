@@ -1,9 +1,16 @@
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { isIP } from "node:net";
 import { z } from "zod";
 import type { AppConfig, OAuthClientSettings } from "#app/lib/context.server.ts";
+import type { RedisSettings } from "#cluster";
 import { isLoopbackHost } from "./loopback";
+import { redisSettings } from "./redis-config";
+
+export { redisSettings };
+import { normaliseHexColor, type Brand } from "#app/lib/brand.ts";
+import { checkTemplates, type TemplateFiles } from "#app/lib/mail/templates.ts";
 import { providerSettings } from "./provider-clients";
 
 /** Everything the process needs, read once from the environment and validated. */
@@ -36,8 +43,10 @@ export interface Config extends AppConfig {
     dns: string | undefined;
     discovery: "local" | "none" | "mdns";
     registryDir: string | undefined;
-    /** REDIS_URL set: Redis mode (see README, Redis mode) */
-    redis: { url: string; timeoutMs: number } | undefined;
+    /** CLUSTER_READY_TIMEOUT_SECONDS: a node that knows of peers but caught up from none is ready after this long */
+    readyTimeoutMs: number;
+    /** REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES set: Redis mode (see README, Redis mode) */
+    redis: RedisSettings | undefined;
   };
 }
 
@@ -231,6 +240,10 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     problems.push("DEV_OIDC needs a loopback APP_URL and HOST: it signs anyone in as any address; remove the setting");
 
   const persistence = persistenceSettings(env, production, problems);
+  const cookieDomain = cookieDomainSetting(env.COOKIE_DOMAIN, appUrl, problems);
+  const forwardAuthHosts = forwardAuthHostsSetting(env.FORWARD_AUTH_HOSTS, appUrl, cookieDomain, problems);
+  const brand = brandSettings(env, production, problems);
+  const emailTemplates = emailTemplatesSetting(env, cwd, problems);
 
   const config: Config = {
     mode,
@@ -246,7 +259,9 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     dataDir: path.resolve(cwd, env.DATA_DIR?.trim() || path.join(".data", `node-${port}`)),
     persistence,
     smtpUrl,
-    mailFrom: env.MAIL_FROM?.trim() || `PwdlessGs <no-reply@${appUrl.hostname}>`,
+    mailFrom: env.MAIL_FROM?.trim() || `"${brand.name.replace(/["\\]/g, "")}" <no-reply@${appUrl.hostname}>`,
+    brand,
+    emailTemplates,
     linkTtlMs: intSetting(env, "LINK_TTL_MINUTES", 15, 1, 24 * 60, problems) * 60_000,
     linkSameBrowser: boolSetting(env, "LINK_SAME_BROWSER", true, problems),
     accessTokenTtlSeconds: intSetting(env, "ACCESS_TOKEN_TTL_SECONDS", 900, 1, 24 * 3600, problems),
@@ -255,6 +270,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     refreshReuseGraceSeconds: intSetting(env, "REFRESH_REUSE_GRACE_SECONDS", 30, 0, 3600, problems),
     bodyLimitBytes: 64 * 1024,
     adminEmails: list(env.ADMIN_EMAILS).map((e) => e.toLowerCase()),
+    cookieDomain,
+    forwardAuthHosts,
     metricsToken: metricsTokenSetting(env.METRICS_TOKEN, problems),
     trustProxy: trustProxySetting(env.TRUST_PROXY, problems),
     rateLimits: {
@@ -288,6 +305,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       dns: env.CLUSTER_DNS?.trim() || undefined,
       discovery: discovery as Config["cluster"]["discovery"],
       registryDir: env.CLUSTER_REGISTRY_DIR?.trim() || undefined,
+      readyTimeoutMs: intSetting(env, "CLUSTER_READY_TIMEOUT_SECONDS", 30, 3, 3600, problems) * 1000,
       redis: redisSettings(env, problems),
     },
     provider: providerSettings(env, cwd, production, problems),
@@ -296,32 +314,75 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   return config;
 }
 
-/** REDIS_URL: redis:// or rediss://, optional user and password, optional database number as the path. */
-export function redisSettings(env: Env, problems: string[]): Config["cluster"]["redis"] {
-  const timeoutMs = intSetting(env, "REDIS_TIMEOUT_MS", 2_000, 50, 60_000, problems);
-  const raw = env.REDIS_URL?.trim();
-  if (!raw) return undefined;
-  let url: URL;
+/** APP_NAME, APP_LOGO_URL, APP_ACCENT_COLOR: what people see on pages and in emails. */
+export function brandSettings(env: Env, production: boolean, problems: string[]): Brand {
+  const name = env.APP_NAME?.trim() || "PwdlessGs";
+  // it is in every email subject: no line breaks (header injection), nothing invisible
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(name) || name.length > 60) {
+    problems.push("APP_NAME must be at most 60 characters with no line breaks or control characters");
+  }
+  let logoUrl: string | undefined;
+  const rawLogo = env.APP_LOGO_URL?.trim();
+  if (rawLogo) {
+    if (rawLogo.startsWith("/") && !rawLogo.startsWith("//")) {
+      logoUrl = rawLogo; // a file this site serves (public/)
+    } else {
+      try {
+        const url = new URL(rawLogo);
+        if (url.protocol !== "https:" && !(url.protocol === "http:" && !production)) {
+          problems.push(
+            `APP_LOGO_URL must be an https:// URL or a path on this site such as /logo.svg (got "${rawLogo}")`,
+          );
+        } else if (url.username || url.password) {
+          problems.push("APP_LOGO_URL must not hold a user name or password");
+        } else logoUrl = url.href;
+      } catch {
+        problems.push(
+          `APP_LOGO_URL must be an https:// URL or a path on this site such as /logo.svg (got "${rawLogo}")`,
+        );
+      }
+    }
+  }
+  let accentColor: string | undefined;
+  const rawColor = env.APP_ACCENT_COLOR?.trim();
+  if (rawColor) {
+    accentColor = normaliseHexColor(rawColor);
+    if (!accentColor) problems.push(`APP_ACCENT_COLOR must be a colour such as #2d5bd7 or #25d (got "${rawColor}")`);
+  }
+  return { name, logoUrl, accentColor };
+}
+
+/** EMAIL_TEMPLATES_DIR: the operator's email templates, read and checked once, every problem listed. */
+export function emailTemplatesSetting(env: Env, cwd: string, problems: string[]): TemplateFiles {
+  const raw = env.EMAIL_TEMPLATES_DIR?.trim();
+  if (!raw) return {};
+  const dir = path.resolve(cwd, raw);
+  let names: string[];
   try {
-    url = new URL(raw);
-  } catch {
-    problems.push("REDIS_URL must look like redis://[:password@]host[:port][/db] or rediss://… (it is not a URL)");
-    return undefined;
+    names = readdirSync(dir).filter((n) => n.endsWith(".html") || n.endsWith(".txt"));
+  } catch (error) {
+    problems.push(
+      `EMAIL_TEMPLATES_DIR ${dir} cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+    );
+    return {};
   }
-  const before = problems.length;
-  if (url.protocol !== "redis:" && url.protocol !== "rediss:") {
-    problems.push(`REDIS_URL must start with redis:// or rediss:// (got ${url.protocol}//)`);
+  if (names.length === 0) {
+    problems.push(`EMAIL_TEMPLATES_DIR ${dir} holds no .html or .txt template: copy app/emails/ there and edit it`);
+    return {};
   }
-  if (!url.hostname) problems.push("REDIS_URL has no host: redis://host:6379");
-  if (url.port && (Number(url.port) < 1 || Number(url.port) > 65535)) problems.push("REDIS_URL has an invalid port");
-  const db = url.pathname.replace(/^\//, "");
-  if (db !== "" && !/^\d{1,5}$/.test(db)) {
-    problems.push(`REDIS_URL's path is the database number, a whole number such as /0 (got "/${db}")`);
+  const files: TemplateFiles = {};
+  for (const name of names) {
+    try {
+      files[name] = readFileSync(path.join(dir, name), "utf8");
+    } catch (error) {
+      problems.push(
+        `EMAIL_TEMPLATES_DIR: ${name} cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      );
+    }
   }
-  if (url.search || url.hash)
-    problems.push("REDIS_URL takes no query or fragment: put the database number in the path");
-  if (problems.length > before) return undefined;
-  return { url: url.toString(), timeoutMs };
+  problems.push(...checkTemplates(files, dir));
+  return files;
 }
 
 /** PERSISTENCE (sqlite | off) and DATA_MAX_MB (a cap on the tables file, in MB, decimals allowed). */
@@ -341,6 +402,77 @@ function persistenceSettings(env: Env, production: boolean, problems: string[]):
     else maxBytes = Math.round(mb * 1024 * 1024);
   }
   return { mode: mode === "off" ? "off" : "sqlite", maxBytes };
+}
+
+const LABEL = "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?";
+/** a host name; DNS_NAME: one of two labels or more */
+const HOST_NAME = new RegExp(`^(?=.{1,253}$)${LABEL}(?:\\.${LABEL})*$`);
+const DNS_NAME = new RegExp(`^(?=.{1,253}$)${LABEL}(?:\\.${LABEL})+$`);
+
+/** `name` is `domain` or one of its subdomains. */
+const within = (name: string, domain: string) => name === domain || name.endsWith(`.${domain}`);
+
+/**
+ * COOKIE_DOMAIN (`.example.com` or `example.com`): the session cookie's Domain, so it reaches the
+ * sibling hosts forward auth protects. A browser takes it only from a host within it, so it must
+ * be APP_URL's host or a parent of it, and a name of two labels or more (not an address, not a TLD).
+ */
+export function cookieDomainSetting(raw: string | undefined, appUrl: URL, problems: string[]): string | undefined {
+  if (!raw?.trim()) return undefined;
+  const value = raw.trim().toLowerCase().replace(/^\./, "");
+  if (!DNS_NAME.test(value) || /^[\d.]+$/.test(value)) {
+    problems.push(
+      `COOKIE_DOMAIN must be a domain name of two labels or more, such as .example.com (got "${raw.trim()}")`,
+    );
+    return undefined;
+  }
+  if (!within(appUrl.hostname, value)) {
+    problems.push(
+      `COOKIE_DOMAIN must be APP_URL's host or a parent of it (APP_URL's host is ${appUrl.hostname}, COOKIE_DOMAIN is ${value}): browsers refuse a cookie for another domain`,
+    );
+    return undefined;
+  }
+  return value;
+}
+
+/**
+ * FORWARD_AUTH_HOSTS: where a sign-in may send the person back to (comma-separated `host`,
+ * `host:port`, `*.example.com`). Each must be reachable by the session cookie (APP_URL's host, or
+ * within COOKIE_DOMAIN), or forward auth could never let anyone in there.
+ */
+export function forwardAuthHostsSetting(
+  raw: string | undefined,
+  appUrl: URL,
+  cookieDomain: string | undefined,
+  problems: string[],
+): string[] {
+  const hosts: string[] = [];
+  for (const entry of list(raw).map((e) => e.toLowerCase())) {
+    const match = /^(\*\.)?([^:[\]]+|\[[0-9a-f:.]+\])(?::(\d{1,5}))?$/.exec(entry);
+    const [, wildcard, name = "", port] = match ?? [];
+    const address = isIP(name) !== 0 || /^\[.*\]$/.test(name);
+    const wellFormed =
+      !!match &&
+      (!port || (Number(port) >= 1 && Number(port) <= 65535)) &&
+      (wildcard ? DNS_NAME.test(name) : address || HOST_NAME.test(name));
+    if (!wellFormed) {
+      problems.push(
+        `FORWARD_AUTH_HOSTS: "${entry}" is not a host, host:port or *.domain (e.g. app.example.com,*.apps.example.com)`,
+      );
+      continue;
+    }
+    const reachable = wildcard
+      ? !!cookieDomain && within(name, cookieDomain)
+      : name === appUrl.hostname || (!!cookieDomain && within(name, cookieDomain));
+    if (!reachable) {
+      problems.push(
+        `FORWARD_AUTH_HOSTS: ${entry} is neither APP_URL's host (${appUrl.hostname}) nor within COOKIE_DOMAIN${cookieDomain ? ` (${cookieDomain})` : " (unset)"}: the session cookie never reaches it, so nobody could get in there; set COOKIE_DOMAIN to a parent of both`,
+      );
+      continue;
+    }
+    hosts.push(entry);
+  }
+  return hosts;
 }
 
 /** TRUST_PROXY: unset/false, true (every hop), a hop count, or proxy addresses/subnets (comma-separated). */

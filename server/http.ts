@@ -8,6 +8,7 @@ import type { AppContext } from "../app/lib/context.server";
 import type { Config } from "./config";
 import type { Logger } from "./log";
 import { isLoopbackHost } from "./loopback";
+import { sendSessionHeaders, sessionHeadersOf } from "./session-headers";
 
 const wantsJson = (req: Request) =>
   req.path.startsWith("/api/") ||
@@ -17,6 +18,8 @@ const wantsJson = (req: Request) =>
 /** A short answer in the client's language: JSON for API clients, a small page for people. */
 function refuse(req: Request, res: Response, status: number, error: string, message: string) {
   res.status(status).set("Cache-Control", "no-store");
+  // a cookie the session layer re-sealed before the failure still reaches the browser
+  sendSessionHeaders(res);
   if (wantsJson(req)) {
     res.json({ error, message });
   } else {
@@ -109,6 +112,11 @@ function sameOriginPosts(
  * inline ones Remix renders with this request's nonce; no page may be framed.
  */
 function securityHeaders(config: Config, dev: boolean): RequestHandler {
+  // APP_LOGO_URL on another origin: that one origin may serve images, nothing else changes
+  const logoOrigin = config.brand.logoUrl?.startsWith("/")
+    ? undefined
+    : config.brand.logoUrl && new URL(config.brand.logoUrl).origin;
+  const imgSrc = ["img-src 'self' data:", logoOrigin].filter(Boolean).join(" ");
   return (_req, res, next) => {
     const nonce = randomBytes(16).toString("base64");
     res.locals.cspNonce = nonce;
@@ -126,7 +134,7 @@ function securityHeaders(config: Config, dev: boolean): RequestHandler {
           "default-src 'self'",
           `script-src 'self' 'nonce-${nonce}'`,
           "style-src 'self'",
-          "img-src 'self' data:",
+          imgSrc,
           "connect-src 'self'",
           "object-src 'none'",
           "base-uri 'none'",
@@ -158,10 +166,14 @@ export interface HttpDeps {
   };
   /** the JSON API's hot paths answered without Remix (server/fast-api.ts); not in `npm run dev` */
   fastApi?: RequestHandler;
+  /** `/auth/forward` for reverse proxies (server/forward-auth.ts), any method, before the page machinery */
+  forwardAuth?: RequestHandler;
   /** request timing for every answer, and the /metrics endpoint (server/metrics.ts) */
   metrics?: { middleware: RequestHandler; handler: RequestHandler };
   appContext: AppContext;
   isReady: () => boolean;
+  /** more for /readyz to say (Redis mode: its topology, without addresses: /readyz is open) */
+  readyDetail?: () => Record<string, unknown>;
   /** "acknowledged means on disk": a count of local writes, and the wait for them to be durable */
   durability?: Durability;
 }
@@ -174,9 +186,11 @@ export function createApp({
   devOidc,
   openIdProvider,
   fastApi,
+  forwardAuth,
   metrics,
   appContext,
   isReady,
+  readyDetail,
   durability,
 }: HttpDeps): express.Express {
   const app = express();
@@ -194,9 +208,18 @@ export function createApp({
     res
       .set("Cache-Control", "no-store")
       .status(ready ? 200 : 503)
-      .json({ ready });
+      .json({ ready, ...readyDetail?.() });
   });
   if (metrics) app.get("/metrics", metrics.handler);
+  // nginx, Traefik and Caddy ask with GET; a proxy that passes the guarded request's own method
+  // (a POST from the app's pages) is answered alike, before the cross-site and body checks
+  if (forwardAuth) app.all("/auth/forward", forwardAuth);
+  // the example routes of the README (app/routes/examples.*, api.examples.*) are for developers
+  if (config.mode === "production") {
+    app.use(["/examples", "/api/examples"], (req, res) =>
+      refuse(req, res, 404, "not_found", "There is nothing at this address."),
+    );
+  }
 
   if (devMiddleware) {
     app.use(devMiddleware);
@@ -227,6 +250,8 @@ export function createApp({
         app: appContext,
         cspNonce: res.locals.cspNonce as string,
         clientIp: req.ip ?? req.socket.remoteAddress ?? "unknown",
+        // what the session layer sends back: attached below to whatever Remix answers
+        sessionHeaders: sessionHeadersOf(res),
       });
       if (durability && durability.writes() !== writesBefore && !(await madeDurable(durability, req, res, log))) {
         await response.body?.cancel();
@@ -354,6 +379,8 @@ async function sendRemixResponse(res: Response, response: globalThis.Response): 
     if (key === "set-cookie") res.append(key, value);
     else res.setHeader(key, value);
   }
+  // a page, a data request, a redirect or an error page alike: the route's own cookies win
+  sendSessionHeaders(res);
   if (response.body) await writeReadableStreamToWritable(response.body, res);
   else res.end();
 }

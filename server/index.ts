@@ -13,11 +13,13 @@ import type { AppContext } from "../app/lib/context.server";
 import { ConfigError, loadConfig, type Config } from "./config";
 import { lazyDevOidc } from "./dev-oidc-lazy";
 import { fastApi } from "./fast-api";
+import { forwardAuthHandler } from "./forward-auth";
 import { createApp } from "./http";
 import { clusterKeyFor, deriveKeyRing } from "./keys";
 import { createLogger } from "./log";
 import { persistenceFor } from "./persistence";
 import { createMetrics } from "./metrics";
+import { RouteLabels } from "./route-labels";
 
 const SHUTDOWN_GRACE_MS = 10_000;
 const DEV_OIDC_WARM_AFTER_MS = 1_000;
@@ -33,6 +35,23 @@ async function startVite() {
   return {
     middleware: server.middlewares as unknown as RequestHandler,
     load: () => server.ssrLoadModule("virtual:remix/server-build") as Promise<ServerBuild>,
+  };
+}
+
+/** Redis mode's topology as /readyz says it: kinds and counts, no addresses (/cluster has those). */
+function redisReadiness(cluster: Cluster): Record<string, unknown> {
+  const redis = cluster.status().redis;
+  if (!redis) return {};
+  const { topology, waitReplicas, reseeds, connection } = redis;
+  return {
+    redis: {
+      topology: topology.kind,
+      connection,
+      primaries: topology.primaries.length,
+      replicasOnline: topology.primaries.reduce((n, p) => n + p.replicas.filter((r) => r.state === "online").length, 0),
+      waitReplicas: waitReplicas.effective,
+      reseeding: reseeds.running,
+    },
   };
 }
 
@@ -73,7 +92,11 @@ async function main() {
     },
     boot,
     // declared before the node connects, so records pulled at once merge by the right rule
-    { tables: { emails: { merge: "first-writer-wins" } }, persistence: persistenceFor(config) },
+    {
+      tables: { emails: { merge: "first-writer-wins" } },
+      persistence: persistenceFor(config),
+      timings: { peerWaitMs: config.cluster.readyTimeoutMs },
+    },
   ).catch((error: unknown): Cluster => {
     // a wrong Redis password or host: one line, not a stack
     if (!(error instanceof RedisStartError)) throw error;
@@ -82,8 +105,11 @@ async function main() {
   });
   const log = boot.child({ node: cluster.nodeId.slice(-8) });
 
+  // labelled by the build's routes once it is loaded (below)
+  const routeLabels = new RouteLabels();
   const metrics = createMetrics({
     status: () => cluster.status(),
+    routes: routeLabels,
     // open in local mode (its APP_URL is loopback); production: METRICS_TOKEN or an administrator
     access:
       config.mode === "production"
@@ -103,6 +129,7 @@ async function main() {
     await cluster.stop();
     process.exit(1);
   }
+  routeLabels.use(build.routes);
   const entry = build.entry.module as unknown as {
     initialise(ctx: AppContext): { stop(): void; api: ApiAnswers; provider: OpenIdProvider };
   };
@@ -114,15 +141,23 @@ async function main() {
   const server: Server = createApp({
     config,
     log,
-    build: dev ? dev.load : build,
+    build: dev
+      ? async () => {
+          const fresh = await dev.load();
+          routeLabels.use(fresh.routes);
+          return fresh;
+        }
+      : build,
     devMiddleware: dev?.middleware,
     devOidc,
     // `npm run dev` reloads the routes on change: there the API stays with Remix
     fastApi: dev ? undefined : fastApi(app.api, durability, log),
+    forwardAuth: forwardAuthHandler(app.api, log),
     metrics,
     openIdProvider: app.provider.enabled ? app.provider : undefined,
     appContext,
     isReady: () => cluster.isReady(),
+    readyDetail: () => redisReadiness(cluster),
     durability,
   }).listen(config.port, config.host);
   server.keepAliveTimeout = 5_000;

@@ -1,4 +1,6 @@
 import { Form } from "@remix-run/react";
+import { RelativeTime } from "#app/components/relative-time.tsx";
+import { useRich, useT, type MessageId } from "#app/lib/i18n/intl.ts";
 
 /** One app that can sign the person in through PwdlessGs (OpenID provider), as /account lists it. */
 export interface AppWithAccess {
@@ -9,55 +11,47 @@ export interface AppWithAccess {
   since: number;
 }
 
-const SCOPE_NAMES: Record<string, string> = {
-  openid: "who you are",
-  email: "your email address",
-  profile: "your profile",
-  offline_access: "stays signed in",
+const SCOPES: Record<string, MessageId> = {
+  openid: "account.apps.scope.openid",
+  email: "account.apps.scope.email",
+  profile: "account.apps.scope.profile",
+  offline_access: "account.apps.scope.offline_access",
 };
 
 /** "Apps with access" on /account: each app the person let in, and a button to take its access back. */
 export function AppsWithAccess({ apps }: { apps: AppWithAccess[] }) {
+  const t = useT();
+  const rich = useRich();
   return (
-    <div className="card">
-      <h2>Apps with access</h2>
-      {apps.length === 0 && <p className="muted">No app signs you in with PwdlessGs yet.</p>}
+    <section className="card" aria-labelledby="apps-heading">
+      <h2 id="apps-heading">{t("account.apps")}</h2>
+      {apps.length === 0 && <p className="muted">{t("account.apps.none")}</p>}
       {apps.length > 0 && (
-        <table>
-          <thead>
-            <tr>
-              <th>App</th>
-              <th>Can see</th>
-              <th>Since</th>
-              <th></th>
-            </tr>
-          </thead>
-          <tbody>
-            {apps.map((app) => (
-              <tr key={app.clientId} data-testid="app-row">
-                <td>
-                  {app.name}
-                  {app.firstParty && <span className="muted"> (this organisation's)</span>}
-                </td>
-                <td>{app.scopes.map((s) => SCOPE_NAMES[s] ?? s).join(", ")}</td>
-                <td>{new Date(app.since).toISOString().replace("T", " ").slice(0, 16)} UTC</td>
-                <td>
-                  <Form method="post" action="/account/apps">
-                    <input type="hidden" name="clientId" value={app.clientId} />
-                    <button type="submit" className="secondary" aria-label={`Remove access of ${app.name}`}>
-                      Remove access
-                    </button>
-                  </Form>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <ul className="items">
+          {apps.map((app) => (
+            <li key={app.clientId} data-testid="app-row" className="item">
+              <div className="item-text">
+                <strong>
+                  {app.name} {app.firstParty && <span className="badge">{t("account.apps.firstParty")}</span>}
+                </strong>
+                <span className="muted">
+                  {app.scopes.map((s) => (SCOPES[s] ? t(SCOPES[s]) : s)).join(", ")}
+                  {" · "}
+                  {rich("account.apps.since", { when: <RelativeTime at={app.since} /> })}
+                </span>
+              </div>
+              <Form method="post" action="/account/apps">
+                <input type="hidden" name="clientId" value={app.clientId} />
+                <button type="submit" className="secondary small">
+                  {t("account.apps.remove")}
+                  <span className="visually-hidden"> {app.name}</span>
+                </button>
+              </Form>
+            </li>
+          ))}
+        </ul>
       )}
-      <p className="muted">
-        Removing an app's access signs you out of it: its tokens stop working on every server. It asks again next time
-        you use it.
-      </p>
-    </div>
+      <p className="muted">{t("account.apps.explain")}</p>
+    </section>
   );
 }

@@ -1,5 +1,7 @@
 /** What the app asks of the process that runs it: settings, keys, a logger and the cluster, declared here so `app/` never imports `server/`. */
 import type { ClusterAtomics, Table, TableOptions } from "#cluster";
+import type { Brand } from "#app/lib/brand.ts";
+import type { TemplateFiles } from "#app/lib/mail/templates.ts";
 
 /** The settings the app reads; server/'s Config extends it with the process's own. */
 export interface AppConfig {
@@ -17,6 +19,10 @@ export interface AppConfig {
   /** an older cookie generation still passes this long after a refresh (REFRESH_REUSE_GRACE_SECONDS) */
   refreshReuseGraceSeconds: number;
   adminEmails: string[];
+  /** COOKIE_DOMAIN without its leading dot (the session cookie's Domain), or undefined: host-only */
+  cookieDomain: string | undefined;
+  /** FORWARD_AUTH_HOSTS: where a sign-in may send the person back to (`host`, `host:port`, `*.example.com`) */
+  forwardAuthHosts: string[];
   rateLimits: {
     windowMs: number;
     /** link emails per mailbox and client (IP, IPv6 /64), cluster-wide */
@@ -39,6 +45,10 @@ export interface AppConfig {
     oidc: (OAuthClientSettings & { issuer: string; name: string }) | undefined;
   };
   cluster: { name: string };
+  /** APP_NAME, APP_LOGO_URL, APP_ACCENT_COLOR: on every page and email */
+  brand: Brand;
+  /** EMAIL_TEMPLATES_DIR's templates (file name → text), checked at start; empty: the shipped ones */
+  emailTemplates: TemplateFiles;
   /** the OpenID provider for other apps (OIDC_PROVIDER_CLIENTS_FILE); undefined: off, its routes 404 */
   provider: ProviderSettings | undefined;
 }
@@ -131,6 +141,19 @@ export interface ClusterPort {
   readonly atomics?: ClusterAtomics;
 }
 
+/**
+ * What the session layer adds to the answer of the request it serves: a re-sealed session cookie
+ * (a sliding renewal, a refresh's next generation, a sign-out's clearing) or a fresh access token.
+ * server/ makes one per request and attaches it to whatever response leaves (page, data request,
+ * thrown redirect, error page, the fast API), so no route can drop it by forgetting a header.
+ */
+export interface SessionHeaders {
+  /** a Set-Cookie line; a later one for the same cookie name replaces an earlier one */
+  cookie(setCookie: string): void;
+  /** a response header such as X-Access-Token; a later value replaces an earlier one */
+  header(name: string, value: string): void;
+}
+
 /** Remix load context, built once per process by server/ and handed to every loader and action. */
 export interface AppContext {
   config: AppConfig;
@@ -146,5 +169,7 @@ declare module "@remix-run/node" {
     cspNonce: string;
     /** the client's address: the socket's, or X-Forwarded-For's as far as TRUST_PROXY allows */
     clientIp: string;
+    /** this request's pending session headers (app/lib/auth writes them; server/ sends them) */
+    sessionHeaders: SessionHeaders;
   }
 }

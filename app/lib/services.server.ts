@@ -18,7 +18,8 @@ import { createLinkCookieStorage, createSealedCookieStorage } from "#app/lib/sig
 import { Audit } from "#app/lib/abuse/audit.server.ts";
 import { LinkUses } from "#app/lib/sign-in/email-link/link-uses.server.ts";
 import { EmailSendLimiter, SlidingWindowLimiter } from "#app/lib/abuse/rate-limit.server.ts";
-import { magicLinkMessage, Outbox, SmtpMailer, type Mailer } from "#app/lib/ops/mail.server.ts";
+import { Outbox, SmtpMailer, type Mailer } from "#app/lib/ops/mail.server.ts";
+import { Emails } from "#app/lib/mail/messages.server.ts";
 import { OAUTH_COOKIE, OAUTH_COOKIE_TTL_SECONDS, SocialLogin } from "#app/lib/sign-in/social/oauth.server.ts";
 import { configuredProviders } from "#app/lib/sign-in/social/providers.server.ts";
 import { SessionCookieJar } from "#app/lib/session/session-cookie.server.ts";
@@ -36,6 +37,8 @@ export interface Services {
   codes: EmailCodes;
   /** LINK_SAME_BROWSER, for the code's binding to the client that asked */
   sameBrowser: boolean;
+  /** LINK_TTL_MINUTES, in ms: how long a link and its code work */
+  linkTtlMs: number;
   passkeyStore: PasskeyStore;
   passkeys: Passkeys;
   methods: SignInMethods;
@@ -51,6 +54,8 @@ export interface Services {
     emails: EmailSendLimiter;
     requestsPerIp: SlidingWindowLimiter;
     openingsPerIp: SlidingWindowLimiter;
+    /** openings of tokens that do not open (junk): their own budget, so they never spend the one above */
+    junkOpeningsPerIp: SlidingWindowLimiter;
     /** typed codes per client IP, per node (the per-address budget is cluster-wide, in EmailCodes) */
     codesPerIp: SlidingWindowLimiter;
   };
@@ -76,7 +81,11 @@ function createServices(ctx: AppContext): Services {
   const secure = config.appUrl.protocol === "https:";
   const users = new UserStore(cluster, now);
   const sessions = new SessionStore(cluster, config.sessionTtlDays, now, config.sessionMaxDays);
-  const cookieJar = new SessionCookieJar(keys, { secure, maxAgeSeconds: config.sessionTtlDays * 24 * 3600 });
+  const cookieJar = new SessionCookieJar(keys, {
+    secure,
+    maxAgeSeconds: config.sessionTtlDays * 24 * 3600,
+    domain: config.cookieDomain,
+  });
   const tokens = new VerifiedAccessTokens(
     keys,
     // the audience names the cluster's APIs, not APP_URL: every node (and port) must accept every node's tokens
@@ -106,10 +115,16 @@ function createServices(ctx: AppContext): Services {
     ),
     requestsPerIp: new SlidingWindowLimiter(config.rateLimits.requestsPerIp, windowMs, now),
     openingsPerIp: new SlidingWindowLimiter(config.rateLimits.openingsPerIp, windowMs, now),
+    junkOpeningsPerIp: new SlidingWindowLimiter(config.rateLimits.openingsPerIp, windowMs, now),
     codesPerIp: new SlidingWindowLimiter(config.rateLimits.openingsPerIp, windowMs, now),
   };
   const outbox = config.smtpUrl || config.mode === "production" ? undefined : new Outbox(cluster, log);
   const mailer: Mailer = outbox ?? new SmtpMailer(config.smtpUrl!, config.mailFrom);
+  const emails = new Emails({
+    brand: config.brand,
+    templates: config.emailTemplates,
+    linkTtlMinutes: Math.round(config.linkTtlMs / 60_000),
+  });
   const linkCookie = createLinkCookieStorage(keys, { secure, maxAgeSeconds: Math.ceil(config.linkTtlMs / 1000) });
 
   const codes = new EmailCodes(
@@ -134,9 +149,9 @@ function createServices(ctx: AppContext): Services {
         const seen = linkUses.peek(payload.e, payload);
         return seen === "ok" ? null : seen;
       },
-      async sendEmail({ email, link, code, payload }) {
+      async sendEmail({ email, link, code, payload, locale }) {
         codes.issued(payload);
-        await mailer.send(magicLinkMessage(email, link, code, config.appUrl, Math.round(config.linkTtlMs / 60_000)));
+        await mailer.send(emails.signIn(email, link, code, locale));
       },
     },
     // every check has passed but the one use, which the issuing node decides
@@ -163,7 +178,7 @@ function createServices(ctx: AppContext): Services {
     { cluster, users, passkeys: passkeyStore, keys },
     { appUrl: config.appUrl, rpName: config.appUrl.hostname, now },
   );
-  const finish: FinishDeps = { users, auth, audit, appUrl: config.appUrl, durable: () => cluster.durable() };
+  const finish: FinishDeps = { users, auth, audit, redirects: config, durable: () => cluster.durable() };
 
   const pruneTimer = setInterval(
     () => {
@@ -175,6 +190,7 @@ function createServices(ctx: AppContext): Services {
       limits.emails.prune();
       limits.requestsPerIp.prune();
       limits.openingsPerIp.prune();
+      limits.junkOpeningsPerIp.prune();
     },
     5 * 60 * 1000,
   );
@@ -190,6 +206,7 @@ function createServices(ctx: AppContext): Services {
     emailLink,
     codes,
     sameBrowser: config.linkSameBrowser,
+    linkTtlMs: config.linkTtlMs,
     passkeyStore,
     passkeys,
     methods,

@@ -27,10 +27,13 @@ export function headersOf(req: IncomingMessage): { headers: { get(name: string):
   };
 }
 
-/** The person signed in to PwdlessGs in this browser, or null. A cookie re-seal is not needed here: it only slides. */
+/**
+ * The person signed in to PwdlessGs in this browser, or null: the session layer's read-only check
+ * (these answers come from oidc-provider, not Remix, so nothing would carry a re-sealed cookie back;
+ * the cookie's sliding renewal happens on the person's next page of ours).
+ */
 export async function ourSession(services: ProviderDeps["services"], req: IncomingMessage): Promise<SignedIn | null> {
-  const signedIn = await services.auth.fromCookie(headersOf(req));
-  return signedIn ? { user: signedIn.user, session: signedIn.session } : null;
+  return services.auth.check(headersOf(req));
 }
 
 /** The OpenID scopes an authorization asks for (unknown scopes were refused before this). */

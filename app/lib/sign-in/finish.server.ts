@@ -5,13 +5,14 @@ import type { Audit } from "#app/lib/abuse/audit.server.ts";
 import type { Auth } from "#app/lib/session/auth.server.ts";
 import type { SignInMethod } from "#app/lib/sign-in/methods.server.ts";
 import { apiError } from "#app/lib/http.server.ts";
-import { safeRedirect } from "#app/lib/validation.server.ts";
+import { safeRedirect, type RedirectRules } from "#app/lib/validation.server.ts";
 
 export interface FinishDeps {
   users: UserStore;
   auth: Auth;
   audit: Audit;
-  appUrl: URL;
+  /** where the person may be sent afterwards: this site, FORWARD_AUTH_HOSTS */
+  redirects: RedirectRules;
   /** resolves once the rows written so far are durable: "signed in" is only said of a kept session */
   durable: () => Promise<void>;
 }
@@ -41,7 +42,7 @@ export async function finishSignIn(deps: FinishDeps, request: Request, finish: F
   } catch {
     // not kept, so not acknowledged: a 503 the person or client can retry, never "signed in"
     const message = "The sign-in could not be stored just now. Please try again in a minute.";
-    if (finish.answer.to !== "page") return apiError(503, "server_error", message, { "Retry-After": "60" });
+    if (finish.answer.to !== "page") return apiError(503, "unavailable", message, { "Retry-After": "60" });
     throw new Response(message, { status: 503, headers: { "Retry-After": "60", "Cache-Control": "no-store" } });
   }
   deps.audit.record("sign-in", {
@@ -56,10 +57,10 @@ export async function finishSignIn(deps: FinishDeps, request: Request, finish: F
   // a whole new document, not a client-side navigation: the destination may be outside the Remix app
   // (an OpenID provider interaction, /oidc/interaction/…), and a new session deserves a fresh page
   if (finish.answer.to === "page") {
-    return redirectDocument(safeRedirect(finish.answer.redirectTo, deps.appUrl), { headers });
+    return redirectDocument(safeRedirect(finish.answer.redirectTo, deps.redirects), { headers });
   }
   if (finish.answer.to === "script") {
-    return json({ redirectTo: safeRedirect(finish.answer.redirectTo, deps.appUrl) }, { headers });
+    return json({ redirectTo: safeRedirect(finish.answer.redirectTo, deps.redirects) }, { headers });
   }
   const token = await deps.auth.tokens.issue(user.id, session.sid);
   return json({ access_token: token, token_type: "Bearer", expires_in: deps.auth.tokens.ttlSeconds }, { headers });
