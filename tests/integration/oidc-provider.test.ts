@@ -174,7 +174,9 @@ describe("the provider's settings", () => {
       headers: { "Content-Type": "application/x-www-form-urlencoded" },
       body: "grant_type=refresh_token",
     });
-    expect(post.status).toBe(404);
+    // the app's own answer for a path it does not have: 404, or 405 for a method no route takes
+    expect([404, 405]).toContain(post.status);
+    expect(await post.text()).not.toContain("invalid_grant");
   });
 
   it("refuses to start on a bad clients file, one line per problem, exit 1", async () => {
