@@ -142,6 +142,17 @@ describe("Sign in with PwdlessGs, one node", () => {
     expect(third.stoppedAt?.body).toContain("Allow Partner App to use your account?");
   });
 
+  it("shows its pages in the person's language, in the app's layout and stylesheet", async () => {
+    const german = await node.fetch("/device", { headers: { "Accept-Language": "de-AT,de;q=0.9,en;q=0.5" } });
+    const page = await german.text();
+    expect(page).toContain('<html lang="de"');
+    expect(page).toContain("Auf einem Gerät anmelden");
+    expect(page).toMatch(/<link rel="stylesheet" href="\/assets\/styles-[^"]+\.css">/);
+    expect(german.headers.get("content-security-policy")).toContain("script-src 'self'");
+    const english = await (await node.fetch("/device")).text();
+    expect(english).toContain("Sign in on a device");
+  });
+
   it("refuses a wrong client secret with invalid_client", async () => {
     const res = await token(
       node,

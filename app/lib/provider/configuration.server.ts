@@ -140,18 +140,6 @@ function ttl(settings: ProviderSettings, sessionTtlDays: number): Configuration[
   };
 }
 
-/** The device page's words for oidc-provider's re-render errors. */
-function deviceProblem(error: unknown): string | undefined {
-  if (!error) return undefined;
-  const name = (error as { name?: string }).name;
-  if (name === "NoCodeError") return "Type the code your device shows.";
-  if (name === "NotFoundError") return "That code is not right. Check it on your device and type it again.";
-  if (name === "ExpiredError") return "That code has expired. Start the sign-in on your device again.";
-  if (name === "AlreadyUsedError") return "That code was used already. Start the sign-in on your device again.";
-  if (name === "AbortedError") return "The sign-in was cancelled. Start it on your device again if you want to.";
-  return "That did not work. Start the sign-in on your device again.";
-}
-
 function html(ctx: KoaContextWithOIDC, body: string, status?: number): void {
   ctx.type = "html";
   if (status) ctx.status = status;
@@ -240,7 +228,7 @@ export async function buildProvider(deps: ProviderDeps): Promise<Provider> {
         logoutSource: async (ctx) =>
           html(
             ctx,
-            pages.logoutPage({
+            pages.logoutPage(pages.pageContext(ctx.req, config), {
               action: ctx.oidc.urlFor("end_session_confirm"),
               xsrf: String(ctx.oidc.session!.state!.secret),
               client: ctx.oidc.client ? clientNames.get(ctx.oidc.client.clientId) : undefined,
@@ -258,17 +246,17 @@ export async function buildProvider(deps: ProviderDeps): Promise<Provider> {
         userCodeInputSource: async (ctx, _form, _out, error) =>
           html(
             ctx,
-            pages.deviceCodePage({
+            pages.deviceCodePage(pages.pageContext(ctx.req, config), {
               action: ctx.oidc.urlFor("code_verification"),
               xsrf: String(ctx.oidc.session!.state!.secret),
-              error: deviceProblem(error),
+              problem: error ? String((error as { name?: string }).name) : undefined,
               userCode: (error as { userCode?: string } | undefined)?.userCode,
             }),
           ),
         userCodeConfirmSource: async (ctx, _form, client, _info, userCode) =>
           html(
             ctx,
-            pages.deviceConfirmPage({
+            pages.deviceConfirmPage(pages.pageContext(ctx.req, config), {
               action: ctx.oidc.urlFor("code_verification"),
               xsrf: String(ctx.oidc.session!.state!.secret),
               client: clientNames.get(client.clientId) ?? client.clientId,
@@ -276,7 +264,13 @@ export async function buildProvider(deps: ProviderDeps): Promise<Provider> {
             }),
           ),
         successSource: async (ctx) =>
-          html(ctx, pages.deviceDonePage(clientNames.get(ctx.oidc.client!.clientId) ?? "The app")),
+          html(
+            ctx,
+            pages.deviceDonePage(
+              pages.pageContext(ctx.req, config),
+              clientNames.get(ctx.oidc.client!.clientId) ?? ctx.oidc.client!.clientId,
+            ),
+          ),
       },
     },
     interactions: { url: (_ctx, interaction) => `/oidc/interaction/${interaction.uid}`, policy },
@@ -293,16 +287,8 @@ export async function buildProvider(deps: ProviderDeps): Promise<Provider> {
     async renderError(ctx, out) {
       const error = String(out.error ?? "server_error");
       const expired = error === "invalid_request" && /expired|not found|session/i.test(String(out.error_description));
-      html(
-        ctx,
-        pages.problemPage({
-          title: expired ? "This sign-in has expired" : "This sign-in cannot go on",
-          message: expired
-            ? "It took too long, or it was started in another browser. Go back to the app and start again."
-            : "The app that sent you here asked for something PwdlessGs cannot do. Go back to the app and try again; if it keeps happening, tell the app's owner.",
-          detail: `${error}${out.error_description ? `: ${String(out.error_description)}` : ""}`,
-        }),
-      );
+      const detail = `${error}${out.error_description ? `: ${String(out.error_description)}` : ""}`;
+      html(ctx, pages.problemPage(pages.pageContext(ctx.req, config), expired ? "expired" : "refused", detail));
     },
     // backchannel logout goes to URIs from the operator's own clients file, which may be on a private network
     fetch: (url, options) => fetch(url, { ...options, dispatcher: undefined } as RequestInit),

@@ -79,7 +79,7 @@ export function requestSafety(deps: ProviderDeps, provider: Provider): Middlewar
       ctx.body = { error: "temporarily_unavailable", error_description: message };
     } else {
       ctx.type = "html";
-      ctx.body = pages.problemPage({ title: "Please try again in a moment", message });
+      ctx.body = pages.problemPage(pages.pageContext(ctx.req, config), "unavailable");
     }
   }
 
@@ -99,13 +99,13 @@ export function requestSafety(deps: ProviderDeps, provider: Provider): Middlewar
       ctx.status = 500;
       ctx.remove("Location");
       if (BACK_CHANNEL.has(ctx.path)) ctx.body = { error: "server_error", error_description: "Something went wrong." };
-      else html(ctx, 500, pages.problemPage({ title: "Something went wrong", message: "Please try again." }));
+      else html(ctx, 500, pages.problemPage(pages.pageContext(ctx.req, config), "failed"));
       return;
     }
     if (signedOutHere.has(ctx)) await endOurSession(ctx);
     if (refusedStore.has(ctx)) return unavailable(ctx, new ClusterUnavailableError("disk", "a write was refused"));
     if (ctx.status === 404 && ctx.body === undefined) {
-      html(ctx, 404, pages.problemPage({ title: "Page not found", message: "There is nothing at this address." }));
+      html(ctx, 404, pages.problemPage(pages.pageContext(ctx.req, config), "not-found"));
     }
     // acknowledged means durable: a code, a token or a consent is only told once its rows are kept
     if (cluster.store.counters.localWrites !== writesBefore) {
@@ -124,19 +124,11 @@ export function interactionRoutes(
   provider: Provider,
   clientNames: ReadonlyMap<string, string>,
 ): Middleware {
-  const { services, settings, consents, audit } = deps;
+  const { config, services, settings, consents, audit } = deps;
   const firstParty = new Map(settings.clients.map((c) => [c.client_id, isFirstParty(c)]));
 
   const expired = (ctx: KoaContextWithOIDC) =>
-    html(
-      ctx,
-      400,
-      pages.problemPage({
-        title: "This sign-in has expired",
-        message:
-          "It took too long, was finished already, or was started in another browser. Go back to the app and start again.",
-      }),
-    );
+    html(ctx, 400, pages.problemPage(pages.pageContext(ctx.req, config), "expired"));
 
   async function finish(ctx: KoaContextWithOIDC, result: Record<string, unknown>, merge: boolean): Promise<void> {
     const to = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: merge });
@@ -173,7 +165,7 @@ export function interactionRoutes(
       return html(
         ctx,
         200,
-        pages.consentPage({
+        pages.consentPage(pages.pageContext(ctx.req, config), {
           uid: details.uid,
           client: clientNames.get(clientId) ?? clientId,
           email: ours.user.email,
@@ -215,6 +207,6 @@ export function interactionRoutes(
     if (details.uid !== match[1]) return expired(ctx);
     if (ctx.method === "GET" && !match[2]) return show(ctx, details);
     if (ctx.method === "POST" && match[2]) return decide(ctx, details);
-    html(ctx, 405, pages.problemPage({ title: "Not allowed", message: "This address does not take that request." }));
+    html(ctx, 405, pages.problemPage(pages.pageContext(ctx.req, config), "not-allowed"));
   };
 }
