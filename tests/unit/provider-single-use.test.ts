@@ -131,7 +131,7 @@ describe("single use of codes and refresh tokens, cluster-wide", () => {
 
 describe("the adapter's view of revoked families and ended sessions", () => {
   it("refuses grants and tokens of a revoked family or an ended session, never the interaction that names them", async () => {
-    const { adapterFor } = await import("#app/lib/provider/configuration.server.ts");
+    const { adapterFor } = await import("#app/lib/provider/adapter.server.ts");
     const store = new ClusterStore({ nodeId: "node-a" });
     const port = fakeClusterPort(store);
     const rows = new ProviderRows(port, { now, familyLifeMs: 60_000 });
