@@ -7,6 +7,7 @@ import { apiAnswers, type ApiAnswers } from "#app/lib/session/api-answers.server
 import type { AppContext } from "#app/lib/context.server.ts";
 import { NonceProvider } from "#app/lib/nonce.tsx";
 import { getServices } from "#app/lib/services.server.ts";
+import type { WebhookStats } from "#app/lib/webhooks/webhooks.server.ts";
 import { getOpenIdProvider, type OpenIdProvider } from "#app/lib/provider/index.server.ts";
 
 const ABORT_DELAY = 5_000;
@@ -16,7 +17,12 @@ const ABORT_DELAY = 5_000;
  * exist before the first HTTP request; `api` is what server/ answers without Remix, `provider`
  * the OpenID provider server/ mounts before Remix.
  */
-export function initialise(ctx: AppContext): { stop(): void; api: ApiAnswers; provider: OpenIdProvider } {
+export function initialise(ctx: AppContext): {
+  stop(): void;
+  api: ApiAnswers;
+  webhooks(): WebhookStats;
+  provider: OpenIdProvider;
+} {
   const services = getServices(ctx);
   const provider = getOpenIdProvider(ctx);
   return {
@@ -25,6 +31,7 @@ export function initialise(ctx: AppContext): { stop(): void; api: ApiAnswers; pr
       services.stop();
     },
     api: apiAnswers(ctx),
+    webhooks: () => services.webhooks.stats,
     provider,
   };
 }

@@ -7,16 +7,17 @@
  * Bounded: fixed counts, every wait with a deadline. Writes bench/results/durable-<time>.{md,json}.
  */
 import { randomUUID } from "node:crypto";
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { ClusterStore, writeTablesFile, type RecordEnvelope } from "#cluster";
+import { ClusterStore } from "#cluster";
 import { userSchema } from "#app/lib/accounts/users.server.ts";
-import { CookieJar } from "../tests/support/cookie-jar";
-import { browse, pathOf, requestLink } from "../tests/support/flows";
 import { startNode, stopAllNodes, tempDir, testSecret, uniqueName, type NodeProcess } from "../tests/support/node";
 import { TestSmtpServer } from "../tests/support/smtp";
 import { waitFor } from "../tests/support/wait";
+import { rssMb } from "./proc";
+import { seedTablesFile } from "./seed";
+import { confirmSignIns, round, signInBenchEnv } from "./sign-ins";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const SIGN_INS = Number(process.env.BENCH_SIGN_INS ?? 300);
@@ -29,10 +30,6 @@ const LOAD_SIZES = (process.env.BENCH_LOAD ?? "100000,1000000")
 const SCHEMA_ROWS = Number(process.env.BENCH_SCHEMA_ROWS ?? 1_000_000);
 const DAY = 24 * 3600_000;
 
-const pct = (sorted: number[], p: number) =>
-  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-const round = (n: number, digits = 1) => Number(n.toFixed(digits));
-
 interface SignInResult {
   mode: string;
   signIns: number;
@@ -44,91 +41,10 @@ interface SignInResult {
 
 /** Request every link first, then confirm them CONCURRENCY at a time: the confirm is the sign-in's write. */
 async function signIns(mode: "sqlite" | "off", smtp: TestSmtpServer): Promise<SignInResult> {
-  const node = await startNode({
-    env: {
-      PERSISTENCE: mode,
-      SMTP_URL: smtp.url,
-      RATE_LIMIT_REQUESTS_PER_IP: "1000000",
-      RATE_LIMIT_OPENINGS_PER_IP: "1000000",
-    },
-  });
-  const pending: { jar: CookieJar; link: string }[] = [];
-  const tag = uniqueName(mode);
-  for (let i = 0; i < SIGN_INS; i++) {
-    const jar = new CookieJar();
-    pending.push({ jar, link: await requestLink(node, jar, `${tag}-${i}@example.com`, smtp) });
-  }
-  const latencies: number[] = [];
-  const started = performance.now();
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (next < pending.length) {
-        const { jar, link } = pending[next++]!;
-        const t0 = performance.now();
-        const res = await browse(node, jar, pathOf(link), { method: "POST" });
-        latencies.push(performance.now() - t0);
-        if (res.status !== 302) throw new Error(`a sign-in answered ${res.status}`);
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
+  const node = await startNode({ env: { PERSISTENCE: mode, ...signInBenchEnv(smtp) } });
+  const f = await confirmSignIns(node, smtp, { count: SIGN_INS, concurrency: CONCURRENCY, tag: mode });
   await node.stop();
-  latencies.sort((a, b) => a - b);
-  return {
-    mode,
-    signIns: latencies.length,
-    perSecond: round(latencies.length / seconds),
-    p50: round(pct(latencies, 50)),
-    p99: round(pct(latencies, 99)),
-    max: round(latencies[latencies.length - 1]!),
-  };
-}
-
-/** N users, their email claims and one session each, valid for the app's schemas. */
-function* seed(users: number, now: number): Generator<RecordEnvelope[]> {
-  const n = "12D3KooWBenchSeedWriter";
-  const slice = 20_000;
-  for (let start = 0; start < users; start += slice) {
-    const records: RecordEnvelope[] = [];
-    for (let i = start; i < Math.min(users, start + slice); i++) {
-      const uid = randomUUID();
-      const sid = randomUUID();
-      const email = `user${i}@example.com`;
-      const t = now - DAY + i;
-      records.push(
-        {
-          table: "users",
-          key: uid,
-          value: {
-            id: uid,
-            email,
-            createdAt: t,
-            createdOn: n,
-            identities: [{ provider: "email", subject: email, linkedAt: t }],
-          },
-          stamp: { t, c: 0, n },
-        },
-        { table: "emails", key: email, value: { uid }, stamp: { t, c: 1, n } },
-        {
-          table: "sessions",
-          key: sid,
-          value: {
-            sid,
-            uid,
-            createdAt: t,
-            lastUsedAt: t,
-            expiresAt: t + 30 * DAY,
-            createdOn: n,
-            method: "email",
-            userAgent: "Mozilla/5.0 (X11; Linux x86_64) bench",
-          },
-          stamp: { t, c: 2, n },
-        },
-      );
-    }
-    yield records;
-  }
+  return { mode, signIns: f.signIns, perSecond: f.perSecond, p50: f.p50, p99: f.p99, max: f.max };
 }
 
 interface LoadResult {
@@ -144,12 +60,6 @@ interface LoadResult {
   /** restore done → HTTP listening: the app opening its tables (schema checks) and the rest */
   restoredToListeningMs: number;
   rssMb: number;
-}
-
-function rssMb(pid: number | undefined): number {
-  if (!pid) return NaN;
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return match ? round(Number(match[1]) / 1024, 0) : NaN;
 }
 
 /** From the node's log: tables restored → HTTP listening (app start: build, services, indexes). */
@@ -180,7 +90,7 @@ async function load(users: number, env: Record<string, string>): Promise<LoadRes
   const dataDir = tempDir("pwdless-bench-load");
   const file = path.join(dataDir, "tables.db");
   const s0 = performance.now();
-  const rows = writeTablesFile(file, env.CLUSTER_NAME!, seed(users, Date.now()));
+  const rows = seedTablesFile(file, env.CLUSTER_NAME!, users);
   const seedMs = performance.now() - s0;
   const { node, ms } = await timedStart(dataDir, env);
   const status = (await (await node.fetch("/cluster.json")).json()) as { tables: Record<string, number> };

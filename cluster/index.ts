@@ -28,8 +28,14 @@ export { LocalAtomics } from "./transport";
 export type { ClusterAtomics, Reservation, TransportKind } from "./transport";
 export { filePersistence, FilePersistence } from "./persistence/file";
 export type { FilePersistenceOptions, MaintenanceResult } from "./persistence/file";
-export { backupTablesFile, FORMAT_VERSION, writeTablesFile } from "./persistence/sqlite";
-export { PersistenceError } from "./persistence/types";
+export {
+  acceptTablesFile,
+  backupTablesFile,
+  FORMAT_VERSION,
+  LAST_CONTACT_KEY,
+  writeTablesFile,
+} from "./persistence/sqlite";
+export { PersistenceError, staleFileProblem } from "./persistence/types";
 export type { Persistence, PersistenceContext, PersistenceProblem, RestoreResult } from "./persistence/types";
 export type { RequestErrorCode } from "./rpc";
 export type {

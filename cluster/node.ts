@@ -120,6 +120,7 @@ export async function startCluster(
     gate,
     persistence,
     restore,
+    tombstoneTtlMs: options.tombstoneTtlMs ?? DEFAULT_TOMBSTONE_TTL_MS,
   });
   try {
     await node.start();
@@ -145,6 +146,8 @@ interface NodeParts {
   gate: InboundGate;
   persistence: Persistence | undefined;
   restore: RestoreResult | undefined;
+  /** the tombstone horizon: the last contact is noted well within it */
+  tombstoneTtlMs: number;
 }
 
 class ClusterNode implements Cluster {
@@ -254,6 +257,10 @@ class ClusterNode implements Cluster {
     this.background.every(t.syncIntervalMs, () => this.periodicCatchUp());
     this.background.every(t.pingIntervalMs, () => this.pingPeers());
     this.background.every(t.tombstoneCollectMs, () => collectTombstones(this.store, this.counters, this.log));
+    if (this.parts.persistence) {
+      const every = Math.max(250, Math.min(60_000, Math.floor(this.parts.tombstoneTtlMs / 4)));
+      this.background.every(every, () => this.noteContact());
+    }
     if (this.parts.dnsNames.length > 0) {
       this.background.every(t.dnsPollMs, () => this.pollDns());
       this.pollDns();
@@ -277,6 +284,17 @@ class ClusterNode implements Cluster {
 
   isReady(): boolean {
     return this.ready;
+  }
+
+  /**
+   * Note in the file that this node is in step with its cluster: ready, and connected to a peer
+   * (or with no other member known: a single node). A node cut off from its members stops noting,
+   * so after a restart past the tombstone horizon its file is refused (see staleFileProblem).
+   */
+  private noteContact(): void {
+    if (!this.ready || this.stopping) return;
+    const alone = this.members.knownPeerIds().filter((id) => id !== this.nodeId).length === 0;
+    if (alone || this.connectedPeers().length > 0) this.parts.persistence?.noteContact(Date.now());
   }
 
   handle(method: string, handler: RequestHandler): void {
@@ -304,6 +322,8 @@ class ClusterNode implements Cluster {
     if (connected === 0 && known === 0) {
       this.ready = true;
       this.readyReason = "alone";
+      // a node with no peer at all is its whole cluster: in step with it by definition
+      this.noteContact();
       this.log.info("cluster: ready alone, no peer to catch up from", { discoveryWindowMs });
       return;
     }
@@ -382,6 +402,7 @@ class ClusterNode implements Cluster {
   }
 
   private async shutdown(): Promise<void> {
+    this.noteContact();
     this.lifetime.abort();
     this.background.stop();
     clearTimeout(this.retryTimer);
@@ -427,6 +448,7 @@ class ClusterNode implements Cluster {
       if (!this.ready) {
         this.ready = true;
         this.readyReason = "caught-up";
+        this.noteContact();
         this.log.info("cluster: caught up, ready", { peer: peerId, records: result.applied, ms: Date.now() - started });
       } else if (result.applied > 0) {
         this.log.info("cluster: caught up", {

@@ -7,7 +7,8 @@ export type MergeRule =
   /** the greater (t, c, node) stamp wins: ordinary updates and deletes */
   | "last-writer-wins"
   /** the smaller stamp wins: a claim (e.g. "this email belongs to this user id") that the
-   * earliest writer keeps; such keys are never deleted */
+   * earliest writer keeps. A claim can be released (deleted); a claim written over a release
+   * carries `after` (the release's time) and beats every claim made before it: see `claimOrder` */
   | "first-writer-wins";
 
 /** One versioned row as it travels between nodes. `value: null` is a tombstone. */
@@ -47,7 +48,11 @@ export interface Table<V> {
   readonly name: string;
   get(key: string): V | undefined;
   has(key: string): boolean;
-  /** Write a value; returns false (and writes nothing) on a first-writer-wins table whose key is taken. */
+  /**
+   * Write a value; returns false (and writes nothing) on a first-writer-wins table whose key is
+   * claimed. A first-writer-wins key that was released (deleted) is claimed again with the value
+   * given plus `after`, the release's time: the value must be an object.
+   */
   set(key: string, value: V): boolean;
   delete(key: string): void;
   scan(): IterableIterator<[string, V]>;
@@ -230,7 +235,7 @@ export class ClusterStore {
     const found = state.index.find(record.key);
     const slot = found < 0 ? undefined : found;
     // a stale version is dropped before its value is validated: duplicates cost a lookup
-    if (slot !== undefined && !this.wins(state, t, c, n, slot)) {
+    if (slot !== undefined && !this.wins(state, t, c, n, slot, record.value)) {
       this.clock.observe(record.stamp);
       this.counters.remoteStale += 1;
       return "stale";
@@ -459,8 +464,8 @@ export class ClusterStore {
     return record.value !== undefined;
   }
 
-  /** Does the version (t, c, n) beat the one held in `slot`, by the table's rule? */
-  private wins(state: TableState, t: number, c: number, n: string, slot: number): boolean {
+  /** Does the version (t, c, n) of `value` beat the one held in `slot`, by the table's rule? */
+  private wins(state: TableState, t: number, c: number, n: string, slot: number, value: unknown): boolean {
     let order: number;
     if (t !== state.t[slot]) order = t < state.t[slot] ? -1 : 1;
     else if (c !== state.c[slot]) order = c < state.c[slot] ? -1 : 1;
@@ -468,7 +473,8 @@ export class ClusterStore {
       const held = this.nodeIds[state.n[slot]];
       order = n === held ? 0 : n < held ? -1 : 1;
     }
-    return state.merge === "first-writer-wins" ? order < 0 : order > 0;
+    if (state.merge !== "first-writer-wins") return order > 0;
+    return claimOrder(value, t, order, state.values[slot], state.t[slot]) > 0;
   }
 
   private state(name: string): TableState {
@@ -560,9 +566,16 @@ export class ClusterStore {
 
   private writeLocal(state: TableState, key: string, value: unknown): boolean {
     if (key.length === 0 || key.length > MAX_KEY_LENGTH) throw new Error(`invalid key for table ${state.name}`);
-    if (state.merge === "first-writer-wins") {
-      if (value === null) throw new Error(`table ${state.name} keeps first writes: keys cannot be deleted`);
-      if (state.index.find(key) >= 0) return false;
+    if (state.merge === "first-writer-wins" && value !== null) {
+      const slot = state.index.find(key);
+      if (slot >= 0) {
+        if (state.values[slot] !== null) return false;
+        // claimed again after a release: the claim says which release it follows (see claimOrder)
+        if (typeof value !== "object" || Array.isArray(value)) {
+          throw new Error(`table ${state.name}: a released key is claimed again with an object value`);
+        }
+        value = { ...(value as Record<string, unknown>), after: state.t[slot] };
+      }
     }
     const stamp = this.clock.now();
     const held = this.put(state, key, value, stamp.t, stamp.c, this.nodeOf(stamp.n), "local");
@@ -618,4 +631,31 @@ export class ClusterStore {
       },
     };
   }
+}
+
+/** The release epoch of a first-writer-wins version: a release starts one at its time; a claim belongs to the one it follows. */
+export function releaseEpoch(record: RecordEnvelope): number {
+  return epochOf(record.value, record.stamp.t);
+}
+
+function epochOf(value: unknown, t: number): number {
+  if (value === null) return t;
+  const after = typeof value === "object" && value !== null ? (value as { after?: unknown }).after : undefined;
+  return typeof after === "number" ? after : 0;
+}
+
+/**
+ * First-writer-wins with releases, as one total order (so every node converges whatever the
+ * arrival order): the later release epoch wins; within an epoch a claim beats the release it
+ * follows, the earlier of two claims wins, and the later of two releases. `order` is the
+ * incoming stamp against the held one (-1, 0, 1). Positive: the incoming version wins.
+ * Without releases every epoch is 0 and this is plain "the smaller stamp wins".
+ */
+export function claimOrder(incoming: unknown, t: number, order: number, held: unknown, heldT: number): number {
+  const inEpoch = epochOf(incoming, t);
+  const heldEpoch = epochOf(held, heldT);
+  if (inEpoch !== heldEpoch) return inEpoch > heldEpoch ? 1 : -1;
+  const inClaim = incoming !== null;
+  if (inClaim !== (held !== null)) return inClaim ? 1 : -1;
+  return inClaim ? -order : order;
 }

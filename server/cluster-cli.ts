@@ -3,6 +3,7 @@
  *   npm run cluster -- status [--url http://localhost:4001]
  *   npm run cluster -- table users [--url …]
  *   npm run cluster -- backup <file> [--data-dir DIR]   (a consistent copy of a node's tables file)
+ *   npm run cluster -- accept-file [--data-dir DIR]     (vouch for a file older than the tombstone horizon)
  * Production nodes need an admin's session: pass --cookie "pwdless_session=…".
  */
 type Status = {
@@ -132,6 +133,11 @@ async function main(args: string[]) {
     console.log(backup(name, dataDir));
     return;
   }
+  if (command === "accept-file") {
+    const { acceptFile } = await import("./backup");
+    console.log(acceptFile(option(args, "--data-dir")));
+    return;
+  }
   if (command === "table" && name) {
     const { rows } = (await get(`${base}/cluster/tables/${encodeURIComponent(name)}.json`, cookie)) as {
       rows: Record<string, unknown>[];
@@ -141,7 +147,7 @@ async function main(args: string[]) {
     return;
   }
   console.error(
-    "usage: npm run cluster -- status [--url http://localhost:3000]\n       npm run cluster -- table <users|sessions|revocations|emails|linkUses> [--url …]\n       npm run cluster -- backup <file> [--data-dir DIR]",
+    "usage: npm run cluster -- status [--url http://localhost:3000]\n       npm run cluster -- table <users|sessions|revocations|emails|linkUses> [--url …]\n       npm run cluster -- backup <file> [--data-dir DIR]\n       npm run cluster -- accept-file [--data-dir DIR]",
   );
   process.exitCode = 2;
 }

@@ -29,6 +29,8 @@ export interface Config extends AppConfig {
   dataDir: string;
   /** the tables file in DATA_DIR (`sqlite`, the default) or none (`off`: benchmarks only, refused in production) */
   persistence: { mode: "sqlite" | "off"; maxBytes: number | undefined };
+  /** TOMBSTONE_HORIZON_SECONDS: deletions are kept this long, then forgotten; a file last in step longer ago is refused */
+  tombstoneHorizonMs: number;
   bodyLimitBytes: number;
   /** METRICS_TOKEN: a Bearer token that may read /metrics in production (local mode: open) */
   metricsToken: string | undefined;
@@ -244,6 +246,9 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   const forwardAuthHosts = forwardAuthHostsSetting(env.FORWARD_AUTH_HOSTS, appUrl, cookieDomain, problems);
   const brand = brandSettings(env, production, problems);
   const emailTemplates = emailTemplatesSetting(env, cwd, problems);
+  const adminApiToken = adminTokenSetting(env.ADMIN_API_TOKEN, problems);
+  const signup = signupSettings(env, problems);
+  const webhooks = webhookSettings(env, production, problems);
 
   const config: Config = {
     mode,
@@ -258,6 +263,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     secretSource,
     dataDir: path.resolve(cwd, env.DATA_DIR?.trim() || path.join(".data", `node-${port}`)),
     persistence,
+    tombstoneHorizonMs:
+      intSetting(env, "TOMBSTONE_HORIZON_SECONDS", 7 * 24 * 3600, 1, 365 * 24 * 3600, problems) * 1000,
     smtpUrl,
     mailFrom: env.MAIL_FROM?.trim() || `"${brand.name.replace(/["\\]/g, "")}" <no-reply@${appUrl.hostname}>`,
     brand,
@@ -272,6 +279,9 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     adminEmails: list(env.ADMIN_EMAILS).map((e) => e.toLowerCase()),
     cookieDomain,
     forwardAuthHosts,
+    adminApiToken,
+    signup,
+    webhooks,
     metricsToken: metricsTokenSetting(env.METRICS_TOKEN, problems),
     trustProxy: trustProxySetting(env.TRUST_PROXY, problems),
     rateLimits: {
@@ -383,6 +393,68 @@ export function emailTemplatesSetting(env: Env, cwd: string, problems: string[])
   }
   problems.push(...checkTemplates(files, dir));
   return files;
+}
+
+/** ADMIN_API_TOKEN: the operator's Bearer token for /api/admin/*; too short to be safe is refused at start. */
+function adminTokenSetting(raw: string | undefined, problems: string[]): string | undefined {
+  const token = raw?.trim();
+  if (!token) return undefined;
+  if (token.length < 32 || /\s/.test(token)) {
+    problems.push("ADMIN_API_TOKEN must be at least 32 characters without spaces (npm run gen:secret prints one)");
+    return undefined;
+  }
+  return token;
+}
+
+const DOMAIN = /^(\*\.)?[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?)*$/;
+
+/** SIGNUP, SIGNUP_ALLOWED_DOMAINS, SIGNUP_BLOCKED_DOMAINS. */
+function signupSettings(env: Env, problems: string[]): NonNullable<Config["signup"]> {
+  const mode = env.SIGNUP?.trim().toLowerCase() || "open";
+  if (mode !== "open" && mode !== "invite" && mode !== "closed") {
+    problems.push(`SIGNUP must be open, invite or closed (got "${env.SIGNUP}")`);
+  }
+  const domains = (name: string) => {
+    const values = list(env[name]).map((d) => d.toLowerCase());
+    for (const d of values) {
+      if (!DOMAIN.test(d))
+        problems.push(`${name}: "${d}" is not a domain (example.com, or *.example.com for its subdomains)`);
+    }
+    return values;
+  };
+  return {
+    mode: mode === "invite" || mode === "closed" ? mode : "open",
+    allowedDomains: domains("SIGNUP_ALLOWED_DOMAINS"),
+    blockedDomains: domains("SIGNUP_BLOCKED_DOMAINS"),
+  };
+}
+
+/** WEBHOOK_URLS and WEBHOOK_SECRET (`whsec_` + base64 of at least 24 random bytes), together or not at all. */
+function webhookSettings(env: Env, production: boolean, problems: string[]): Config["webhooks"] {
+  const urls = list(env.WEBHOOK_URLS);
+  const rawSecret = env.WEBHOOK_SECRET?.trim();
+  const maxQueue = intSetting(env, "WEBHOOK_MAX_QUEUE", 10_000, 1, 1_000_000, problems);
+  if (urls.length === 0 && !rawSecret) return undefined;
+  if (urls.length === 0 || !rawSecret) {
+    problems.push("WEBHOOK_URLS and WEBHOOK_SECRET go together: set both, or neither");
+    return undefined;
+  }
+  for (const u of urls) {
+    const ok = urlSchema.safeParse(u).success && /^https?:$/.test(new URL(u).protocol);
+    if (!ok) problems.push(`WEBHOOK_URLS: "${u}" is not an http(s) URL`);
+    else if (production && new URL(u).protocol !== "https:" && !isLoopbackHost(new URL(u).hostname)) {
+      problems.push(`WEBHOOK_URLS: "${u}" must be https in production (events carry addresses)`);
+    }
+  }
+  const match = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(rawSecret);
+  const secret = match ? Buffer.from(match[1]!, "base64") : undefined;
+  if (!secret || secret.length < 24 || secret.length > 64) {
+    problems.push(
+      "WEBHOOK_SECRET must be whsec_ followed by the base64 of 24 to 64 random bytes, e.g. whsec_$(openssl rand -base64 32)",
+    );
+    return undefined;
+  }
+  return { urls, secret: new Uint8Array(secret), maxQueue, retryForMs: 24 * 3600 * 1000 };
 }
 
 /** PERSISTENCE (sqlite | off) and DATA_MAX_MB (a cap on the tables file, in MB, decimals allowed). */

@@ -8,6 +8,7 @@ import type { ServerBuild } from "@remix-run/node";
 import type { RequestHandler } from "express";
 import { PersistenceError, RedisStartError, startCluster, type Cluster } from "#cluster";
 import type { ApiAnswers } from "#app/lib/session/api-answers.server.ts";
+import type { WebhookStats } from "#app/lib/webhooks/webhooks.server.ts";
 import type { OpenIdProvider } from "#app/lib/provider/index.server.ts";
 import type { AppContext } from "../app/lib/context.server";
 import { ConfigError, loadConfig, type Config } from "./config";
@@ -95,7 +96,11 @@ async function main() {
     {
       tables: { emails: { merge: "first-writer-wins" } },
       persistence: persistenceFor(config),
-      timings: { peerWaitMs: config.cluster.readyTimeoutMs },
+      tombstoneTtlMs: config.tombstoneHorizonMs,
+      timings: {
+        peerWaitMs: config.cluster.readyTimeoutMs,
+        tombstoneCollectMs: Math.min(10 * 60_000, Math.max(500, Math.floor(config.tombstoneHorizonMs / 2))),
+      },
     },
   ).catch((error: unknown): Cluster => {
     // a wrong Redis password or host: one line, not a stack
@@ -110,6 +115,7 @@ async function main() {
   const metrics = createMetrics({
     status: () => cluster.status(),
     routes: routeLabels,
+    webhooks: () => app.webhooks(),
     // open in local mode (its APP_URL is loopback); production: METRICS_TOKEN or an administrator
     access:
       config.mode === "production"
@@ -131,7 +137,7 @@ async function main() {
   }
   routeLabels.use(build.routes);
   const entry = build.entry.module as unknown as {
-    initialise(ctx: AppContext): { stop(): void; api: ApiAnswers; provider: OpenIdProvider };
+    initialise(ctx: AppContext): { stop(): void; api: ApiAnswers; webhooks(): WebhookStats; provider: OpenIdProvider };
   };
   const app = entry.initialise(appContext);
 

@@ -9,6 +9,7 @@ import type { RequestHandler } from "express";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { ClusterStatus } from "#cluster";
 import type { WithHeaders } from "#app/lib/session/auth.server.ts";
+import type { WebhookStats } from "#app/lib/webhooks/webhooks.server.ts";
 import type { Fields, Logger } from "./log";
 import type { RouteLabels } from "./route-labels";
 
@@ -19,6 +20,8 @@ export interface MetricsDeps {
   status: () => ClusterStatus;
   /** the `route` label: the Remix route id of the path, or what Express answers itself (route-labels.ts) */
   routes: Pick<RouteLabels, "of">;
+  /** the webhook queue's counters (app/lib/webhooks), read at scrape time */
+  webhooks?: () => WebhookStats;
   /** who may scrape: undefined = open (local mode); else a token or an administrator's session */
   access:
     | undefined
@@ -40,7 +43,7 @@ export interface Metrics {
 
 const sha256 = (value: string) => createHash("sha256").update(value).digest();
 
-export function createMetrics({ status, routes, access }: MetricsDeps): Metrics {
+export function createMetrics({ status, routes, access, webhooks }: MetricsDeps): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
 
@@ -169,6 +172,51 @@ export function createMetrics({ status, routes, access }: MetricsDeps): Metrics 
     [],
     (s) => (s.redis ? [[{}, s.redis.reseeds.count]] : []),
   );
+
+  if (webhooks) {
+    const hooks = () => {
+      try {
+        return webhooks();
+      } catch {
+        return undefined; // the app is not initialised yet
+      }
+    };
+    new Gauge({
+      name: "pwdless_webhook_queue_events",
+      help: "webhook events this node still has to deliver",
+      registers: [registry],
+      collect() {
+        this.set(hooks()?.queued ?? 0);
+      },
+    });
+    new Counter({
+      name: "pwdless_webhook_events_total",
+      help: "webhook events by outcome: delivered, dropped (queue full), expired (24 h of retries)",
+      labelNames: ["outcome"],
+      registers: [registry],
+      collect() {
+        this.reset();
+        const s = hooks();
+        if (!s) return;
+        this.inc({ outcome: "delivered" }, s.delivered);
+        this.inc({ outcome: "dropped" }, s.dropped);
+        this.inc({ outcome: "expired" }, s.expired);
+      },
+    });
+    new Counter({
+      name: "pwdless_webhook_attempts_total",
+      help: "webhook POSTs by result",
+      labelNames: ["result"],
+      registers: [registry],
+      collect() {
+        this.reset();
+        const s = hooks();
+        if (!s) return;
+        this.inc({ result: "ok" }, s.attempts - s.failedAttempts);
+        this.inc({ result: "failed" }, s.failedAttempts);
+      },
+    });
+  }
 
   const middleware: RequestHandler = (req, res, next) => {
     const started = performance.now();

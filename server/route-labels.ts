@@ -2,7 +2,7 @@
  * The `route` label of a request for /metrics: the Remix route id that answers its path (found by
  * Remix's own matcher over the build's route manifest, so every route, including one added
  * tomorrow, is labelled by itself), a fixed name for what Express answers before Remix, and
- * `other` only for paths no route matches. Labels are a bounded set: route ids, never raw paths.
+ * `other` only for paths no route but the catch-all 404 matches. Labels are a bounded set: route ids, never raw paths.
  */
 import { matchRoutes, type AgnosticRouteObject } from "@remix-run/router";
 import type { ServerBuild } from "@remix-run/node";
@@ -39,6 +39,8 @@ const EXPRESS_PREFIXES: Array<[string, string]> = [
   ["/oidc/", "/oidc/*"],
   ["/device/", "/device/:uid"],
 ];
+/** the catch-all 404 route (app/routes/$.tsx) answers exactly the paths no other route matches */
+const NOT_FOUND_ROUTE = "routes/$";
 /** distinct paths remembered with their label: pages repeat, scans of random paths do not grow it */
 const MEMO_SIZE = 2_000;
 
@@ -81,7 +83,8 @@ export class RouteLabels {
     if (label === undefined) {
       // matchRoutes ranks the whole tree on each call (tens of µs): once per distinct path
       const matches = matchRoutes(this.tree, pathname);
-      label = matches?.[matches.length - 1]?.route.id ?? "other";
+      const id = matches?.[matches.length - 1]?.route.id;
+      label = id === undefined || id === NOT_FOUND_ROUTE ? "other" : id;
       if (this.memo.size >= MEMO_SIZE) this.memo.delete(this.memo.keys().next().value!);
       this.memo.set(pathname, label);
     }

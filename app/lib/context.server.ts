@@ -51,6 +51,12 @@ export interface AppConfig {
   emailTemplates: TemplateFiles;
   /** the OpenID provider for other apps (OIDC_PROVIDER_CLIENTS_FILE); undefined: off, its routes 404 */
   provider: ProviderSettings | undefined;
+  /** ADMIN_API_TOKEN: a Bearer token for /api/admin/* (at least 32 characters); undefined: sessions of ADMIN_EMAILS only */
+  adminApiToken?: string;
+  /** who may create an account: see README, Who may sign up */
+  signup?: SignupSettings;
+  /** signed webhooks (Standard Webhooks): see README, Webhooks */
+  webhooks?: WebhookSettings;
 }
 
 /** OIDC_PROVIDER_*: the clients allowed to sign people in through this cluster, and token lifetimes. */
@@ -80,6 +86,26 @@ export interface ProviderClient {
   backchannel_logout_session_required?: boolean;
   id_token_signed_response_alg?: "RS256" | "EdDSA";
   scope?: string;
+}
+
+export interface SignupSettings {
+  /** SIGNUP: open (default), invite (invited addresses and allowed domains), closed (nobody new) */
+  mode: "open" | "invite" | "closed";
+  /** SIGNUP_ALLOWED_DOMAINS: lower-case domains, `*.example.com` for its subdomains; empty: any */
+  allowedDomains: string[];
+  /** SIGNUP_BLOCKED_DOMAINS: never sign up, whatever else says */
+  blockedDomains: string[];
+}
+
+export interface WebhookSettings {
+  /** WEBHOOK_URLS: every event goes to each */
+  urls: string[];
+  /** WEBHOOK_SECRET: the key bytes of `whsec_<base64>` */
+  secret: Uint8Array;
+  /** events kept waiting for delivery on this node at most; older ones are dropped past it */
+  maxQueue: number;
+  /** give up on an event this long after it happened (24 h) */
+  retryForMs: number;
 }
 
 export interface OAuthClientSettings {

@@ -25,6 +25,11 @@ import { configuredProviders } from "#app/lib/sign-in/social/providers.server.ts
 import { SessionCookieJar } from "#app/lib/session/session-cookie.server.ts";
 import { SessionStore } from "#app/lib/session/sessions.server.ts";
 import { UserStore } from "#app/lib/accounts/users.server.ts";
+import { AccountStatus } from "#app/lib/accounts/status.server.ts";
+import { SendTiming, SignupPolicy } from "#app/lib/accounts/signup.server.ts";
+import { AccountLifecycle } from "#app/lib/accounts/lifecycle.server.ts";
+import { AdminDesk } from "#app/lib/admin/admin.server.ts";
+import { Webhooks } from "#app/lib/webhooks/webhooks.server.ts";
 
 export interface Services {
   ctx: AppContext;
@@ -60,6 +65,14 @@ export interface Services {
     codesPerIp: SlidingWindowLimiter;
   };
   social: SocialLogin;
+  /** disabled accounts */
+  status: AccountStatus;
+  /** who may sign up (SIGNUP…, invites) */
+  signup: SignupPolicy;
+  /** address change, deletion, export, erasure */
+  lifecycle: AccountLifecycle;
+  admin: AdminDesk;
+  webhooks: Webhooks;
   stop(): void;
 }
 
@@ -81,6 +94,11 @@ function createServices(ctx: AppContext): Services {
   const secure = config.appUrl.protocol === "https:";
   const users = new UserStore(cluster, now);
   const sessions = new SessionStore(cluster, config.sessionTtlDays, now, config.sessionMaxDays);
+  const status = new AccountStatus(cluster, now);
+  // a disabled user's sessions are refused wherever they are read, on every node
+  sessions.refuseUsers((uid) => status.isDisabled(uid));
+  const signup = new SignupPolicy(cluster, config.signup, now);
+  const sendTiming = new SendTiming();
   const cookieJar = new SessionCookieJar(keys, {
     secure,
     maxAgeSeconds: config.sessionTtlDays * 24 * 3600,
@@ -150,8 +168,18 @@ function createServices(ctx: AppContext): Services {
         return seen === "ok" ? null : seen;
       },
       async sendEmail({ email, link, code, payload, locale }) {
+        // the code is pending whether or not it is mailed, so typed codes get the same answers (and
+        // the same per-address budget) for an address that may not sign up as for one that may
         codes.issued(payload);
+        // an address that may not sign up gets no mail, and the same answer after the same time
+        if (!users.findByEmail(email) && !signup.mayCreate(email)) {
+          audit.record("refused", { email, reason: "signup-not-allowed", method: "email" });
+          await sendTiming.imitate();
+          return;
+        }
+        const started = performance.now();
         await mailer.send(emails.signIn(email, link, code, locale));
+        sendTiming.note(performance.now() - started);
       },
     },
     // every check has passed but the one use, which the issuing node decides
@@ -178,7 +206,31 @@ function createServices(ctx: AppContext): Services {
     { cluster, users, passkeys: passkeyStore, keys },
     { appUrl: config.appUrl, rpName: config.appUrl.hostname, now },
   );
-  const finish: FinishDeps = { users, auth, audit, redirects: config, durable: () => cluster.durable() };
+  const finish: FinishDeps = {
+    users,
+    auth,
+    audit,
+    redirects: config,
+    durable: () => cluster.durable(),
+    status,
+    signup,
+  };
+  const lifecycle = new AccountLifecycle(
+    { cluster, users, sessions, passkeys: passkeyStore, status, signup, mailer, audit, log, keys },
+    { appUrl: config.appUrl, ttlMs: config.linkTtlMs, now },
+  );
+  const admin = new AdminDesk(
+    { auth, users, sessions, passkeys: passkeyStore, status, signup, lifecycle, audit, mailer, log },
+    { token: config.adminApiToken, emails: config.adminEmails, appUrl: config.appUrl },
+  );
+  const webhooks = new Webhooks(cluster, { users: users.rows, disabled: status.rows, ...sessions.rows }, log, {
+    settings: config.webhooks,
+    now,
+  });
+  // every table holding rows about a person is named here or in its own eraser (README, Erasure)
+  lifecycle.addEraser("webhook-events", (user) => webhooks.forgetUser(user.id));
+  lifecycle.addEraser("link-records", (user) => linkUses.forget(user.email));
+  if (outbox) lifecycle.addEraser("outbox", (user) => outbox.forget(user.email));
 
   const pruneTimer = setInterval(
     () => {
@@ -191,6 +243,8 @@ function createServices(ctx: AppContext): Services {
       limits.requestsPerIp.prune();
       limits.openingsPerIp.prune();
       limits.junkOpeningsPerIp.prune();
+      signup.prune();
+      lifecycle.prune();
     },
     5 * 60 * 1000,
   );
@@ -218,6 +272,14 @@ function createServices(ctx: AppContext): Services {
     audit,
     limits,
     social,
-    stop: () => clearInterval(pruneTimer),
+    status,
+    signup,
+    lifecycle,
+    admin,
+    webhooks,
+    stop: () => {
+      clearInterval(pruneTimer);
+      webhooks.stop();
+    },
   };
 }

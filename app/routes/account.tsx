@@ -9,6 +9,7 @@ import { addPasskey, PasskeyProblem } from "#app/lib/sign-in/passkey/client.ts";
 import { requireUser } from "#app/lib/auth/index.server.ts";
 import { apiFetch } from "#app/lib/auth/client.ts";
 import { getServices } from "#app/lib/services.server.ts";
+import { AccountLifecycle } from "#app/components/account-lifecycle.tsx";
 import { getOpenIdProvider } from "#app/lib/provider/index.server.ts";
 import { AppsWithAccess } from "#app/components/apps-with-access.tsx";
 
@@ -48,6 +49,7 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
         everywhere: url.searchParams.get("confirm") === "everywhere",
         passkey: passkeys.find((p) => p.id === confirmPasskey) ?? null,
       },
+      pendingAddress: services.lifecycle.pendingAddress(user) ?? null,
     },
     { headers: { "Cache-Control": "no-store" } },
   );
@@ -67,6 +69,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
       return json({ error: { id: "account.passkeys.gone" } as Said }, { status: 404 });
     }
     services.passkeyStore.remove(id);
+    services.lifecycle.noticePasskey(user, "removed", passkey.name);
     services.audit.record("passkey-removed", { uid: user.id, ip: context.clientIp, passkey: id.slice(0, 8) });
     return redirect("/account");
   }
@@ -109,7 +112,7 @@ function methodName(t: Translate, method: { id: string; name: string }): string 
 export default function Account() {
   const t = useT();
   const rich = useRich();
-  const { methods, passkeys, sessions, confirm, apps } = useLoaderData<typeof loader>();
+  const { methods, passkeys, sessions, confirm, pendingAddress, apps } = useLoaderData<typeof loader>();
   const refused = useActionData<{ error: Said }>();
   const [me, setMe] = useState<Me | MeProblem | null>(null);
   const [passkeyName, setPasskeyName] = useState("");
@@ -307,6 +310,7 @@ export default function Account() {
         </ul>
       </section>
       {apps && <AppsWithAccess apps={apps} />}
+      <AccountLifecycle pendingAddress={pendingAddress} />
     </main>
   );
 }

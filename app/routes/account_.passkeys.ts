@@ -29,6 +29,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
   try {
     const { id, passkey } = await services.passkeys.register(user, body.data);
     services.audit.record("passkey-added", { uid: user.id, ip: context.clientIp, passkey: id.slice(0, 8) });
+    services.lifecycle.noticePasskey(user, "added", passkey.name);
     return json({ id, name: passkey.name }, { status: 201, headers: { "Cache-Control": "no-store" } });
   } catch (error) {
     if (!isPasskeyError(error)) throw error;

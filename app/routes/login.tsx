@@ -32,6 +32,10 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
       forApp: getOpenIdProvider(context.app).appForRedirect(redirectTo),
       email: (url.searchParams.get("email") ?? "").slice(0, 254),
       signedOut: url.searchParams.get("signedOut"),
+      deleted: url.searchParams.has("deleted"),
+      refused: ["disabled", "signup"].includes(url.searchParams.get("refused") ?? "")
+        ? url.searchParams.get("refused")
+        : null,
       signedInAs: signedIn?.user.email ?? null,
       providers: services.methods.shownAs("provider-button").map((m) => ({ id: m.id, name: m.provider ?? m.label })),
     },
@@ -61,7 +65,8 @@ export async function action({ request, context }: ActionFunctionArgs) {
 
 export default function Login() {
   const t = useT();
-  const { redirectTo, forApp, email, signedOut, signedInAs, providers } = useLoaderData<typeof loader>();
+  const { redirectTo, forApp, email, signedOut, deleted, refused, signedInAs, providers } =
+    useLoaderData<typeof loader>();
   const failed = useActionData<{ error: Said; email: string }>();
   const busy = useNavigation().state === "submitting";
   const [passkeyProblem, setPasskeyProblem] = useState<MessageId | null>(null);
@@ -101,6 +106,16 @@ export default function Login() {
       {signedOut && (
         <p className="notice" role="status">
           {t(signedOut === "everywhere" ? "login.signedOutEverywhere" : "login.signedOut")}
+        </p>
+      )}
+      {deleted && (
+        <p className="notice" role="status">
+          {t("login.deleted")}
+        </p>
+      )}
+      {refused && (
+        <p className="error" role="alert">
+          {t(refused === "disabled" ? "login.refused.disabled" : "login.refused.signup")}
         </p>
       )}
       <div className="card">

@@ -4,8 +4,8 @@
  */
 import { ClusterUnavailableError } from "../errors";
 import type { RecordEnvelope } from "../store";
-import { TablesFile } from "./sqlite";
-import type { Persistence, PersistenceContext, RestoreResult } from "./types";
+import { LAST_CONTACT_KEY, TablesFile } from "./sqlite";
+import { staleFileProblem, type Persistence, type PersistenceContext, type RestoreResult } from "./types";
 
 export interface FilePersistenceOptions {
   /** e.g. `DATA_DIR/tables.db` */
@@ -65,6 +65,16 @@ export class FilePersistence implements Persistence {
       maxBytes: this.options.maxBytes,
       label: "DATA_DIR tables",
     });
+    const noted = Number(file.meta(LAST_CONTACT_KEY));
+    const lastContactAt = Number.isFinite(noted) && noted > 0 ? noted : null;
+    // before a single row is read: rows erased while this node was away must not come back
+    const stale = file.existed
+      ? staleFileProblem(`DATA_DIR tables file ${this.options.file}`, lastContactAt, this.now(), context.tombstoneTtlMs)
+      : undefined;
+    if (stale) {
+      file.close();
+      throw stale;
+    }
     this.file = file;
     let restored = 0;
     let refused = 0;
@@ -93,7 +103,25 @@ export class FilePersistence implements Persistence {
       context.log.warn("cluster: some rows of the tables file were refused by the store", { refused });
     }
     const used = process.cpuUsage(cpu);
-    return { existed: file.existed, restored, refused, ms, cpuMs: Math.round((used.user + used.system) / 1000) };
+    return {
+      existed: file.existed,
+      restored,
+      refused,
+      ms,
+      cpuMs: Math.round((used.user + used.system) / 1000),
+      lastContactAt,
+    };
+  }
+
+  noteContact(at: number): void {
+    try {
+      this.file?.setMeta(LAST_CONTACT_KEY, String(at));
+    } catch (error) {
+      // the next note tries again; a full disk is reported by the commits themselves
+      this.context?.log.warn("cluster: cannot note the last contact in the tables file", {
+        error: (error as Error).message,
+      });
+    }
   }
 
   durable(): Promise<void> {

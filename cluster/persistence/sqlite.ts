@@ -252,6 +252,19 @@ export class TablesFile {
     }
   }
 
+  /** A value of the file's `meta` table (format, cluster, lastContactAt…). */
+  meta(key: string): string | undefined {
+    const row = this.db.prepare("SELECT value FROM meta WHERE key = ?").get(key);
+    return row === undefined ? undefined : String(row.value);
+  }
+
+  /** Set a `meta` value, committed when this returns. */
+  setMeta(key: string, value: string): void {
+    this.db
+      .prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+      .run(key, value);
+  }
+
   /** Delete tombstones stamped before `horizon` (ms), at most `limit`; returns how many. */
   deleteTombstones(horizon: number, limit: number): number {
     const result = this.db
@@ -355,4 +368,26 @@ export function writeTablesFile(file: string, clusterName: string, slices: Itera
     tables.close();
   }
   return written;
+}
+
+/** The `meta` key holding when the node was last in step with its cluster (ms since the epoch). */
+export const LAST_CONTACT_KEY = "lastContactAt";
+
+/**
+ * `npm run cluster -- accept-file`: an operator vouches for a file older than the tombstone
+ * horizon (the whole cluster was stopped that long, so nothing was forgotten meanwhile).
+ */
+export function acceptTablesFile(file: string, now: number): void {
+  sqlite ??= loadSqlite();
+  if (!existsSync(file)) throw new PersistenceError("unreadable", `there is no tables file at ${file}`);
+  const db = new sqlite.DatabaseSync(file);
+  try {
+    db.prepare(
+      "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    ).run(LAST_CONTACT_KEY, String(now));
+  } catch (error) {
+    throw corruptOrUnreadable(error, file);
+  } finally {
+    db.close();
+  }
 }

@@ -12,6 +12,8 @@ export interface RestoreResult {
   ms: number;
   /** CPU time the process spent meanwhile (user + system): on a busy machine, the cost without the waiting */
   cpuMs: number;
+  /** when this node last ran in step with its cluster (`noteContact`), ms; null when never noted */
+  lastContactAt: number | null;
 }
 
 export interface PersistenceContext {
@@ -31,9 +33,33 @@ export interface Persistence {
   durable(): Promise<void>;
   /** commits what is pending and closes the file */
   stop(): Promise<void>;
+  /**
+   * Keep "this node was in step with its cluster at `at` (ms)" across restarts (one value, e.g. a
+   * meta key): `start` refuses a file whose last contact is older than the tombstone horizon.
+   */
+  noteContact(at: number): void;
 }
 
-export type PersistenceProblem = "corrupt" | "newer-format" | "other-cluster" | "foreign" | "unreadable";
+export type PersistenceProblem = "corrupt" | "newer-format" | "other-cluster" | "foreign" | "unreadable" | "stale";
+
+/**
+ * The tombstone horizon's rule (Cassandra's gc_grace_seconds): a deletion is kept as a tombstone
+ * for `tombstoneTtlMs`, then forgotten. A file last in step with its cluster longer ago than that
+ * may hold rows deleted meanwhile whose tombstones are gone, which it would bring back: refused.
+ */
+export function staleFileProblem(
+  where: string,
+  lastContactAt: number | null,
+  now: number,
+  tombstoneTtlMs: number,
+): PersistenceError | undefined {
+  if (lastContactAt === null || now - lastContactAt <= tombstoneTtlMs) return undefined;
+  const away = Math.round((now - lastContactAt) / 1000);
+  return new PersistenceError(
+    "stale",
+    `${where} was last in step with its cluster ${away} s ago (${new Date(lastContactAt).toISOString()}), longer than the tombstone horizon (TOMBSTONE_HORIZON_SECONDS=${Math.round(tombstoneTtlMs / 1000)}): it may bring back erased rows. Move the file away to catch up from the peers, or, if the whole cluster was stopped that long, accept it with \`npm run cluster -- accept-file --data-dir DIR\``,
+  );
+}
 
 /** The node cannot use its file; `message` is one line saying what and how to recover. */
 export class PersistenceError extends Error {

@@ -72,10 +72,11 @@ if ARGV[1] ~= 's' and redis.call('HEXISTS', KEYS[2], 'gen') == 0 then
 end`;
 
 /**
- * KEYS[1] the row hash (t, c, n: the stamp; r: the record's JSON; d: 1 for a tombstone),
- * KEYS[2] its bucket's state hash.
+ * KEYS[1] the row hash (t, c, n: the stamp; r: the record's JSON; e: its release epoch; d: 1 for
+ * a tombstone), KEYS[2] its bucket's state hash.
  * ARGV: mode ('w' a write; 's' a re-seed, allowed before the bucket has a generation), t, c, n,
- * record JSON, 'fww' | 'lww', channel, expire-at ms (0: kept), '1' if a tombstone.
+ * record JSON, 'fww' | 'lww', channel, expire-at ms (0: kept), '1' if a tombstone, the version's
+ * release epoch (fww: see claimOrder in store.ts, which this follows exactly).
  * Returns the write's sequence number (> 0) when written (and published as `seq|json`); else,
  * for a write, the stored record's JSON, which the writer applies; for a re-seed, 0.
  * The order is that of compareStamps in hlc.ts (t, then c, then the node id bytewise).
@@ -92,7 +93,7 @@ local function bytewise(a, b)
   end
   if #a == #b then return 0 elseif #a < #b then return -1 else return 1 end
 end
-local cur = redis.call('HMGET', KEYS[1], 't', 'c', 'n', 'r')
+local cur = redis.call('HMGET', KEYS[1], 't', 'c', 'n', 'r', 'e', 'd')
 local t = tonumber(ARGV[2])
 local c = tonumber(ARGV[3])
 local n = ARGV[4]
@@ -107,13 +108,26 @@ if cur[1] then
   else
     order = bytewise(n, cur[3])
   end
-  local loses = (ARGV[6] == 'fww' and order >= 0) or (ARGV[6] ~= 'fww' and order <= 0)
-  if loses then
+  local wins
+  if ARGV[6] == 'fww' then
+    -- claimOrder: the later release epoch, then a claim over its release, then the earlier claim
+    local he = tonumber(cur[5] or '0')
+    local hdead = cur[6] == '1'
+    local ie = tonumber(ARGV[10] or '0')
+    local idead = ARGV[9] == '1'
+    if ie ~= he then wins = ie > he
+    elseif idead ~= hdead then wins = not idead
+    elseif idead then wins = order > 0
+    else wins = order < 0 end
+  else
+    wins = order > 0
+  end
+  if not wins then
     if ARGV[1] == 's' then return 0 end
     return cur[4]
   end
 end
-redis.call('HSET', KEYS[1], 't', ARGV[2], 'c', ARGV[3], 'n', n, 'r', ARGV[5], 'd', ARGV[9])
+redis.call('HSET', KEYS[1], 't', ARGV[2], 'c', ARGV[3], 'n', n, 'r', ARGV[5], 'e', ARGV[10] or '0', 'd', ARGV[9])
 if tonumber(ARGV[8]) > 0 then
   redis.call('PEXPIREAT', KEYS[1], ARGV[8])
 else

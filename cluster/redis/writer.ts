@@ -5,7 +5,7 @@
  * was called are acknowledged, and rejects (never hangs) when Redis cannot acknowledge them.
  */
 import { ClusterUnavailableError } from "../errors";
-import type { ClusterStore, RecordEnvelope } from "../store";
+import { releaseEpoch, type ClusterStore, type RecordEnvelope } from "../store";
 import type { ClusterCounters, Logger } from "../types";
 import { parseRecord } from "./messages";
 import { claimUntil } from "./atomics";
@@ -153,6 +153,7 @@ export class RedisWriter {
         names.channel(bucket),
         String(expireAt(record, this.deps.tombstoneTtlMs)),
         record.value === null ? "1" : "0",
+        String(releaseEpoch(record)),
       ],
     );
   }

@@ -21,6 +21,8 @@ import {
 } from "../support/oidc";
 import { TestSmtpServer } from "../support/smtp";
 
+const ADMIN_TOKEN = "admin-token-for-the-provider-tests-0123456789";
+
 describe("Sign in with PwdlessGs, one node", () => {
   let smtp: TestSmtpServer;
   let node: NodeProcess;
@@ -33,6 +35,7 @@ describe("Sign in with PwdlessGs, one node", () => {
         SMTP_URL: smtp.url,
         OIDC_PROVIDER_CLIENTS_FILE: clientsFile(standardClients()),
         SECRET_KEY_BASE_PREVIOUS: previousSecret,
+        ADMIN_API_TOKEN: ADMIN_TOKEN,
       },
     });
   });
@@ -151,6 +154,20 @@ describe("Sign in with PwdlessGs, one node", () => {
     expect(german.headers.get("content-security-policy")).toContain("script-src 'self'");
     const english = await (await node.fetch("/device")).text();
     expect(english).toContain("Sign in on a device");
+  });
+
+  it("erasing a person (admin API) ends their apps' tokens on every path", async () => {
+    const jar = new CookieJar();
+    const tokens = await token(node, codeGrant(await codeFlow(node, jar, { email: "erased@example.com", smtp })));
+    const me = (await userinfo(node, String(tokens.body.access_token))).json() as Promise<{ sub: string }>;
+    const { sub } = await me;
+    const erase = await node.fetch(`/api/admin/users/${sub}`, {
+      method: "DELETE",
+      headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    expect(erase.status).toBe(200);
+    expect((await userinfo(node, String(tokens.body.access_token))).status).toBe(401);
+    expect((await token(node, refreshGrant(tokens.body.refresh_token))).body.error).toBe("invalid_grant");
   });
 
   it("refuses a wrong client secret with invalid_client", async () => {

@@ -18,6 +18,7 @@ import {
   waitForRedisCluster,
   type RedisStatusJson,
 } from "../support/redis";
+import { status } from "../support/cluster";
 import { waitFor } from "../support/wait";
 
 const execFileAsync = promisify(execFile);
@@ -148,9 +149,16 @@ describe.each(topologies)("three nodes meeting in $name", ({ kind, primaries, st
 
   it("the emailed code: five wrong tries spread over the nodes burn it and its link, decided in Redis", async () => {
     const jar = new CookieJar();
-    const { link, code } = await requestMail(b, jar, "code-burn@example.com");
-    const wrong = code === "000000" ? "111111" : "000000";
     const nodes = [a, b, c];
+    const pendingOn = async () => Promise.all(nodes.map(async (n) => (await status(n)).tables.codePending ?? 0));
+    const before = await pendingOn();
+    const { link, code } = await requestMail(b, jar, "code-burn@example.com");
+    // a node counts a try only once the code's pending row has reached it (before, no code is
+    // there to be right either): a person reads the mail first, a loaded test machine must wait
+    await waitFor("the pending code on every node", async () =>
+      (await pendingOn()).every((size, i) => size > before[i]!),
+    );
+    const wrong = code === "000000" ? "111111" : "000000";
     for (let i = 0; i < 5; i += 1) {
       expect((await browse(nodes[i % 3]!, jar.clone(), "/login/sent", form({ code: wrong }))).status).toBe(400);
     }

@@ -164,4 +164,30 @@ describe("the adapter's view of revoked families and ended sessions", () => {
     // a new grant will be made for this authorization: the interaction itself goes on
     expect(await interactions.find("interaction-1")).toMatchObject({ grantId: "grant-1" });
   });
+
+  it("erases a person's grants, tokens and provider sessions, revoking the families, and leaves others' alone", () => {
+    const store = new ClusterStore({ nodeId: "node-a" });
+    const rows = new ProviderRows(fakeClusterPort(store), { now, familyLifeMs: 60_000 });
+    rows.put("Grant", "g-erased", { accountId: "u1", clientId: "web", iat: 1, openid: { scope: "openid" } }, 60);
+    rows.put("RefreshToken", "rt-erased", { grantId: "g-erased", accountId: "u1" }, 60);
+    rows.put("Session", "s-erased", { uid: "su1", accountId: "u1" }, 60);
+    rows.put("Interaction", "i-erased", { session: { accountId: "u1" } }, 60);
+    rows.put("Grant", "g-kept", { accountId: "u2", clientId: "web" }, 60);
+    rows.put("RefreshToken", "rt-kept", { grantId: "g-kept", accountId: "u2" }, 60);
+    expect(rows.grantsFor(new Set(["u1"]))).toEqual([
+      { clientId: "web", scope: "openid", since: 1000, revoked: false },
+    ]);
+    expect(rows.eraseAccount(new Set(["u1"]))).toBe(4);
+    expect(rows.isRevoked("g-erased")).toBe(true);
+    for (const [model, id] of [
+      ["Grant", "g-erased"],
+      ["RefreshToken", "rt-erased"],
+      ["Session", "s-erased"],
+      ["Interaction", "i-erased"],
+    ] as const) {
+      expect(rows.table(model).has(id), id).toBe(false);
+    }
+    expect(rows.table("Grant").has("g-kept")).toBe(true);
+    expect(rows.table("RefreshToken").has("rt-kept")).toBe(true);
+  });
 });

@@ -81,6 +81,11 @@ export class Outbox implements Mailer {
     });
   }
 
+  /** Erasure: the mails to this address leave the outbox on every node. */
+  forget(to: string): void {
+    for (const [key, m] of [...this.table.scan()]) if (m.to === to) this.table.delete(key);
+  }
+
   /** Newest first, from every node of the cluster. */
   list(): OutboxMessage[] {
     return [...this.table.scan()].map(([, m]) => m).sort((a, b) => b.sentAt.localeCompare(a.sentAt));

@@ -62,6 +62,13 @@ export class Consents {
     return rows.sort((a, b) => b.at - a.at);
   }
 
+  /** Forget every consent of the person (erasure). */
+  forgetAll(uids: ReadonlySet<string>): number {
+    const rows = this.list(uids);
+    for (const row of rows) this.table.delete(Consents.key(row.uid, row.clientId));
+    return rows.length;
+  }
+
   /** Forget the app's consent under every id of the person; true when there was one. */
   forget(uids: ReadonlySet<string>, clientId: string): boolean {
     let found = false;

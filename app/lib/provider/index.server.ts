@@ -93,6 +93,16 @@ function createProvider(ctx: AppContext): OpenIdProvider {
       .then((provider) => ({ provider, callback: provider.callback() })));
   const signOut = new AppSignOut(deps, async () => (await load()).provider);
 
+  // erasure (README, Erasure) reaches the provider's rows; "download my data" lists the apps
+  services.lifecycle.addEraser("openid-provider", (_user, ids) => {
+    deps.consents.forgetAll(ids);
+    rows.eraseAccount(ids);
+  });
+  services.lifecycle.addExporter("openid-provider", (_user, ids) => ({
+    appsWithAccess: deps.consents.list(ids).map((c) => ({ app: c.clientId, scopes: c.scopes, since: c.at })),
+    grants: rows.grantsFor(ids),
+  }));
+
   const pruneTimer = setInterval(
     () => rows.prune((sid) => services.sessions.findActive(sid) !== undefined),
     PRUNE_EVERY_MS,

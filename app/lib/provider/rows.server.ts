@@ -211,6 +211,51 @@ export class ProviderRows {
   }
 
   /**
+   * Erase a person (all their ids): every grant of theirs is revoked and deleted with its tokens,
+   * their provider sessions and interactions deleted, on every node. Returns how many rows went.
+   * A scan of the provider's tables: erasure is rare.
+   */
+  eraseAccount(ids: ReadonlySet<string>): number {
+    let erased = 0;
+    const of = (payload: Payload) => {
+      const account = payload.accountId ?? (payload.session as { accountId?: unknown } | undefined)?.accountId;
+      return typeof account === "string" && ids.has(account);
+    };
+    for (const [grantId, row] of [...this.table("Grant").scan()]) {
+      if (!of(row.p)) continue;
+      this.revokeFamily(grantId, "account-erased");
+      this.table("Grant").delete(grantId);
+      erased += 1;
+    }
+    for (const model of MODELS) {
+      if (model === "Grant") continue;
+      const table = this.table(model);
+      for (const [id, row] of [...table.scan()]) {
+        if (of(row.p)) {
+          table.delete(id);
+          erased += 1;
+        }
+      }
+    }
+    return erased;
+  }
+
+  /** A person's grants for "download my data": which app, what it may see, since when (never a token). */
+  grantsFor(ids: ReadonlySet<string>): Array<{ clientId: string; scope: string; since: number; revoked: boolean }> {
+    const found = [];
+    for (const [grantId, row] of this.table("Grant").scan()) {
+      if (!ids.has(String(row.p.accountId))) continue;
+      found.push({
+        clientId: String(row.p.clientId),
+        scope: String((row.p.openid as { scope?: unknown } | undefined)?.scope ?? ""),
+        since: Number(row.p.iat) * 1000,
+        revoked: this.isRevoked(grantId),
+      });
+    }
+    return found;
+  }
+
+  /**
    * Collect what can no longer be used: expired rows, the rows of revoked families, grants whose
    * PwdlessGs session has ended (the node that wrote a row deletes it; any node a day after its
    * expiry, as that node may be gone), uses and revocations past the life of what they guard.

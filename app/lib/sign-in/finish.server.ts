@@ -1,8 +1,10 @@
 /** finishSignIn: the one end of every sign-in method (user by verified email, session, audit, Set-Cookie, redirect or JSON). */
-import { json, redirectDocument } from "@remix-run/node";
+import { json, redirect, redirectDocument } from "@remix-run/node";
 import type { User, UserStore } from "#app/lib/accounts/users.server.ts";
 import type { Audit } from "#app/lib/abuse/audit.server.ts";
 import type { Auth } from "#app/lib/session/auth.server.ts";
+import type { AccountStatus } from "#app/lib/accounts/status.server.ts";
+import type { SignupPolicy } from "#app/lib/accounts/signup.server.ts";
 import type { SignInMethod } from "#app/lib/sign-in/methods.server.ts";
 import { apiError } from "#app/lib/http.server.ts";
 import { safeRedirect, type RedirectRules } from "#app/lib/validation.server.ts";
@@ -15,6 +17,10 @@ export interface FinishDeps {
   redirects: RedirectRules;
   /** resolves once the rows written so far are durable: "signed in" is only said of a kept session */
   durable: () => Promise<void>;
+  /** disabled accounts: no method signs them in */
+  status?: AccountStatus;
+  /** who may create an account: asked only for an address with none */
+  signup?: SignupPolicy;
 }
 
 export interface Finish {
@@ -28,7 +34,25 @@ export interface Finish {
   headers?: HeadersInit;
 }
 
+/** Why a proven address or passkey still does not sign in: the page `/login?refused=` explains it. */
+function refuse(deps: FinishDeps, finish: Finish, reason: "disabled" | "signup", uid?: string): Response {
+  deps.audit.record("refused", { uid, ip: finish.ip, method: finish.method.id, reason: `sign-in-${reason}` });
+  const message =
+    reason === "disabled"
+      ? "This account is disabled. Contact the site's administrators."
+      : "This address cannot create an account here. Ask the site's administrators for an invitation.";
+  if (finish.answer.to === "page") {
+    return redirect(`/login?refused=${reason}`, { headers: { "Cache-Control": "no-store" } });
+  }
+  return apiError(403, "forbidden", message);
+}
+
 export async function finishSignIn(deps: FinishDeps, request: Request, finish: Finish): Promise<Response> {
+  const existing = "user" in finish.who ? finish.who.user : deps.users.findByEmail(finish.who.email);
+  if (existing && deps.status?.isDisabled(existing.id)) return refuse(deps, finish, "disabled", existing.id);
+  if (!existing && "email" in finish.who && deps.signup && !deps.signup.mayCreate(finish.who.email)) {
+    return refuse(deps, finish, "signup");
+  }
   const user =
     "user" in finish.who
       ? finish.who.user
@@ -36,6 +60,7 @@ export async function finishSignIn(deps: FinishDeps, request: Request, finish: F
           finish.who.email,
           finish.who.identity ?? { provider: "email", subject: finish.who.email },
         );
+  if (!existing && "email" in finish.who) deps.signup?.forget(finish.who.email);
   const { session, setCookie } = await deps.auth.signIn(user, request, finish.method.id);
   try {
     await deps.durable();

@@ -84,6 +84,17 @@ export class LinkUses {
     return newest && newest.issuedAt >= ref.c ? "superseded" : "ok";
   }
 
+  /**
+   * Erasure: the address leaves the use records. A used link's record stays (without the
+   * address) until its link expires, so the link cannot be used again meanwhile.
+   */
+  forget(email: string): void {
+    for (const [id, use] of [...this.uses.scan()]) {
+      if (use.email === email) this.uses.set(id, { ...use, email: "(erased)" });
+    }
+    if (this.newest.has(email)) this.newest.delete(email);
+  }
+
   /** Drop records of links that can no longer be opened anyway. */
   prune(): number {
     const horizon = this.now() - this.ttlMs - 60 * 60 * 1000;

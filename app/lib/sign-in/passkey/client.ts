@@ -81,3 +81,14 @@ export async function addPasskey(name: string): Promise<void> {
     throw problemOf(error, "passkey.addFailed");
   }
 }
+
+/** Delete the signed-in account, confirmed with one of its passkeys; resolves with where to go. */
+export async function deleteAccountWithPasskey(): Promise<string> {
+  const { options, state } = await post<{
+    options: Parameters<typeof startAuthentication>[0]["optionsJSON"];
+    state: string;
+  }>("/account/delete/passkey", { step: "options" });
+  const response = await startAuthentication({ optionsJSON: options });
+  const done = await post<{ redirectTo: string }>("/account/delete/passkey", { step: "delete", state, response });
+  return done.redirectTo;
+}
