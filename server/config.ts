@@ -11,6 +11,7 @@ import { redisSettings } from "./redis-config";
 export { redisSettings };
 import { normaliseHexColor, type Brand } from "#app/lib/brand.ts";
 import { checkTemplates, type TemplateFiles } from "#app/lib/mail/templates.ts";
+import { providerSettings } from "./provider-clients";
 
 /** Everything the process needs, read once from the environment and validated. */
 /** Every setting, read once; the app's part of it (AppConfig) is declared by the app itself. */
@@ -324,6 +325,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
         strict: boolSetting(env, "ACK_STRICT", false, problems),
       },
     },
+    provider: providerSettings(env, cwd, production, problems),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -74,11 +74,20 @@ function checkHost(config: Config, log: Logger): RequestHandler {
   };
 }
 
-/** Cross-site form posts are refused: a browser says where a request comes from. */
-function sameOriginPosts(config: Config, log: Logger): RequestHandler {
+/**
+ * Cross-site form posts are refused: a browser says where a request comes from. `exempt` names the
+ * back-channel endpoints (the OpenID provider's token endpoint…), which apps' servers and CLIs call
+ * with their own credentials, and browser apps from their own origin under CORS.
+ */
+function sameOriginPosts(
+  config: Config,
+  log: Logger,
+  exempt?: (method: string, path: string) => boolean,
+): RequestHandler {
   const allowed = new Set(config.allowedOrigins);
   return (req, res, next) => {
     if (["GET", "HEAD", "OPTIONS"].includes(req.method)) return next();
+    if (exempt?.(req.method, req.path)) return next();
     // Fetch metadata first: browsers send it on every request, and it stays right on pages whose
     // Referrer-Policy makes native form posts say `Origin: null`. Origin is the fallback.
     const site = req.get("Sec-Fetch-Site");
@@ -147,6 +156,14 @@ export interface HttpDeps {
   devMiddleware?: RequestHandler;
   /** the development OpenID provider (local mode): it reads its own bodies, so it goes before ours */
   devOidc?: { mountPath: string; router: RequestHandler };
+  /**
+   * the OpenID provider (app/lib/provider): it answers its own paths (discovery, /oidc/…, /device),
+   * reads its own bodies (56 KiB at most) and waits for its writes to be durable before answering
+   */
+  openIdProvider?: {
+    handle(req: Request, res: Response, next: (error?: unknown) => void): void;
+    isBackChannel(method: string, path: string): boolean;
+  };
   /** the JSON API's hot paths answered without Remix (server/fast-api.ts); not in `npm run dev` */
   fastApi?: RequestHandler;
   /** `/auth/forward` for reverse proxies (server/forward-auth.ts), any method, before the page machinery */
@@ -167,6 +184,7 @@ export function createApp({
   build,
   devMiddleware,
   devOidc,
+  openIdProvider,
   fastApi,
   forwardAuth,
   metrics,
@@ -210,7 +228,15 @@ export function createApp({
   }
 
   if (config.mode === "local") app.use(canonicalLoopbackHost(config));
-  app.use(sameOriginPosts(config, log));
+  app.use(sameOriginPosts(config, log, openIdProvider?.isBackChannel));
+  if (openIdProvider) {
+    // a body past our limit is refused by its length before the provider reads it (413 below)
+    app.use((req, res, next) => {
+      if (Number(req.get("Content-Length") ?? 0) > config.bodyLimitBytes)
+        return next(Object.assign(new Error("too large"), { status: 413 }));
+      openIdProvider.handle(req, res, next);
+    });
+  }
   if (devOidc) app.use(devOidc.mountPath, devOidc.router);
   // Bodies are read here, whole and bounded (413 past the limit), before Remix sees them.
   app.use(express.raw({ type: () => true, limit: config.bodyLimitBytes }));

@@ -9,6 +9,7 @@ import type { RequestHandler } from "express";
 import { PersistenceError, RedisStartError, startCluster, type Cluster } from "#cluster";
 import type { ApiAnswers } from "#app/lib/session/api-answers.server.ts";
 import type { WebhookStats } from "#app/lib/webhooks/webhooks.server.ts";
+import type { OpenIdProvider } from "#app/lib/provider/index.server.ts";
 import type { AppContext } from "../app/lib/context.server";
 import { ConfigError, loadConfig, type Config } from "./config";
 import { lazyDevOidc } from "./dev-oidc-lazy";
@@ -137,7 +138,7 @@ async function main() {
   }
   routeLabels.use(build.routes);
   const entry = build.entry.module as unknown as {
-    initialise(ctx: AppContext): { stop(): void; api: ApiAnswers; webhooks(): WebhookStats };
+    initialise(ctx: AppContext): { stop(): void; api: ApiAnswers; webhooks(): WebhookStats; provider: OpenIdProvider };
   };
   const app = entry.initialise(appContext);
 
@@ -160,6 +161,7 @@ async function main() {
     fastApi: dev ? undefined : fastApi(app.api, durability, log),
     forwardAuth: forwardAuthHandler(app.api, log),
     metrics,
+    openIdProvider: app.provider.enabled ? app.provider : undefined,
     appContext,
     isReady: () => cluster.isReady(),
     readyDetail: () => redisReadiness(cluster),
@@ -169,6 +171,8 @@ async function main() {
   server.on("listening", () => {
     // after the start, not on its path: the first "Sign in with Dev OIDC" then finds it loaded
     if (devOidc) setTimeout(() => devOidc.warm(), DEV_OIDC_WARM_AFTER_MS).unref();
+    // the OpenID provider (oidc-provider and its RSA key) likewise, so an app's first sign-in finds it ready
+    if (app.provider.enabled) setTimeout(() => app.provider.warm(), DEV_OIDC_WARM_AFTER_MS).unref();
     const address = server.address();
     const port = typeof address === "object" && address ? address.port : config.port;
     log.info(`listening on http://${config.host}:${port}`, {
@@ -176,6 +180,7 @@ async function main() {
       appUrl: config.appUrl.origin,
       secret: config.secretSource,
       mail: config.smtpUrl ? "smtp" : "outbox at /dev/mailbox",
+      openIdProvider: config.provider ? `${config.provider.clients.length} client(s)` : "off",
       cluster: config.cluster.name,
       clusterMode: cluster.status().mode,
       discovery: config.cluster.discovery,

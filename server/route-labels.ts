@@ -15,10 +15,29 @@ const EXPRESS_PATHS = new Map([
   ["/auth/forward", "/auth/forward"],
   // Remix's lazy route discovery (the client asks which routes a link leads to)
   ["/__manifest", "/__manifest"],
+  // the OpenID provider (app/lib/provider), answered before Remix
+  ...[
+    "/.well-known/openid-configuration",
+    "/oidc/auth",
+    "/oidc/token",
+    "/oidc/me",
+    "/oidc/jwks",
+    "/oidc/token/revocation",
+    "/oidc/token/introspection",
+    "/oidc/device/auth",
+    "/oidc/session/end",
+    "/oidc/session/end/confirm",
+    "/oidc/session/end/success",
+    "/device",
+  ].map((path): [string, string] => [path, path]),
 ]);
 const EXPRESS_PREFIXES: Array<[string, string]> = [
   ["/assets/", "/assets/*"],
   ["/dev/oidc/", "/dev/oidc/*"],
+  ["/oidc/auth/", "/oidc/auth/:uid"],
+  ["/oidc/interaction/", "/oidc/interaction/:uid"],
+  ["/oidc/", "/oidc/*"],
+  ["/device/", "/device/:uid"],
 ];
 /** the catch-all 404 route (app/routes/$.tsx) answers exactly the paths no other route matches */
 const NOT_FOUND_ROUTE = "routes/$";

@@ -49,12 +49,43 @@ export interface AppConfig {
   brand: Brand;
   /** EMAIL_TEMPLATES_DIR's templates (file name → text), checked at start; empty: the shipped ones */
   emailTemplates: TemplateFiles;
+  /** the OpenID provider for other apps (OIDC_PROVIDER_CLIENTS_FILE); undefined: off, its routes 404 */
+  provider: ProviderSettings | undefined;
   /** ADMIN_API_TOKEN: a Bearer token for /api/admin/* (at least 32 characters); undefined: sessions of ADMIN_EMAILS only */
   adminApiToken?: string;
   /** who may create an account: see README, Who may sign up */
   signup?: SignupSettings;
   /** signed webhooks (Standard Webhooks): see README, Webhooks */
   webhooks?: WebhookSettings;
+}
+
+/** OIDC_PROVIDER_*: the clients allowed to sign people in through this cluster, and token lifetimes. */
+export interface ProviderSettings {
+  clients: ProviderClient[];
+  accessTokenTtlSeconds: number;
+  /** a refresh token's life, renewed by each rotation */
+  refreshTokenTtlDays: number;
+  /** a refresh token family's absolute life, from its first token */
+  refreshTokenMaxDays: number;
+  codeTtlSeconds: number;
+}
+
+/** One client's metadata as oidc-provider takes it (snake_case), checked at start; `first_party` skips consent. */
+export interface ProviderClient {
+  client_id: string;
+  client_name?: string;
+  client_secret?: string;
+  token_endpoint_auth_method: "client_secret_basic" | "client_secret_post" | "none";
+  redirect_uris: string[];
+  post_logout_redirect_uris: string[];
+  grant_types: string[];
+  response_types: string[];
+  application_type?: "web" | "native";
+  first_party: boolean;
+  backchannel_logout_uri?: string;
+  backchannel_logout_session_required?: boolean;
+  id_token_signed_response_alg?: "RS256" | "EdDSA";
+  scope?: string;
 }
 
 export interface SignupSettings {
@@ -99,6 +130,8 @@ export interface AppKeys {
   devOidcClient: string;
   /** keys the hash of email addresses in logs and rate-limit rows, so they cannot be looked up */
   audit: string;
+  /** the OpenID provider's: its RS256 and Ed25519 signing keys and its cookie keys derive from it */
+  provider: Uint8Array;
 }
 
 export interface KeyRing {
@@ -119,7 +152,11 @@ export interface Logger {
 /** What the app needs of the cluster: tables and a way to ask one node. */
 export interface ClusterPort {
   readonly nodeId: string;
-  readonly store: { table<V>(name: string, options?: TableOptions<V>): Table<V> };
+  readonly store: {
+    table<V>(name: string, options?: TableOptions<V>): Table<V>;
+    /** grows with every write this node makes: an answer that follows one waits for `durable()` */
+    readonly counters: { readonly localWrites: number };
+  };
   isReady(): boolean;
   status(): unknown;
   request(nodeId: string, method: string, body: unknown, timeoutMs?: number): Promise<unknown>;

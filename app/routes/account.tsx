@@ -10,6 +10,8 @@ import { requireUser } from "#app/lib/auth/index.server.ts";
 import { apiFetch } from "#app/lib/auth/client.ts";
 import { getServices } from "#app/lib/services.server.ts";
 import { AccountLifecycle } from "#app/components/account-lifecycle.tsx";
+import { getOpenIdProvider } from "#app/lib/provider/index.server.ts";
+import { AppsWithAccess } from "#app/components/apps-with-access.tsx";
 
 export const meta: MetaFunction = ({ matches }) => [{ title: pageTitle(rootOf(matches), "account.title") }];
 
@@ -41,6 +43,8 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
       methods: ids.map((id) => ({ id, name: services.methods.accountName(id) })),
       passkeys,
       sessions,
+      // OpenID provider on: the apps this person let in ("Apps with access")
+      apps: getOpenIdProvider(context.app).enabled ? getOpenIdProvider(context.app).appsWithAccess(user) : null,
       confirm: {
         everywhere: url.searchParams.get("confirm") === "everywhere",
         passkey: passkeys.find((p) => p.id === confirmPasskey) ?? null,
@@ -108,7 +112,7 @@ function methodName(t: Translate, method: { id: string; name: string }): string 
 export default function Account() {
   const t = useT();
   const rich = useRich();
-  const { methods, passkeys, sessions, confirm, pendingAddress } = useLoaderData<typeof loader>();
+  const { methods, passkeys, sessions, confirm, pendingAddress, apps } = useLoaderData<typeof loader>();
   const refused = useActionData<{ error: Said }>();
   const [me, setMe] = useState<Me | MeProblem | null>(null);
   const [passkeyName, setPasskeyName] = useState("");
@@ -305,6 +309,7 @@ export default function Account() {
           })}
         </ul>
       </section>
+      {apps && <AppsWithAccess apps={apps} />}
       <AccountLifecycle pendingAddress={pendingAddress} />
     </main>
   );

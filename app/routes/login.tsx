@@ -7,6 +7,7 @@ import { autofillAvailable, PasskeyProblem, signInWithPasskey } from "#app/lib/s
 import { limitLinkRequests, requestLink } from "#app/lib/sign-in/email-link/request.server.ts";
 import { optionalUser } from "#app/lib/auth/index.server.ts";
 import { getServices } from "#app/lib/services.server.ts";
+import { getOpenIdProvider } from "#app/lib/provider/index.server.ts";
 import { normaliseEmail, safeRedirect } from "#app/lib/validation.server.ts";
 
 /** A refused request's Retry-After reaches the page too, not only data requests. */
@@ -23,9 +24,12 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
   const services = getServices(context.app);
   const url = new URL(request.url);
   const signedIn = await optionalUser(request, context);
+  const redirectTo = safeRedirect(url.searchParams.get("redirectTo"), context.app.config);
   return json(
     {
-      redirectTo: safeRedirect(url.searchParams.get("redirectTo"), context.app.config),
+      redirectTo,
+      // signing in for an app (Sign in with PwdlessGs): name it
+      forApp: getOpenIdProvider(context.app).appForRedirect(redirectTo),
       email: (url.searchParams.get("email") ?? "").slice(0, 254),
       signedOut: url.searchParams.get("signedOut"),
       deleted: url.searchParams.has("deleted"),
@@ -61,7 +65,8 @@ export async function action({ request, context }: ActionFunctionArgs) {
 
 export default function Login() {
   const t = useT();
-  const { redirectTo, email, signedOut, deleted, refused, signedInAs, providers } = useLoaderData<typeof loader>();
+  const { redirectTo, forApp, email, signedOut, deleted, refused, signedInAs, providers } =
+    useLoaderData<typeof loader>();
   const failed = useActionData<{ error: Said; email: string }>();
   const busy = useNavigation().state === "submitting";
   const [passkeyProblem, setPasskeyProblem] = useState<MessageId | null>(null);
@@ -115,6 +120,7 @@ export default function Login() {
       )}
       <div className="card">
         <h1>{t("login.title")}</h1>
+        {forApp && <p data-testid="sign-in-for-app">{t("login.forApp", { app: forApp })}</p>}
         {signedInAs && (
           <p className="muted">
             {t("login.alreadySignedIn", { email: signedInAs })} <Link to="/account">{t("index.goToAccount")}</Link>

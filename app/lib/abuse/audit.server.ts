@@ -16,7 +16,11 @@ export type AuditEvent =
   | "account-erased"
   | "data-exported"
   | "admin-act"
-  | "admin-refused";
+  | "admin-refused"
+  /** an app got access through the OpenID provider (consent given, or a first-party app's first sign-in) */
+  | "app-authorized"
+  /** the person took an app's access back on /account */
+  | "app-access-revoked";
 
 export interface AuditFields {
   uid?: string;

@@ -171,6 +171,16 @@ export class SessionStore {
     return updated;
   }
 
+  /**
+   * Told of each session this node revokes (sign-out, sign-out everywhere, ended from /account,
+   * theft detection), not of revocations arriving from peers: the node that ended it acts on it once.
+   */
+  onRevoked(listener: (sid: string, reason: string) => void): () => void {
+    return this.revocations.onChange(({ key, value, previous, origin }) => {
+      if (origin === "local" && value && !previous) listener(key, value.reason);
+    });
+  }
+
   revoke(sid: string, reason: string): void {
     if (!this.revocations.has(sid)) this.revocations.set(sid, { revokedAt: this.now(), reason });
   }

@@ -1,5 +1,5 @@
 /** finishSignIn: the one end of every sign-in method (user by verified email, session, audit, Set-Cookie, redirect or JSON). */
-import { json, redirect } from "@remix-run/node";
+import { json, redirect, redirectDocument } from "@remix-run/node";
 import type { User, UserStore } from "#app/lib/accounts/users.server.ts";
 import type { Audit } from "#app/lib/abuse/audit.server.ts";
 import type { Auth } from "#app/lib/session/auth.server.ts";
@@ -79,7 +79,11 @@ export async function finishSignIn(deps: FinishDeps, request: Request, finish: F
   const headers = new Headers(finish.headers);
   headers.set("Cache-Control", "no-store");
   headers.append("Set-Cookie", setCookie);
-  if (finish.answer.to === "page") return redirect(safeRedirect(finish.answer.redirectTo, deps.redirects), { headers });
+  // a whole new document, not a client-side navigation: the destination may be outside the Remix app
+  // (an OpenID provider interaction, /oidc/interaction/…), and a new session deserves a fresh page
+  if (finish.answer.to === "page") {
+    return redirectDocument(safeRedirect(finish.answer.redirectTo, deps.redirects), { headers });
+  }
   if (finish.answer.to === "script") {
     return json({ redirectTo: safeRedirect(finish.answer.redirectTo, deps.redirects) }, { headers });
   }
