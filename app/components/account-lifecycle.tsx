@@ -1,6 +1,7 @@
 /** The account page's lifecycle part: a new address, download my data, delete the account (its own file: account.tsx stays small). */
 import { Form, Link } from "@remix-run/react";
 import { useT } from "#app/lib/i18n/intl.ts";
+import { ConfirmationCode } from "./confirmation-code";
 
 export function AccountLifecycle({ pendingAddress }: { pendingAddress: string | null }) {
   const t = useT();
@@ -32,16 +33,7 @@ export function AccountLifecycle({ pendingAddress }: { pendingAddress: string | 
           <input type="hidden" name="intent" value="code" />
           <label htmlFor="email-code">{t("lifecycle.codeLabel", { email: pendingAddress })}</label>
           <div className="row tight">
-            <input
-              id="email-code"
-              name="code"
-              type="text"
-              inputMode="numeric"
-              autoComplete="one-time-code"
-              maxLength={12}
-              required
-              className="code-input"
-            />
+            <ConfirmationCode id="email-code" />
             <button type="submit">{t("lifecycle.confirmAddress")}</button>
           </div>
         </Form>

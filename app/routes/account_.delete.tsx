@@ -1,8 +1,8 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json, redirect } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData, useNavigation } from "@remix-run/react";
-import { useRef, useState } from "react";
-import { useRetryField } from "#app/components/retry-field.tsx";
+import { useState } from "react";
+import { ConfirmationCode } from "#app/components/confirmation-code.tsx";
 import { lifecycleAction } from "#app/lib/accounts/lifecycle-action.server.ts";
 import { pageTitle, rootOf, useT, type MessageId, type Said } from "#app/lib/i18n/intl.ts";
 import { getServices } from "#app/lib/services.server.ts";
@@ -51,8 +51,6 @@ export default function DeleteAccount() {
   const busy = useNavigation().state !== "idle";
   const [passkeyProblem, setPasskeyProblem] = useState<MessageId | null>(null);
   const [asking, setAsking] = useState(false);
-  const codeField = useRef<HTMLInputElement>(null);
-  useRetryField(codeField, refused?.error);
 
   async function withPasskey() {
     setPasskeyProblem(null);
@@ -83,17 +81,10 @@ export default function DeleteAccount() {
         {pending && (
           <Form method="post" noValidate className="confirm">
             <label htmlFor="code">{t("lifecycle.codeLabel", { email })}</label>
-            <input
-              ref={codeField}
+            <ConfirmationCode
               id="code"
-              name="code"
-              type="text"
-              inputMode="numeric"
-              autoComplete="one-time-code"
-              maxLength={12}
-              required
-              className="code-input"
-              aria-describedby={refused?.error ? "delete-error" : undefined}
+              refused={refused?.error}
+              describedBy={refused?.error ? "delete-error" : undefined}
             />
             <div className="row">
               <button type="submit" className="danger" disabled={busy}>

@@ -1,8 +1,7 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json, redirect } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData } from "@remix-run/react";
-import { useRef } from "react";
-import { useRetryField } from "#app/components/retry-field.tsx";
+import { ConfirmationCode } from "#app/components/confirmation-code.tsx";
 import { lifecycleAction, refusal } from "#app/lib/accounts/lifecycle-action.server.ts";
 import { pageTitle, rootOf, useT, type MessageId, type Said } from "#app/lib/i18n/intl.ts";
 import { getServices } from "#app/lib/services.server.ts";
@@ -49,8 +48,6 @@ export default function ChangeEmail() {
   const t = useT();
   const { email, pending, sent } = useLoaderData<typeof loader>();
   const refused = useActionData<{ error: Said }>();
-  const codeField = useRef<HTMLInputElement>(null);
-  useRetryField(codeField, refused?.error);
   return (
     <main>
       <div className="card">
@@ -73,17 +70,10 @@ export default function ChangeEmail() {
           <Form method="post" noValidate>
             <input type="hidden" name="intent" value="code" />
             <label htmlFor="code">{t("lifecycle.codeLabel", { email: pending })}</label>
-            <input
-              ref={codeField}
+            <ConfirmationCode
               id="code"
-              name="code"
-              type="text"
-              inputMode="numeric"
-              autoComplete="one-time-code"
-              maxLength={12}
-              required
-              className="code-input"
-              aria-describedby={refused?.error ? "change-error" : undefined}
+              refused={refused?.error}
+              describedBy={refused?.error ? "change-error" : undefined}
             />
             <div className="row">
               <button type="submit">{t("lifecycle.confirmAddress")}</button>
