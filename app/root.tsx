@@ -16,7 +16,8 @@ import {
 import { useRef, type ReactNode } from "react";
 import { RawIntlProvider } from "react-intl";
 import { useNonce } from "#app/lib/nonce.tsx";
-import { intlFor, pageTitle, rootOf, useT } from "#app/lib/i18n/intl.ts";
+import { ENGLISH } from "#app/lib/i18n/catalogs.ts";
+import { intlFor, pageTitle, rootOf, useT, type MessageId, type Said } from "#app/lib/i18n/intl.ts";
 import { DEFAULT_LOCALE, languageName, LOCALES, localeOf } from "#app/lib/i18n/locales.ts";
 import { brandStylesheet } from "#app/lib/brand.ts";
 import styles from "./styles.css?url";
@@ -131,6 +132,19 @@ export const meta: MetaFunction<typeof loader> = ({ data, error, matches }) => {
   return [{ title: pageTitle(root, id) }];
 };
 
+/**
+ * What a loader's refusal says, when it threw one of our messages with its status
+ * (`throw json({ id: "admin.notAdmin" } satisfies Said, { status: 403 })`); anything else says nothing.
+ */
+function saidIn(data: unknown): Said | undefined {
+  if (typeof data !== "object" || data === null) return undefined;
+  const { id, values } = data as { id?: unknown; values?: unknown };
+  if (typeof id !== "string" || !Object.hasOwn(ENGLISH, id)) return undefined;
+  return typeof values === "object" && values !== null
+    ? { id: id as MessageId, values: values as Said["values"] }
+    : { id: id as MessageId };
+}
+
 /** Every unexpected failure ends here: a plain page with a title, never a stack trace. */
 export function ErrorBoundary() {
   const error = useRouteError();
@@ -144,7 +158,14 @@ export function ErrorBoundary() {
         : status < 500
           ? t("error.4xx.title")
           : t("error.5xx.title");
-  const text = status === 404 ? t("error.404.body") : status < 500 ? t("error.4xx.body") : t("error.5xx.body");
+  const said = isRouteErrorResponse(error) && status < 500 ? saidIn(error.data) : undefined;
+  const text = said
+    ? t(said.id, said.values)
+    : status === 404
+      ? t("error.404.body")
+      : status < 500
+        ? t("error.4xx.body")
+        : t("error.5xx.body");
   return (
     <main>
       <div className="card">

@@ -216,11 +216,11 @@ function createServices(ctx: AppContext): Services {
     signup,
   };
   const lifecycle = new AccountLifecycle(
-    { cluster, users, sessions, passkeys: passkeyStore, status, signup, mailer, audit, log, keys },
+    { cluster, users, sessions, passkeys: passkeyStore, status, signup, mailer, emails, audit, log, keys },
     { appUrl: config.appUrl, ttlMs: config.linkTtlMs, now },
   );
   const admin = new AdminDesk(
-    { auth, users, sessions, passkeys: passkeyStore, status, signup, lifecycle, audit, mailer, log },
+    { auth, users, sessions, passkeys: passkeyStore, status, signup, lifecycle, audit, mailer, emails, log },
     { token: config.adminApiToken, emails: config.adminEmails, appUrl: config.appUrl },
   );
   const webhooks = new Webhooks(cluster, { users: users.rows, disabled: status.rows, ...sessions.rows }, log, {

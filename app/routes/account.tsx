@@ -3,8 +3,9 @@ import { json, redirect } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData, useNavigation, useRevalidator } from "@remix-run/react";
 import { useEffect, useState } from "react";
 import { RelativeTime } from "#app/components/relative-time.tsx";
-import { deviceOf } from "#app/lib/device.ts";
-import { pageTitle, rootOf, useRich, useT, type MessageId, type Said, type Translate } from "#app/lib/i18n/intl.ts";
+import { deviceName, deviceOf, methodName } from "#app/lib/device.ts";
+import { pageTitle, rootOf, useRich, useT, type MessageId, type Said } from "#app/lib/i18n/intl.ts";
+import { localeOf } from "#app/lib/i18n/locales.ts";
 import { addPasskey, PasskeyProblem } from "#app/lib/sign-in/passkey/client.ts";
 import { requireUser } from "#app/lib/auth/index.server.ts";
 import { apiFetch } from "#app/lib/auth/client.ts";
@@ -50,6 +51,7 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
         passkey: passkeys.find((p) => p.id === confirmPasskey) ?? null,
       },
       pendingAddress: services.lifecycle.pendingAddress(user) ?? null,
+      addressChanged: url.searchParams.has("addressChanged"),
     },
     { headers: { "Cache-Control": "no-store" } },
   );
@@ -69,7 +71,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
       return json({ error: { id: "account.passkeys.gone" } as Said }, { status: 404 });
     }
     services.passkeyStore.remove(id);
-    services.lifecycle.noticePasskey(user, "removed", passkey.name);
+    services.lifecycle.noticePasskey(user, "removed", passkey.name, localeOf(request));
     services.audit.record("passkey-removed", { uid: user.id, ip: context.clientIp, passkey: id.slice(0, 8) });
     return redirect("/account");
   }
@@ -97,22 +99,10 @@ async function fetchMe(): Promise<Me | MeProblem> {
   return (await response.json()) as Me;
 }
 
-function deviceName(t: Translate, device: { browser: string | null; os: string | null }): string {
-  if (!device.browser && !device.os) return t("account.device.unknown");
-  if (!device.os) return device.browser!;
-  return t("account.device.browserOn", { browser: device.browser ?? t("account.device.browser"), os: device.os });
-}
-
-function methodName(t: Translate, method: { id: string; name: string }): string {
-  if (method.id === "email" || method.id === "code") return t("account.method.email");
-  if (method.id === "passkey") return t("account.method.passkey");
-  return method.name;
-}
-
 export default function Account() {
   const t = useT();
   const rich = useRich();
-  const { methods, passkeys, sessions, confirm, pendingAddress, apps } = useLoaderData<typeof loader>();
+  const { methods, passkeys, sessions, confirm, pendingAddress, addressChanged, apps } = useLoaderData<typeof loader>();
   const refused = useActionData<{ error: Said }>();
   const [me, setMe] = useState<Me | MeProblem | null>(null);
   const [passkeyName, setPasskeyName] = useState("");
@@ -150,6 +140,11 @@ export default function Account() {
       {refused?.error && (
         <p className="notice" role="alert">
           {t(refused.error.id, refused.error.values)}
+        </p>
+      )}
+      {addressChanged && (
+        <p className="notice" role="status">
+          {t("account.addressChanged")}
         </p>
       )}
       <div className="card">

@@ -3,6 +3,7 @@ import { json } from "@remix-run/node";
 import { z } from "zod";
 import { isLifecycleError } from "#app/lib/accounts/lifecycle.server.ts";
 import { apiError, NO_STORE } from "#app/lib/http.server.ts";
+import { localeOf } from "#app/lib/i18n/locales.ts";
 import { getServices } from "#app/lib/services.server.ts";
 import { isPasskeyError } from "#app/lib/sign-in/passkey/passkey.server.ts";
 import { optionalUser } from "#app/lib/auth/index.server.ts";
@@ -47,7 +48,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
   }
   try {
     const proof = await services.passkeys.reconfirm(user, body.data);
-    services.lifecycle.deleteWithProof(user, { passkey: proof });
+    services.lifecycle.deleteWithProof(user, { passkey: proof }, localeOf(request));
     return json(
       { deleted: true, redirectTo: "/login?deleted=1" },
       { headers: { ...NO_STORE, "Set-Cookie": services.auth.clearCookie() } },

@@ -1,33 +1,39 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json, redirect } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData } from "@remix-run/react";
-import { lifecycleAction } from "#app/lib/accounts/lifecycle-action.server.ts";
+import { ConfirmationCode } from "#app/components/confirmation-code.tsx";
+import { lifecycleAction, refusal } from "#app/lib/accounts/lifecycle-action.server.ts";
+import { pageTitle, rootOf, useT, type MessageId, type Said } from "#app/lib/i18n/intl.ts";
 import { getServices } from "#app/lib/services.server.ts";
 import { normaliseEmail } from "#app/lib/validation.server.ts";
 import { requireUser } from "#app/lib/auth/index.server.ts";
 
-export const meta: MetaFunction = () => [{ title: "Change your address · PwdlessGs" }];
+export const meta: MetaFunction = ({ matches }) => [{ title: pageTitle(rootOf(matches), "changeEmail.title") }];
 
 export async function loader({ request, context }: LoaderFunctionArgs) {
   const services = getServices(context.app);
   const { user } = await requireUser(request, context);
   const url = new URL(request.url);
   return json(
-    { pending: services.lifecycle.pendingAddress(user) ?? null, sent: url.searchParams.has("sent") },
+    { email: user.email, pending: services.lifecycle.pendingAddress(user) ?? null, sent: url.searchParams.has("sent") },
     { headers: { "Cache-Control": "no-store" } },
   );
 }
 
-/** Ask for a new address (a link and code go to it), or finish the change with the code. */
+/** Ask for a new address (a link and code go to it, in this request's language), or finish the change with the code. */
 export async function action(args: ActionFunctionArgs) {
-  return lifecycleAction(args, "email-change", async (services, user, form) => {
+  return lifecycleAction(args, "email-change", async (services, user, form, locale) => {
     if (form.get("intent") === "code") {
-      await services.lifecycle.confirmAddressChange(user, { code: String(form.get("code") ?? "").slice(0, 32) });
+      await services.lifecycle.confirmAddressChange(
+        user,
+        { code: String(form.get("code") ?? "").slice(0, 32) },
+        locale,
+      );
       return redirect("/account?addressChanged=1");
     }
     const email = normaliseEmail(form.get("email"));
-    if (!email.ok) return json({ error: email.message }, { status: 400 });
-    await services.lifecycle.requestAddressChange(user, email.email);
+    if (!email.ok) return refusal({ id: `email.error.${email.problem}` as MessageId, values: { max: 254 } }, 400);
+    await services.lifecycle.requestAddressChange(user, email.email, locale);
     services.audit.record("link-sent", {
       uid: user.id,
       email: email.email,
@@ -39,41 +45,51 @@ export async function action(args: ActionFunctionArgs) {
 }
 
 export default function ChangeEmail() {
-  const { pending, sent } = useLoaderData<typeof loader>();
-  const failed = useActionData<typeof action>();
+  const t = useT();
+  const { email, pending, sent } = useLoaderData<typeof loader>();
+  const refused = useActionData<{ error: Said }>();
   return (
     <main>
       <div className="card">
-        <h1>Change your address</h1>
-        {failed?.error && (
-          <p className="error" role="alert">
-            {failed.error}
+        <h1>{t("changeEmail.title")}</h1>
+        {refused?.error && (
+          <p id="change-error" className="error" role="alert" data-testid="lifecycle-problem">
+            {t(refused.error.id, refused.error.values)}
           </p>
         )}
-        {sent && pending && (
+        {pending ? (
           <p className="notice" role="status">
-            We sent a link and a code to {pending}. Open the link, or type the code here. Your address changes only
-            then.
+            {sent && !refused
+              ? t("changeEmail.sent", { email: pending })
+              : t("changeEmail.pending", { email: pending })}
           </p>
+        ) : (
+          <p>{t("changeEmail.current", { email })}</p>
         )}
         {pending && (
-          <Form method="post" className="row">
+          <Form method="post" noValidate>
             <input type="hidden" name="intent" value="code" />
-            <label htmlFor="code">Code</label>
-            <input id="code" name="code" type="text" inputMode="numeric" autoComplete="one-time-code" required />
-            <button type="submit">Confirm the new address</button>
+            <label htmlFor="code">{t("lifecycle.codeLabel", { email: pending })}</label>
+            <ConfirmationCode
+              id="code"
+              refused={refused?.error}
+              describedBy={refused?.error ? "change-error" : undefined}
+            />
+            <div className="row">
+              <button type="submit">{t("lifecycle.confirmAddress")}</button>
+            </div>
           </Form>
         )}
-        <Form method="post" className="row">
-          <label htmlFor="email">New address</label>
-          <input id="email" name="email" type="email" autoComplete="email" required />
-          <button type="submit" className="secondary">
-            Send a confirmation
-          </button>
+        <Form method="post" className="spaced">
+          <label htmlFor="email">{t("lifecycle.newAddress")}</label>
+          <input id="email" name="email" type="email" autoComplete="email" autoCapitalize="none" required />
+          <div className="row">
+            <button type="submit" className={pending ? "secondary" : undefined}>
+              {pending ? t("changeEmail.sendOther") : t("changeEmail.send")}
+            </button>
+            <Link to="/account">{t("changeEmail.back")}</Link>
+          </div>
         </Form>
-        <p>
-          <Link to="/account">Back to your account</Link>
-        </p>
       </div>
     </main>
   );

@@ -2,6 +2,7 @@ import type { ActionFunctionArgs } from "@remix-run/node";
 import { json } from "@remix-run/node";
 import { z } from "zod";
 import { apiError } from "#app/lib/http.server.ts";
+import { localeOf } from "#app/lib/i18n/locales.ts";
 import { optionalUser } from "#app/lib/auth/index.server.ts";
 import { getServices } from "#app/lib/services.server.ts";
 import { isPasskeyError } from "#app/lib/sign-in/passkey/passkey.server.ts";
@@ -29,7 +30,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
   try {
     const { id, passkey } = await services.passkeys.register(user, body.data);
     services.audit.record("passkey-added", { uid: user.id, ip: context.clientIp, passkey: id.slice(0, 8) });
-    services.lifecycle.noticePasskey(user, "added", passkey.name);
+    services.lifecycle.noticePasskey(user, "added", passkey.name, localeOf(request));
     return json({ id, name: passkey.name }, { status: 201, headers: { "Cache-Control": "no-store" } });
   } catch (error) {
     if (!isPasskeyError(error)) throw error;

@@ -1,17 +1,22 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json, redirect } from "@remix-run/node";
-import { Form, Link, useLoaderData, useSearchParams } from "@remix-run/react";
+import { Form, Link, useLoaderData, useNavigation, useSearchParams } from "@remix-run/react";
+import { RelativeTime } from "#app/components/relative-time.tsx";
+import { deviceName, deviceOf, methodName } from "#app/lib/device.ts";
+import { pageTitle, rootOf, useRich, useT, type MessageId, type Said } from "#app/lib/i18n/intl.ts";
 import { getServices } from "#app/lib/services.server.ts";
 import { requireUser } from "#app/lib/auth/index.server.ts";
 
-export const meta: MetaFunction = () => [{ title: "User · Admin · PwdlessGs" }];
+export const meta: MetaFunction<typeof loader> = ({ data, matches }) => [
+  { title: pageTitle(rootOf(matches), "admin.user.pageTitle", { email: data?.user.email ?? "" }) },
+];
 
 async function requireAdmin(request: Request, context: LoaderFunctionArgs["context"]) {
   const services = getServices(context.app);
   const { user } = await requireUser(request, context);
   if (!services.admin.isAdminUser(user)) {
     services.admin.refused(403);
-    throw new Response("This page is for the site's administrators (ADMIN_EMAILS).", { status: 403 });
+    throw json({ id: "admin.notAdmin" } satisfies Said, { status: 403 });
   }
   return { services, admin: user };
 }
@@ -19,9 +24,45 @@ async function requireAdmin(request: Request, context: LoaderFunctionArgs["conte
 export async function loader({ request, params, context }: LoaderFunctionArgs) {
   const { services, admin } = await requireAdmin(request, context);
   const user = services.admin.detail(params.id ?? "");
-  if (!user) throw new Response("There is no user with that id.", { status: 404 });
+  if (!user) throw json({ id: "admin.noUser" } satisfies Said, { status: 404 });
   services.admin.noteRead(admin.id, "user", user.id);
-  return json({ user }, { headers: { "Cache-Control": "no-store" } });
+  const method = (id: string) => ({ id, name: services.methods.accountName(id) });
+  // times as numbers (the browser says them relative, in the page's language and time zone), devices by name
+  return json(
+    {
+      user: {
+        id: user.id,
+        email: user.email,
+        disabled: user.disabled,
+        disabledAt: user.disabledAt === null ? null : Date.parse(user.disabledAt),
+        createdAt: Date.parse(user.createdAt),
+        createdOn: user.createdOn,
+        otherIds: user.otherIds,
+        identities: user.identities.map((i) => ({
+          provider: method(i.provider),
+          subject: i.subject,
+          linkedAt: Date.parse(i.linkedAt),
+        })),
+        passkeys: user.passkeys.map((p) => ({
+          id: p.id,
+          name: p.name,
+          createdAt: Date.parse(p.createdAt),
+          lastUsedAt: p.lastUsedAt === null ? null : Date.parse(p.lastUsedAt),
+        })),
+        sessions: user.sessions
+          .map((s) => ({
+            id: s.id,
+            method: method(s.method),
+            device: deviceOf(s.userAgent),
+            createdOn: s.createdOn,
+            createdAt: Date.parse(s.createdAt),
+            lastUsedAt: Date.parse(s.lastUsedAt),
+          }))
+          .sort((a, b) => b.lastUsedAt - a.lastUsedAt),
+      },
+    },
+    { headers: { "Cache-Control": "no-store" } },
+  );
 }
 
 /** The acts on a user; destructive ones arrive only from their confirmation step (confirmed=yes). */
@@ -32,6 +73,7 @@ export async function action({ request, params, context }: ActionFunctionArgs) {
   const id = params.id ?? "";
   const confirmed = form.get("confirmed") === "yes";
   if (intent === "enable") services.admin.enable(id, admin.id);
+  else if (!Object.hasOwn(CONFIRM, intent)) return redirect(`/admin/users/${id}`);
   else if (!confirmed) return redirect(`/admin/users/${id}?confirm=${encodeURIComponent(intent)}`);
   else if (intent === "disable") services.admin.disable(id, admin.id, String(form.get("reason") ?? ""));
   else if (intent === "end-sessions") services.admin.endSessions(id, admin.id);
@@ -42,26 +84,25 @@ export async function action({ request, params, context }: ActionFunctionArgs) {
   return redirect(`/admin/users/${id}`);
 }
 
-const CONFIRM: Record<string, { question: string; button: string }> = {
-  disable: {
-    question: "Disable this user? They cannot sign in, and every session ends on every node.",
-    button: "Disable",
-  },
-  "end-sessions": { question: "End every session of this user on every node?", button: "End sessions" },
-  erase: {
-    question: "Erase this user and every row about them, on every node? This cannot be undone.",
-    button: "Erase",
-  },
+/** Each destructive act's question and button (the question may count the user's sessions). */
+const CONFIRM: Record<string, { question: MessageId; button: MessageId }> = {
+  disable: { question: "admin.confirm.disable", button: "admin.confirm.disableButton" },
+  "end-sessions": { question: "admin.confirm.endSessions", button: "admin.confirm.endSessionsButton" },
+  erase: { question: "admin.confirm.erase", button: "admin.confirm.eraseButton" },
 };
 
 export default function AdminUser() {
+  const t = useT();
+  const rich = useRich();
   const { user } = useLoaderData<typeof loader>();
   const [params] = useSearchParams();
-  const confirm = CONFIRM[params.get("confirm") ?? ""];
-  const act = (intent: string, label: string, danger = false) => (
+  const busy = useNavigation().state !== "idle";
+  const intent = params.get("confirm") ?? "";
+  const confirm = Object.hasOwn(CONFIRM, intent) ? CONFIRM[intent] : undefined;
+  const act = (name: string, label: string, danger = false) => (
     <Form method="post">
-      <input type="hidden" name="intent" value={intent} />
-      <button type="submit" className={danger ? "danger" : "secondary"}>
+      <input type="hidden" name="intent" value={name} />
+      <button type="submit" className={danger ? "danger" : "secondary"} disabled={busy}>
         {label}
       </button>
     </Form>
@@ -70,56 +111,131 @@ export default function AdminUser() {
     <main>
       <div className="card">
         <h1>{user.email}</h1>
-        {confirm && (
-          <Form method="post" className="notice" role="alertdialog" aria-label="Confirm">
-            <p>{confirm.question}</p>
-            <input type="hidden" name="intent" value={params.get("confirm") ?? ""} />
+        <dl className="facts">
+          <div>
+            <dt>{t("admin.user.id")}</dt>
+            <dd className="mono">{user.id}</dd>
+          </div>
+          <div>
+            <dt>{t("admin.user.status")}</dt>
+            <dd data-testid="admin-status">
+              {!user.disabled
+                ? t("admin.status.active")
+                : user.disabledAt === null
+                  ? t("admin.status.disabled")
+                  : rich("admin.user.disabledSince", { when: <RelativeTime at={user.disabledAt} /> })}
+            </dd>
+          </div>
+          <div>
+            <dt>{t("admin.user.created")}</dt>
+            <dd>
+              <RelativeTime at={user.createdAt} />
+            </dd>
+          </div>
+          <div>
+            <dt>{t("admin.user.createdOn")}</dt>
+            <dd className="mono">{user.createdOn}</dd>
+          </div>
+          {user.otherIds.length > 0 && (
+            <div>
+              <dt>{t("admin.user.otherIds")}</dt>
+              <dd className="mono">{user.otherIds.join(", ")}</dd>
+            </div>
+          )}
+          <div>
+            <dt>{t("admin.user.identities")}</dt>
+            <dd>
+              {user.identities.length === 0
+                ? t("admin.user.none")
+                : user.identities.map((i) => (
+                    <div key={`${i.provider.id}:${i.subject}`}>
+                      {rich("admin.user.identity", {
+                        provider: methodName(t, i.provider),
+                        subject: <span className="mono">{i.subject}</span>,
+                        when: <RelativeTime at={i.linkedAt} />,
+                      })}
+                    </div>
+                  ))}
+            </dd>
+          </div>
+        </dl>
+        <h2 id="acts-heading">{t("admin.user.acts")}</h2>
+        {confirm ? (
+          <Form
+            method="post"
+            className="confirm"
+            role="alertdialog"
+            aria-label={t("admin.confirm.label")}
+            aria-describedby="confirm-question"
+          >
+            <p id="confirm-question">
+              <strong>{t(confirm.question, { count: user.sessions.length })}</strong>
+            </p>
+            <input type="hidden" name="intent" value={intent} />
             <input type="hidden" name="confirmed" value="yes" />
             <div className="row">
-              <button type="submit" className="danger">
-                {confirm.button}
+              <button type="submit" className="danger" disabled={busy} autoFocus>
+                {t(confirm.button)}
               </button>
-              <Link to={`/admin/users/${user.id}`}>Cancel</Link>
+              <Link to={`/admin/users/${user.id}`}>{t("account.cancel")}</Link>
             </div>
           </Form>
+        ) : (
+          <div className="row" role="group" aria-labelledby="acts-heading">
+            {user.disabled ? act("enable", t("admin.act.enable")) : act("disable", t("admin.act.disable"), true)}
+            {act("end-sessions", t("admin.act.endSessions"))}
+            {act("erase", t("admin.act.erase"), true)}
+          </div>
         )}
-        <table>
-          <tbody>
-            <tr>
-              <th>User id</th>
-              <td className="mono">{user.id}</td>
-            </tr>
-            <tr>
-              <th>Status</th>
-              <td data-testid="admin-status">{user.disabled ? `disabled since ${user.disabledAt}` : "active"}</td>
-            </tr>
-            <tr>
-              <th>Created</th>
-              <td>{user.createdAt}</td>
-            </tr>
-            <tr>
-              <th>Identities</th>
-              <td>{user.identities.map((i) => `${i.provider}: ${i.subject}`).join(", ") || "—"}</td>
-            </tr>
-            <tr>
-              <th>Passkeys</th>
-              <td>{user.passkeys.map((p) => p.name).join(", ") || "—"}</td>
-            </tr>
-            <tr>
-              <th>Active sessions</th>
-              <td>{user.sessions.length}</td>
-            </tr>
-          </tbody>
-        </table>
-        <div className="row">
-          {user.disabled ? act("enable", "Enable") : act("disable", "Disable…", true)}
-          {act("end-sessions", "End sessions…")}
-          {act("erase", "Erase…", true)}
-        </div>
-        <p>
-          <Link to="/admin">Back to users</Link>
-        </p>
       </div>
+      <section className="card" aria-labelledby="sessions-heading">
+        <h2 id="sessions-heading">{t("admin.user.sessions")}</h2>
+        <p className="muted">{t("admin.user.sessionsCount", { count: user.sessions.length })}</p>
+        {user.sessions.length > 0 && (
+          <ul className="items">
+            {user.sessions.map((s) => (
+              <li key={s.id} className="item" data-testid="admin-session-row">
+                <div className="item-text">
+                  <strong>{deviceName(t, s.device)}</strong>
+                  <span className="muted">
+                    {rich("admin.user.session", {
+                      method: methodName(t, s.method),
+                      signedIn: <RelativeTime at={s.createdAt} />,
+                      node: <span className="mono">{s.createdOn}</span>,
+                      lastUsed: <RelativeTime at={s.lastUsedAt} />,
+                    })}
+                  </span>
+                </div>
+              </li>
+            ))}
+          </ul>
+        )}
+      </section>
+      <section className="card" aria-labelledby="passkeys-heading">
+        <h2 id="passkeys-heading">{t("admin.user.passkeys")}</h2>
+        <p className="muted">{t("admin.user.passkeysCount", { count: user.passkeys.length })}</p>
+        {user.passkeys.length > 0 && (
+          <ul className="items">
+            {user.passkeys.map((p) => (
+              <li key={p.id} className="item">
+                <div className="item-text">
+                  <strong>{p.name}</strong>
+                  <span className="muted">
+                    {rich("account.passkeys.added", { when: <RelativeTime at={p.createdAt} /> })}
+                    {" · "}
+                    {p.lastUsedAt
+                      ? rich("account.passkeys.lastUsed", { when: <RelativeTime at={p.lastUsedAt} /> })
+                      : t("account.passkeys.neverUsed")}
+                  </span>
+                </div>
+              </li>
+            ))}
+          </ul>
+        )}
+      </section>
+      <p>
+        <Link to="/admin">{t("admin.back")}</Link>
+      </p>
     </main>
   );
 }

@@ -1,7 +1,8 @@
 /**
- * Every page and state a person meets, on a phone (390 px, and 360 px in German and dark mode)
- * and a desktop (1280 px): nothing wider than the screen, and axe-core finds no serious or
- * critical violation. One node, one walk per screen; sign-ins are reused across states.
+ * Every page and state a person or an operator meets, on a phone (390 px, and 360 px in German
+ * and dark mode) and a desktop (1280 px): nothing wider than the screen, and axe-core finds no
+ * serious or critical violation. One node, one walk per screen; sign-ins are reused across states
+ * (the walk's person is also one of ADMIN_EMAILS, for the /admin pages).
  */
 import AxeBuilder from "@axe-core/playwright";
 import { expect, test, type Browser, type BrowserContext, type Page } from "@playwright/test";
@@ -11,6 +12,9 @@ import { waitFor } from "../support/wait";
 
 let node: NodeProcess;
 const OPENINGS = 40;
+/** the walk's addresses: long, so that buttons and headings holding them must wrap */
+const addressOf = (label: string, screen: Screen) =>
+  `${label}-${screen.width}-${screen.locale}@an-unusually-long-domain-name.example.com`;
 
 test.beforeAll(async () => {
   // WebAuthn refuses IP addresses as relying party ids: reached as localhost. Links live one
@@ -24,6 +28,7 @@ test.beforeAll(async () => {
       RATE_LIMIT_OPENINGS_PER_IP: String(OPENINGS),
       RATE_LIMIT_REQUESTS_PER_IP: "1000",
       RATE_LIMIT_EMAILS_PER_ADDRESS: "100",
+      ADMIN_EMAILS: SCREENS.map((screen) => addressOf("person", screen)).join(","),
     },
   });
 });
@@ -76,7 +81,20 @@ type Words = Record<
   | "burnt"
   | "expired"
   | "tooMany"
-  | "notFound",
+  | "notFound"
+  | "newAddress"
+  | "changeAddress"
+  | "codeSentTo"
+  | "confirmAddress"
+  | "useAddress"
+  | "deleteAccount"
+  | "sendDeleteCode"
+  | "deleteButton"
+  | "search"
+  | "searchButton"
+  | "disable"
+  | "endSessions"
+  | "erase",
   string
 >;
 const WORDS: Record<Screen["locale"], Words> = {
@@ -97,6 +115,19 @@ const WORDS: Record<Screen["locale"], Words> = {
     expired: "This link has expired",
     tooMany: "Too many links opened from your network",
     notFound: "Page not found",
+    newAddress: "New address",
+    changeAddress: "Change address",
+    codeSentTo: "Code sent to",
+    confirmAddress: "Confirm the new address",
+    useAddress: "Use this address",
+    deleteAccount: "Delete my account…",
+    sendDeleteCode: "Email me a code to confirm",
+    deleteButton: "Delete my account",
+    search: "Address starts with, or user id",
+    searchButton: "Search",
+    disable: "Disable…",
+    endSessions: "End sessions…",
+    erase: "Erase…",
   },
   de: {
     email: "E-Mail-Adresse",
@@ -115,18 +146,42 @@ const WORDS: Record<Screen["locale"], Words> = {
     expired: "Dieser Link ist abgelaufen",
     tooMany: "Aus Ihrem Netzwerk wurden zu viele Links geöffnet",
     notFound: "Seite nicht gefunden",
+    newAddress: "Neue Adresse",
+    changeAddress: "Adresse ändern",
+    codeSentTo: "Code, gesendet an",
+    confirmAddress: "Neue Adresse bestätigen",
+    useAddress: "Diese Adresse verwenden",
+    deleteAccount: "Mein Konto löschen …",
+    sendDeleteCode: "Code zur Bestätigung per E-Mail senden",
+    deleteButton: "Mein Konto löschen",
+    search: "Adresse beginnt mit, oder Benutzer-ID",
+    searchButton: "Suchen",
+    disable: "Sperren …",
+    endSessions: "Sitzungen beenden …",
+    erase: "Löschen …",
   },
 };
 
 type Mail = { to: string; subject: string; text: string };
 
+async function mailsTo(email: string): Promise<Mail[]> {
+  const res = await node.fetch(`/dev/mailbox.json?to=${encodeURIComponent(email)}`);
+  return ((await res.json()) as { messages: Mail[] }).messages;
+}
+
 async function newestMail(email: string, after: number): Promise<Mail> {
   return waitFor(`mail number ${after + 1} to ${email}`, async () => {
-    const { messages } = (await (await node.fetch(`/dev/mailbox.json?to=${encodeURIComponent(email)}`)).json()) as {
-      messages: Mail[];
-    };
+    const messages = await mailsTo(email);
     return messages.length > after ? messages[0] : undefined;
   });
+}
+
+/** The newest mail to `email` with a code in it that was not in any of `seen` (notices have none). */
+async function newCodeMail(email: string, seen: Mail[]): Promise<Mail> {
+  const old = new Set(seen.map((m) => m.text));
+  return waitFor(`a new mail with a code to ${email}`, async () =>
+    (await mailsTo(email)).find((m) => !old.has(m.text) && /^\s+[0-9]{6}$/m.test(m.text)),
+  );
 }
 const linkOf = (mail: Mail) => /http:\/\/\S+/.exec(mail.text)![0];
 const codeOf = (mail: Mail) => /^\s+([0-9]{6})$/m.exec(mail.text)![1]!;
@@ -177,8 +232,7 @@ for (const screen of SCREENS) {
     test.setTimeout(240_000);
     const words = WORDS[screen.locale];
     const problems: string[] = [];
-    const who = (label: string) =>
-      `${label}-${screen.width}-${screen.locale}@an-unusually-long-domain-name.example.com`;
+    const who = (label: string) => addressOf(label, screen);
     const context = await newContext(browser, screen);
     const page = await context.newPage();
 
@@ -247,6 +301,61 @@ for (const screen of SCREENS) {
     await check(page, "confirm removing a passkey", problems);
     await page.getByRole("link", { name: words.signOutEverywhere }).click();
     await check(page, "confirm signing out everywhere", problems);
+
+    // a change of address: asked for on /account, its code step, a wrong code, its link's page,
+    // and /account with the change waiting (not finished: the walk's person stays an administrator)
+    const newAddress = who("new");
+    await page.goto(`${node.url}/account`);
+    await page.getByLabel(words.newAddress).fill(newAddress);
+    await page.getByRole("button", { name: words.changeAddress }).click();
+    await expect(page).toHaveURL(/\/account\/email\?sent=1$/);
+    await expect(page.getByRole("status")).toContainText(newAddress);
+    await check(page, "change of address: code step", problems);
+    const changeMail = await newCodeMail(newAddress, []);
+    await page.getByLabel(`${words.codeSentTo} ${newAddress}`).fill(wrongOf(codeOf(changeMail)));
+    await page.getByRole("button", { name: words.confirmAddress }).click();
+    await expect(page.getByTestId("lifecycle-problem")).toContainText(words.notRight);
+    await check(page, "change of address: wrong code", problems);
+    await page.goto(linkOf(changeMail));
+    await expect(page.getByRole("button", { name: words.useAddress })).toBeVisible();
+    await check(page, "change of address: the link's page", problems);
+    await page.goto(`${node.url}/account`);
+    await expect(page.getByLabel(`${words.codeSentTo} ${newAddress}`)).toBeVisible();
+    await check(page, "account with a change of address waiting", problems);
+
+    // deleting the account: the page, the code sent, a wrong code (nothing is deleted)
+    const personMails = await mailsTo(who("person"));
+    await page.getByRole("link", { name: words.deleteAccount }).click();
+    await expect(page.getByRole("button", { name: words.sendDeleteCode })).toBeVisible();
+    await check(page, "delete account", problems);
+    await page.getByRole("button", { name: words.sendDeleteCode }).click();
+    const deleteMail = await newCodeMail(who("person"), personMails);
+    await expect(page.getByRole("status")).toBeVisible();
+    await check(page, "delete account: code sent", problems);
+    await page.getByLabel(`${words.codeSentTo} ${who("person")}`).fill(wrongOf(codeOf(deleteMail)));
+    await page.getByRole("button", { name: words.deleteButton, exact: true }).click();
+    await expect(page.getByTestId("lifecycle-problem")).toContainText(words.notRight);
+    await check(page, "delete account: wrong code", problems);
+
+    // the operator's pages: a search with results, a user's page, each destructive act's question
+    await page.goto(`${node.url}/admin`);
+    await page.getByLabel(words.search).fill("person-");
+    await page.getByRole("button", { name: words.searchButton }).click();
+    await expect(page.getByRole("link", { name: who("person") })).toBeVisible();
+    await check(page, "admin search", problems);
+    await page.getByRole("link", { name: who("person") }).click();
+    await expect(page.getByTestId("admin-session-row")).toHaveCount(2);
+    await check(page, "admin user", problems);
+    for (const act of [words.disable, words.endSessions, words.erase]) {
+      await page.getByRole("button", { name: act }).click();
+      const dialog = page.getByRole("alertdialog");
+      await expect(dialog.getByRole("button")).toBeFocused();
+      await check(page, `admin user: confirm ${act}`, problems);
+      await dialog.getByRole("link").click();
+      await expect(dialog).toHaveCount(0);
+    }
+    await page.goto(`${node.url}/admin/users/00000000-0000-4000-8000-000000000000`);
+    await check(page, "admin: no such user", problems);
 
     // a link burnt by wrong codes
     const burning = await newContext(browser, screen);

@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CookieJar } from "../support/cookie-jar";
-import { accessToken, browse, form, pathOf, requestMail } from "../support/flows";
+import { accessToken, browse, form, pathOf, requestMail, signIn } from "../support/flows";
 import { startNode, stopAllNodes, tempDir, type NodeProcess } from "../support/node";
 import { codeIn, TestSmtpServer } from "../support/smtp";
 import { waitFor } from "../support/wait";
@@ -18,6 +18,12 @@ const wrongOf = (code: string, n = 1) => String((Number(code) + n) % 1_000_000).
 
 /** The page's visible text, roughly: tags dropped, entities of quotes kept as they are. */
 const textOf = (html: string) => html.replace(/<[^>]+>/g, " ").replace(/\s+/g, " ");
+/** A form POST from a German browser. */
+const germanForm = (fields: Record<string, string>) => ({
+  ...form(fields),
+  headers: { ...form({}).headers, ...GERMAN },
+});
+const ADMIN_TOKEN = "product-test-admin-token-".padEnd(40, "x");
 
 describe("language, brand and templates on one node with real SMTP", () => {
   const smtp = new TestSmtpServer();
@@ -35,6 +41,8 @@ describe("language, brand and templates on one node with real SMTP", () => {
       path.join(templates, "sign-in.de.html"),
       '<p lang="de">{{intro}}</p><a href="{{link}}">{{button}}</a><b>{{code}}</b><p>{{linkIntro}}</p>',
     );
+    // and the notice to an old address, in German only
+    writeFileSync(path.join(templates, "address-changed.de.txt"), "ACME: {{intro}}\n{{warning}}\n");
     node = await startNode({
       env: {
         SMTP_URL: smtp.url,
@@ -43,6 +51,8 @@ describe("language, brand and templates on one node with real SMTP", () => {
         APP_ACCENT_COLOR: "#e0115f",
         APP_LOGO_URL: "https://cdn.example.com/acme.svg",
         EMAIL_TEMPLATES_DIR: templates,
+        ADMIN_API_TOKEN: ADMIN_TOKEN,
+        ADMIN_EMAILS: "chefin@example.com",
       },
     });
   });
@@ -128,10 +138,6 @@ describe("language, brand and templates on one node with real SMTP", () => {
 
   it("counts the tries left in the person's language, and says a code and its link were blocked, not used", async () => {
     const jar = new CookieJar();
-    const germanForm = (fields: Record<string, string>) => ({
-      ...form(fields),
-      headers: { ...form({}).headers, ...GERMAN },
-    });
     const before = smtp.to("tries@example.com").length;
     await browse(node, jar, "/login", germanForm({ email: "tries@example.com" }));
     const mail = await waitFor("the mail", () => smtp.to("tries@example.com")[before]);
@@ -155,6 +161,81 @@ describe("language, brand and templates on one node with real SMTP", () => {
     const opened = await browse(node, new CookieJar(), pathOf(link));
     expect(opened.status).toBe(410);
     expect(textOf(await opened.text())).toContain("This link was blocked after too many wrong codes");
+  });
+
+  it("changes an address in German: the pages, the link and code to the new address, the notice to the old one", async () => {
+    const jar = await signIn(node, "umzug@example.com", smtp);
+    const account = await (await browse(node, jar, "/account", { headers: GERMAN })).text();
+    expect(textOf(account)).toContain("Ihre Adresse und Ihre Daten");
+    expect(account).toMatch(/<label for="new-email">Neue Adresse<\/label>/);
+
+    const asked = await browse(node, jar, "/account/email", germanForm({ email: "neu@example.com" }));
+    expect(asked.headers.get("location")).toBe("/account/email?sent=1");
+    const sent = await (await browse(node, jar, "/account/email?sent=1", { headers: GERMAN })).text();
+    expect(sent).toContain("<title>Adresse ändern · Acme Login</title>");
+    expect(textOf(sent)).toContain("Wir haben einen Link und einen Code an neu@example.com gesendet.");
+    expect(sent).toContain('<label for="code">Code, gesendet an neu@example.com</label>');
+
+    // the link and code, in German, with the operator's name, logo and colour (the shipped template)
+    const mail = await waitFor("the German confirmation", () => smtp.to("neu@example.com")[0]);
+    expect(mail.subject).toBe("Bestätigen Sie Ihre neue Adresse für Acme Login");
+    expect(mail.text).toContain("Jemand, der bei Acme Login als umzug@example.com angemeldet ist");
+    expect(mail.text).toContain("15 Minuten lang");
+    expect(mail.text).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/account\/email\/confirm\?token=\S+$/m);
+    expect(mail.html).toContain('<img src="https://cdn.example.com/acme.svg" alt="Acme Login"');
+    expect(mail.html).toContain("background:#e0115f");
+    expect(mail.html).toContain(">Diese Adresse verwenden</a>");
+    const code = codeIn(mail);
+
+    // a wrong code is refused in German, with the tries left; the right one changes the address
+    const wrong = await browse(node, jar, "/account/email", germanForm({ intent: "code", code: wrongOf(code) }));
+    expect(wrong.status).toBe(400);
+    expect(textOf(await wrong.text())).toContain("Dieser Code stimmt nicht. Sie haben noch 4 Versuche mit diesem Code");
+    const done = await browse(node, jar, "/account/email", germanForm({ intent: "code", code }));
+    expect(done.headers.get("location")).toBe("/account?addressChanged=1");
+    const changed = await (await browse(node, jar, "/account?addressChanged=1", { headers: GERMAN })).text();
+    expect(textOf(changed)).toContain("Ihre Adresse wurde geändert.");
+
+    // the old address's notice, in German, from the operator's German text template
+    const notice = await waitFor("the notice to the old address", () =>
+      smtp.to("umzug@example.com").find((m) => m.subject === "Ihre Adresse für Acme Login wurde geändert"),
+    );
+    expect(notice.text).toMatch(
+      /^ACME: Das Konto bei Acme Login, das diese Adresse \(umzug@example\.com\) verwendet hat, verwendet jetzt neu@example\.com\./,
+    );
+    expect(notice.html).toContain("Wenden Sie sich an die Administratoren der Website.");
+  });
+
+  it("says in German that /admin is for administrators, and shows it to one in German", async () => {
+    const person = await signIn(node, "kein-admin@example.com", smtp);
+    const refused = await browse(node, person, "/admin", { headers: GERMAN });
+    expect(refused.status).toBe(403);
+    expect(textOf(await refused.text())).toContain("Diese Seite ist für die Administratoren der Website");
+    const chefin = await signIn(node, "chefin@example.com", smtp);
+    const admin = await (await browse(node, chefin, "/admin?query=kein-admin", { headers: GERMAN })).text();
+    expect(admin).toContain("<title>Benutzer · Verwaltung · Acme Login</title>");
+    expect(textOf(admin)).toContain("1 Benutzer");
+    expect(admin).toContain(">kein-admin@example.com</a>");
+  });
+
+  it("writes an invitation in the language the API request names (Accept-Language), else in English", async () => {
+    const invite = (email: string, headers: Record<string, string>) =>
+      node.fetch("/api/admin/invites", {
+        method: "POST",
+        headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, "Content-Type": "application/json", ...headers },
+        body: JSON.stringify({ email }),
+      });
+    expect((await invite("gast@example.com", GERMAN)).status).toBe(201);
+    expect((await invite("guest@example.com", {})).status).toBe(201);
+    const german = await waitFor("the German invitation", () => smtp.to("gast@example.com")[0]);
+    expect(german.subject).toBe("Sie sind zu Acme Login eingeladen");
+    expect(german.text).toContain(
+      "Sie sind eingeladen, mit dieser Adresse (gast@example.com) ein Konto bei Acme Login",
+    );
+    expect(german.text).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/login\?email=gast%40example\.com$/m);
+    expect(german.html).toContain(">Bei Acme Login anmelden</a>");
+    const english = await waitFor("the English invitation", () => smtp.to("guest@example.com")[0]);
+    expect(english.subject).toBe("You are invited to Acme Login");
   });
 
   it("tells a browser with no sign-in waiting (its request expired) so, with a form for a new email", async () => {
@@ -215,6 +296,8 @@ describe("settings checked at start", () => {
     writeFileSync(path.join(templates, "sign-in.html"), "<a href='{{link}}'>{{buton}}</a>{{#logoUrl}}");
     writeFileSync(path.join(templates, "sign-in.fr.txt"), "{{code}} {{link}}");
     writeFileSync(path.join(templates, "welcome.txt"), "hello");
+    writeFileSync(path.join(templates, "invitation.de.html"), "<p>{{intro}}</p>");
+    writeFileSync(path.join(templates, "delete-code.txt"), "{{code}} {{link}}");
     mkdirSync(path.join(templates, "notes"));
     const node = await startNode({
       waitUntil: "none",
@@ -235,5 +318,7 @@ describe("settings checked at start", () => {
     expect(log).toContain("sign-in.html: must show {{code}}");
     expect(log).toContain('sign-in.fr.txt: "fr" is not a language of this app (en, de)');
     expect(log).toContain("welcome.txt: not a template this app sends");
+    expect(log).toContain("invitation.de.html: must show {{link}}");
+    expect(log).toContain("delete-code.txt: unknown value {{link}}");
   });
 });

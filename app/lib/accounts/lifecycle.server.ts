@@ -10,6 +10,9 @@ import { z } from "zod";
 import type { Table } from "#cluster";
 import type { Audit } from "#app/lib/abuse/audit.server.ts";
 import type { ClusterPort, KeyRing, Logger } from "#app/lib/context.server.ts";
+import type { MessageId, Said } from "#app/lib/i18n/intl.ts";
+import type { Locale } from "#app/lib/i18n/locales.ts";
+import type { Emails } from "#app/lib/mail/messages.server.ts";
 import type { Mailer, MailMessage } from "#app/lib/ops/mail.server.ts";
 import type { SessionStore } from "#app/lib/session/sessions.server.ts";
 import type { Reconfirmed } from "#app/lib/sign-in/passkey/passkey.server.ts";
@@ -19,13 +22,6 @@ import type { SignupPolicy } from "./signup.server";
 import { domainMatches } from "./signup.server";
 import type { AccountStatus } from "./status.server";
 import type { User, UserStore } from "./users.server";
-import {
-  accountDeletedMessage,
-  addressChangedMessage,
-  confirmAddressMessage,
-  deleteCodeMessage,
-  passkeyNoticeMessage,
-} from "./notices.server";
 
 /** A pending confirmation: an address change (with the new address) or a deletion, one per user and purpose. */
 const pendingSchema = z.object({
@@ -41,6 +37,19 @@ type Purpose = "email-change" | "delete";
 const tokenSchema = z.object({ p: z.literal("email-change"), u: z.string(), i: z.string(), x: z.number().int() });
 
 const MAX_TRIES = 5;
+/** what a refused confirmation says, per purpose (each names its own way on) */
+const SAID = {
+  "email-change": {
+    nothingPending: "lifecycle.error.address.nothingPending",
+    expired: "lifecycle.error.address.expired",
+    tooManyTries: "lifecycle.error.address.tooManyTries",
+  },
+  delete: {
+    nothingPending: "lifecycle.error.delete.nothingPending",
+    expired: "lifecycle.error.delete.expired",
+    tooManyTries: "lifecycle.error.delete.tooManyTries",
+  },
+} as const satisfies Record<Purpose, Record<string, MessageId>>;
 /** a passkey re-confirmation counts this long (it is checked and used in the same request) */
 const RECONFIRMED_FOR_MS = 60_000;
 export const CONFIRM_EMAIL_PATH = "/account/email/confirm";
@@ -56,15 +65,18 @@ export type LifecycleProblem =
   | "not-yours"
   | "mail-failed";
 
-/** An expected refusal of a lifecycle step: the route shows `message`. */
+/**
+ * An expected refusal of a lifecycle step: `said` is what the page says (a message id and its
+ * values, in the page's language), `problem` what the audit line and API clients see.
+ */
 export class LifecycleError extends Error {
   readonly kind = "lifecycle-error";
   constructor(
     readonly problem: LifecycleProblem,
-    message: string,
+    readonly said: Said,
     readonly status = 400,
   ) {
-    super(message);
+    super(`${problem}: ${said.id}`);
   }
 }
 
@@ -80,6 +92,8 @@ export interface LifecycleDeps {
   status: AccountStatus;
   signup: SignupPolicy;
   mailer: Mailer;
+  /** the account emails, from the templates, in the language of the request that caused them */
+  emails: Emails;
   audit: Audit;
   log: Logger;
   keys: KeyRing;
@@ -129,16 +143,16 @@ export class AccountLifecycle {
 
   // --- a new address ---
 
-  /** Mail a link and a code to the new address; nothing changes until one of them comes back. */
-  async requestAddressChange(user: User, email: string): Promise<void> {
-    if (email === user.email) throw new LifecycleError("same-address", "That is already your address.");
+  /** Mail a link and a code to the new address (in `locale`); nothing changes until one of them comes back. */
+  async requestAddressChange(user: User, email: string, locale: Locale): Promise<void> {
+    if (email === user.email) throw new LifecycleError("same-address", { id: "lifecycle.error.sameAddress" });
     const { allowedDomains, blockedDomains } = this.deps.signup.settings;
     const domain = email.slice(email.lastIndexOf("@") + 1);
     if (
       domainMatches(domain, blockedDomains) ||
       (allowedDomains.length > 0 && !domainMatches(domain, allowedDomains))
     ) {
-      throw new LifecycleError("domain-not-allowed", "Addresses at that domain cannot be used here.");
+      throw new LifecycleError("domain-not-allowed", { id: "lifecycle.error.domainNotAllowed" });
     }
     const { id, code, until } = this.open("email-change", user.id, email);
     const token = await sealData(
@@ -151,7 +165,7 @@ export class AccountLifecycle {
     const link = new URL(CONFIRM_EMAIL_PATH, this.options.appUrl);
     link.searchParams.set("token", token);
     await this.send(
-      confirmAddressMessage(email, user.email, link.href, code, this.options.appUrl.host, this.minutes),
+      this.deps.emails.changeAddress(email, user.email, link.href, code, locale),
       "the confirmation could not be sent",
     );
   }
@@ -162,12 +176,14 @@ export class AccountLifecycle {
     return row && row.until > this.options.now() ? row.to : undefined;
   }
 
-  /** Finish an address change with the link's token or the typed code, for the signed-in user. */
-  async confirmAddressChange(user: User, proof: { token: string } | { code: string }): Promise<User> {
+  /**
+   * Finish an address change with the link's token or the typed code, for the signed-in user; the
+   * notice to the old address is written in `locale` (the confirming request's).
+   */
+  async confirmAddressChange(user: User, proof: { token: string } | { code: string }, locale: Locale): Promise<User> {
     if ("token" in proof) {
       const token = await this.openToken(proof.token);
-      if (token.u !== user.id)
-        throw new LifecycleError("not-yours", "This link is for another account: sign in as that account first.", 403);
+      if (token.u !== user.id) throw new LifecycleError("not-yours", { id: "lifecycle.error.notYours" }, 403);
       this.check("email-change", user.id, { id: token.i });
     } else {
       this.check("email-change", user.id, { code: proof.code });
@@ -176,25 +192,22 @@ export class AccountLifecycle {
     this.pending.delete(`email-change:${user.id}`);
     const old = user.email;
     const changed = this.deps.users.changeEmail(user, row.to!);
-    if (!changed.ok) throw new LifecycleError("taken", "That address already belongs to another account here.", 409);
+    if (!changed.ok) throw new LifecycleError("taken", { id: "lifecycle.error.taken" }, 409);
     this.deps.audit.record("email-changed", {
       uid: user.id,
       email: old,
       newEmailHash: this.deps.audit.hashEmail(row.to!),
     });
-    void this.notify(addressChangedMessage(old, row.to!, this.options.appUrl.host));
+    void this.notify(this.deps.emails.addressChanged(old, row.to!, locale));
     return changed.user;
   }
 
   // --- deletion ---
 
   /** Mail a fresh code to the account's address; deleting needs it (or a passkey: `deleteWithProof`). */
-  async requestDeletion(user: User): Promise<void> {
+  async requestDeletion(user: User, locale: Locale): Promise<void> {
     const { code } = this.open("delete", user.id);
-    await this.send(
-      deleteCodeMessage(user.email, code, this.options.appUrl.host, this.minutes),
-      "the code could not be sent",
-    );
+    await this.send(this.deps.emails.deleteCode(user.email, code, locale), "the code could not be sent");
   }
 
   deletionPending(user: User): boolean {
@@ -206,13 +219,13 @@ export class AccountLifecycle {
    * Delete the account, re-confirmed just now: with the code mailed for it, or with one of the
    * person's passkeys (`Passkeys.reconfirm`: their credential, user verification, a fresh challenge).
    */
-  deleteWithProof(user: User, proof: { code: string } | { passkey: Reconfirmed }): void {
+  deleteWithProof(user: User, proof: { code: string } | { passkey: Reconfirmed }, locale: Locale): void {
     if ("code" in proof) this.check("delete", user.id, { code: proof.code });
     else if (proof.passkey.uid !== user.id || this.options.now() - proof.passkey.at > RECONFIRMED_FOR_MS) {
-      throw new LifecycleError("not-yours", "Confirm with your passkey again.", 403);
+      throw new LifecycleError("not-yours", { id: "lifecycle.error.delete.passkeyAgain" }, 403);
     }
     this.erase(user.id, "self");
-    void this.notify(accountDeletedMessage(user.email, this.options.appUrl.host));
+    void this.notify(this.deps.emails.accountDeleted(user.email, locale));
   }
 
   // --- erasure and export ---
@@ -280,9 +293,9 @@ export class AccountLifecycle {
     return data;
   }
 
-  /** Tell the person a passkey was added or removed (best effort: the change stands either way). */
-  noticePasskey(user: User, change: "added" | "removed", name: string): void {
-    void this.notify(passkeyNoticeMessage(user.email, change, name, this.options.appUrl.host));
+  /** Tell the person a passkey was added or removed, in `locale` (best effort: the change stands either way). */
+  noticePasskey(user: User, change: "added" | "removed", name: string, locale: Locale): void {
+    void this.notify(this.deps.emails.passkeyChanged(user.email, change, name, locale));
   }
 
   prune(): void {
@@ -314,11 +327,12 @@ export class AccountLifecycle {
   private check(purpose: Purpose, uid: string, proof: { id: string } | { code: string }): void {
     const key = `${purpose}:${uid}`;
     const row = this.pending.get(key);
-    const again = purpose === "delete" ? "Ask for a new code." : "Ask for a new confirmation email.";
-    if (!row) throw new LifecycleError("nothing-pending", `Nothing is waiting for confirmation. ${again}`);
-    if (row.until <= this.options.now()) throw new LifecycleError("expired", `That confirmation has expired. ${again}`);
+    const said = SAID[purpose];
+    if (!row) throw new LifecycleError("nothing-pending", { id: said.nothingPending });
+    if (row.until <= this.options.now())
+      throw new LifecycleError("expired", { id: said.expired, values: { minutes: this.minutes } });
     if ("id" in proof) {
-      if (proof.id !== row.id) throw new LifecycleError("expired", `That link was replaced by a newer one. ${again}`);
+      if (proof.id !== row.id) throw new LifecycleError("expired", { id: "lifecycle.error.address.replaced" });
       return;
     }
     const typed = proof.code.replace(/[\s-]/g, "");
@@ -327,10 +341,13 @@ export class AccountLifecycle {
     if (expected.length === given.length && timingSafeEqual(expected, given)) return;
     if (row.tries + 1 >= MAX_TRIES) {
       this.pending.delete(key);
-      throw new LifecycleError("too-many-tries", `Too many wrong codes. ${again}`, 429);
+      throw new LifecycleError("too-many-tries", { id: said.tooManyTries }, 429);
     }
     this.pending.set(key, { ...row, tries: row.tries + 1 });
-    throw new LifecycleError("wrong-code", "That code is not right. Check the newest email.");
+    throw new LifecycleError("wrong-code", {
+      id: "lifecycle.error.wrongCode",
+      values: { left: MAX_TRIES - row.tries - 1 },
+    });
   }
 
   private mac(purpose: Purpose, uid: string, id: string, code: string): string {
@@ -343,11 +360,14 @@ export class AccountLifecycle {
       const parsed = tokenSchema.safeParse(await unsealData<unknown>(token, { password: this.openWith, ttl: 0 }));
       if (!parsed.success) throw new Error("bad token");
       if (parsed.data.x <= this.options.now())
-        throw new LifecycleError("expired", "That link has expired. Ask for a new confirmation email.");
+        throw new LifecycleError("expired", {
+          id: "lifecycle.error.address.expired",
+          values: { minutes: this.minutes },
+        });
       return parsed.data;
     } catch (error) {
       if (isLifecycleError(error)) throw error;
-      throw new LifecycleError("nothing-pending", "That link is not valid. Ask for a new confirmation email.");
+      throw new LifecycleError("nothing-pending", { id: "lifecycle.error.address.invalid" });
     }
   }
 
@@ -356,11 +376,7 @@ export class AccountLifecycle {
       await this.deps.mailer.send(message);
     } catch (error) {
       this.deps.log.error(`account mail: ${what}`, { error: error instanceof Error ? error.message : String(error) });
-      throw new LifecycleError(
-        "mail-failed",
-        "We could not send the email just now. Please try again in a minute.",
-        503,
-      );
+      throw new LifecycleError("mail-failed", { id: "login.error.cannotSend" }, 503);
     }
   }
 

@@ -6,12 +6,13 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { Audit } from "#app/lib/abuse/audit.server.ts";
 import type { AccountLifecycle } from "#app/lib/accounts/lifecycle.server.ts";
-import { inviteMessage } from "#app/lib/accounts/notices.server.ts";
 import type { PasskeyStore } from "#app/lib/accounts/passkeys.server.ts";
 import type { SignupPolicy } from "#app/lib/accounts/signup.server.ts";
 import type { AccountStatus } from "#app/lib/accounts/status.server.ts";
 import type { User, UserStore } from "#app/lib/accounts/users.server.ts";
 import type { Logger } from "#app/lib/context.server.ts";
+import type { Locale } from "#app/lib/i18n/locales.ts";
+import type { Emails } from "#app/lib/mail/messages.server.ts";
 import type { Mailer } from "#app/lib/ops/mail.server.ts";
 import type { Auth, WithHeaders } from "#app/lib/session/auth.server.ts";
 import type { SessionStore } from "#app/lib/session/sessions.server.ts";
@@ -29,6 +30,7 @@ export interface AdminDeps {
   lifecycle: AccountLifecycle;
   audit: Audit;
   mailer: Mailer;
+  emails: Emails;
   log: Logger;
 }
 
@@ -201,15 +203,18 @@ export class AdminDesk {
     return user;
   }
 
-  /** Let an address sign up whatever SIGNUP says (but blocked domains and SIGNUP=closed), and tell it. */
-  async invite(email: string, by: string): Promise<{ until: string; existing: boolean }> {
+  /**
+   * Let an address sign up whatever SIGNUP says (but blocked domains and SIGNUP=closed), and tell
+   * it in `locale`: the invitee's language, which the caller names (the admin's own is not theirs).
+   */
+  async invite(email: string, by: string, locale: Locale): Promise<{ until: string; existing: boolean }> {
     const existing = !!this.deps.users.findByEmail(email);
     const invite = this.deps.signup.invite(email, by);
     this.act("invite", by, undefined, { email });
     if (!existing) {
       const link = new URL("/login", this.options.appUrl);
       link.searchParams.set("email", email);
-      this.deps.mailer.send(inviteMessage(email, link.href, this.options.appUrl.host)).catch((error: unknown) => {
+      this.deps.mailer.send(this.deps.emails.invitation(email, link.href, locale)).catch((error: unknown) => {
         this.deps.log.warn("admin: the invitation mail could not be sent", { error: (error as Error).message });
       });
     }

@@ -1,24 +1,34 @@
 /**
- * Email templates: an HTML and a text file per email, from the app's defaults (app/emails/) or an
- * operator's folder (EMAIL_TEMPLATES_DIR), optionally per language (`sign-in.de.html`). The syntax
- * is deliberately tiny: `{{name}}` inserts a value (HTML-escaped in .html files) and
- * `{{#name}}…{{/name}}` keeps its content only when the value is not empty. Checked once at start.
+ * Email templates: an HTML and a text file per email (sign-in, the account emails, the invitation),
+ * from the app's defaults (app/emails/) or an operator's folder (EMAIL_TEMPLATES_DIR), optionally
+ * per language (`sign-in.de.html`). The syntax is deliberately tiny: `{{name}}` inserts a value
+ * (HTML-escaped in .html files) and `{{#name}}…{{/name}}` keeps its content only when the value is
+ * not empty. Checked once at start.
  */
 import { LOCALES, type Locale } from "#app/lib/i18n/locales.ts";
 
+/** what every template may use: the brand, the recipient, the greeting */
+const COMMON = ["appName", "logoUrl", "accentColor", "onAccent", "email", "greeting"] as const;
+
+/**
+ * Every email this app sends: the values its templates may use (the translated sentences among
+ * them) and what a template must show, or the email is useless. Notices have nothing required: an
+ * operator's own words may replace every sentence.
+ */
 export const EMAILS = {
+  /** the sign-in link and code */
   "sign-in": {
-    /** every value a sign-in email template may use */
+    values: [...COMMON, "link", "code", "minutes", "intro", "linkIntro", "button", "codeIntro", "once", "ignore"],
+    required: ["link", "code"],
+  },
+  /** to the new address of an address change: its link and code */
+  "change-address": {
     values: [
-      "appName",
-      "logoUrl",
-      "accentColor",
-      "onAccent",
-      "email",
+      ...COMMON,
+      "oldEmail",
       "link",
       "code",
       "minutes",
-      "greeting",
       "intro",
       "linkIntro",
       "button",
@@ -26,10 +36,18 @@ export const EMAILS = {
       "once",
       "ignore",
     ],
-    /** what a template must show, or the email is useless */
     required: ["link", "code"],
   },
-} as const;
+  /** to the old address, once the change is done */
+  "address-changed": { values: [...COMMON, "newEmail", "intro", "warning"], required: [] },
+  /** the code that confirms deleting an account */
+  "delete-code": { values: [...COMMON, "code", "minutes", "intro", "codeIntro", "ignore"], required: ["code"] },
+  "account-deleted": { values: [...COMMON, "intro", "warning"], required: [] },
+  "passkey-added": { values: [...COMMON, "passkeyName", "intro", "warning"], required: [] },
+  "passkey-removed": { values: [...COMMON, "passkeyName", "intro", "warning"], required: [] },
+  /** an administrator's invitation (POST /api/admin/invites) */
+  invitation: { values: [...COMMON, "link", "intro", "linkIntro", "button", "ignore"], required: ["link"] },
+} as const satisfies Record<string, { values: readonly string[]; required: readonly string[] }>;
 
 export type EmailName = keyof typeof EMAILS;
 export type TemplateFormat = "html" | "txt";
@@ -45,18 +63,17 @@ export function checkTemplates(files: TemplateFiles, where: string): string[] {
   for (const [file, text] of Object.entries(files)) {
     const parts = FILE.exec(file);
     const email = parts?.[1];
-    if (!parts || !email || !(email in EMAILS)) {
+    if (!parts || !email || !Object.hasOwn(EMAILS, email)) {
       problems.push(
-        `${where}/${file}: not a template this app sends (expected ${Object.keys(EMAILS)
-          .map((n) => `${n}.html, ${n}.txt`)
-          .join(", ")}, or those with a language such as ${Object.keys(EMAILS)[0]}.de.html)`,
+        `${where}/${file}: not a template this app sends (expected <email>.html or <email>.txt, optionally ` +
+          `with a language such as sign-in.de.html, for one of: ${Object.keys(EMAILS).join(", ")})`,
       );
       continue;
     }
     if (parts[2] && !LOCALES.includes(parts[2])) {
       problems.push(`${where}/${file}: "${parts[2]}" is not a language of this app (${LOCALES.join(", ")})`);
     }
-    const spec = EMAILS[email as EmailName];
+    const spec: { values: readonly string[]; required: readonly string[] } = EMAILS[email as EmailName];
     const allowed = new Set<string>(spec.values);
     const used = new Set<string>();
     const open: string[] = [];

@@ -82,13 +82,26 @@ export async function addPasskey(name: string): Promise<void> {
   }
 }
 
-/** Delete the signed-in account, confirmed with one of its passkeys; resolves with where to go. */
+/**
+ * Delete the signed-in account, confirmed with one of its passkeys; resolves with where to go.
+ * Fails with a PasskeyProblem whose way on is trying again or the emailed code (nothing was deleted).
+ */
 export async function deleteAccountWithPasskey(): Promise<string> {
-  const { options, state } = await post<{
-    options: Parameters<typeof startAuthentication>[0]["optionsJSON"];
-    state: string;
-  }>("/account/delete/passkey", { step: "options" });
-  const response = await startAuthentication({ optionsJSON: options });
-  const done = await post<{ redirectTo: string }>("/account/delete/passkey", { step: "delete", state, response });
-  return done.redirectTo;
+  if (!browserSupportsWebAuthn()) throw new PasskeyProblem("passkey.deleteUnsupported");
+  try {
+    const { options, state } = await post<{
+      options: Parameters<typeof startAuthentication>[0]["optionsJSON"];
+      state: string;
+    }>("/account/delete/passkey", { step: "options" });
+    const response = await startAuthentication({ optionsJSON: options });
+    const done = await post<{ redirectTo: string }>("/account/delete/passkey", { step: "delete", state, response });
+    return done.redirectTo;
+  } catch (error) {
+    const problem = problemOf(error, "passkey.deleteFailed");
+    if (problem.id === "passkey.sessionEnded") throw new PasskeyProblem("account.sessionEnded");
+    if (problem.id === "passkey.cancelled" || problem.id === "passkey.timeout")
+      throw new PasskeyProblem("passkey.deleteCancelled");
+    if (problem.id === "passkey.unsupported") throw new PasskeyProblem("passkey.deleteUnsupported");
+    throw new PasskeyProblem("passkey.deleteFailed");
+  }
 }
