@@ -28,6 +28,8 @@ const ATTACKERS = Array.from({ length: 10 }, (_, i) => `127.0.0.${20 + i}`);
 export interface Flood {
   opened: () => number;
   open: () => number;
+  /** still opening connections (neither stopped nor past its bounds in count and time) */
+  running: () => boolean;
   stop: () => void;
 }
 
@@ -37,9 +39,17 @@ export interface FloodShape {
   from: (i: number) => string;
   /** bytes connection i writes before it stalls */
   bytes: (i: number) => number;
+  /** how soon a closed connection comes back (default 10 ms) */
+  reconnectMs?: number;
 }
 
 export const ONE_ADDRESS: FloodShape = { size: FLOOD_SIZE, from: () => ATTACKER, bytes: (i) => (i % 2 === 0 ? 8 : 40) };
+/**
+ * One address whose connections are refused at once (a non-member when peers are listed): each
+ * slot comes back after a second, so the flood lasts its whole time bound instead of spending its
+ * connection budget in the first few hundred milliseconds on a fast machine.
+ */
+export const ONE_ADDRESS_REFUSED: FloodShape = { ...ONE_ADDRESS, reconnectMs: 1_000 };
 export const TEN_ADDRESSES: FloodShape = { size: 64, from: (i) => ATTACKERS[i % ATTACKERS.length]!, bytes: () => 24 };
 
 /** Keep `shape.size` connections open that write a few random bytes and stall. */
@@ -58,13 +68,14 @@ export function flood(port: number, shape: FloodShape = ONE_ADDRESS): Flood {
     socket.on("close", () => {
       sockets.delete(socket);
       // the attacker comes straight back, to keep the slots busy
-      setTimeout(() => one(i), 10);
+      setTimeout(() => one(i), shape.reconnectMs ?? 10);
     });
   };
   for (let i = 0; i < shape.size; i++) one(i);
   return {
     opened: () => opened,
     open: () => [...sockets].filter((s) => !s.connecting && !s.destroyed).length,
+    running: () => !stopped && opened < FLOOD_MAX_CONNECTIONS && Date.now() - started <= FLOOD_MAX_MS,
     stop: () => {
       stopped = true;
       for (const s of sockets) s.destroy();
