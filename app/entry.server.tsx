@@ -7,16 +7,33 @@ import { apiAnswers, type ApiAnswers } from "#app/lib/session/api-answers.server
 import type { AppContext } from "#app/lib/context.server.ts";
 import { NonceProvider } from "#app/lib/nonce.tsx";
 import { getServices } from "#app/lib/services.server.ts";
+import type { WebhookStats } from "#app/lib/webhooks/webhooks.server.ts";
+import { getOpenIdProvider, type OpenIdProvider } from "#app/lib/provider/index.server.ts";
 
 const ABORT_DELAY = 5_000;
 
 /**
  * Called by server/ once at start, so services that answer the cluster (link decisions)
- * exist before the first HTTP request; `api` is what server/ answers without Remix.
+ * exist before the first HTTP request; `api` is what server/ answers without Remix, `provider`
+ * the OpenID provider server/ mounts before Remix.
  */
-export function initialise(ctx: AppContext): { stop(): void; api: ApiAnswers } {
+export function initialise(ctx: AppContext): {
+  stop(): void;
+  api: ApiAnswers;
+  webhooks(): WebhookStats;
+  provider: OpenIdProvider;
+} {
   const services = getServices(ctx);
-  return { stop: () => services.stop(), api: apiAnswers(ctx) };
+  const provider = getOpenIdProvider(ctx);
+  return {
+    stop: () => {
+      provider.stop();
+      services.stop();
+    },
+    api: apiAnswers(ctx),
+    webhooks: () => services.webhooks.stats,
+    provider,
+  };
 }
 
 export const handleError: HandleErrorFunction = (error, { request, context }) => {

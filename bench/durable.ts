@@ -7,17 +7,17 @@
  * Bounded: fixed counts, every wait with a deadline. Writes bench/results/durable-<time>.{md,json}.
  */
 import { randomUUID } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ClusterStore } from "#cluster";
 import { seed } from "./scale-servers";
 import { userSchema } from "#app/lib/accounts/users.server.ts";
-import { CookieJar } from "../tests/support/cookie-jar";
-import { browse, pathOf, requestLink } from "../tests/support/flows";
 import { startNode, stopAllNodes, tempDir, testSecret, uniqueName, type NodeProcess } from "../tests/support/node";
 import { TestSmtpServer } from "../tests/support/smtp";
 import { waitFor } from "../tests/support/wait";
+import { rssMb } from "./proc";
+import { confirmSignIns, round, signInBenchEnv } from "./sign-ins";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const SIGN_INS = Number(process.env.BENCH_SIGN_INS ?? 300);
@@ -30,10 +30,6 @@ const LOAD_SIZES = (process.env.BENCH_LOAD ?? "100000,1000000")
 const SCHEMA_ROWS = Number(process.env.BENCH_SCHEMA_ROWS ?? 1_000_000);
 const DAY = 24 * 3600_000;
 
-const pct = (sorted: number[], p: number) =>
-  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-const round = (n: number, digits = 1) => Number(n.toFixed(digits));
-
 interface SignInResult {
   mode: string;
   signIns: number;
@@ -45,45 +41,10 @@ interface SignInResult {
 
 /** Request every link first, then confirm them CONCURRENCY at a time: the confirm is the sign-in's write. */
 async function signIns(mode: "file" | "off", smtp: TestSmtpServer): Promise<SignInResult> {
-  const node = await startNode({
-    env: {
-      PERSISTENCE: mode,
-      SMTP_URL: smtp.url,
-      RATE_LIMIT_REQUESTS_PER_IP: "1000000",
-      RATE_LIMIT_OPENINGS_PER_IP: "1000000",
-    },
-  });
-  const pending: { jar: CookieJar; link: string }[] = [];
-  const tag = uniqueName(mode);
-  for (let i = 0; i < SIGN_INS; i++) {
-    const jar = new CookieJar();
-    pending.push({ jar, link: await requestLink(node, jar, `${tag}-${i}@example.com`, smtp) });
-  }
-  const latencies: number[] = [];
-  const started = performance.now();
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (next < pending.length) {
-        const { jar, link } = pending[next++]!;
-        const t0 = performance.now();
-        const res = await browse(node, jar, pathOf(link), { method: "POST" });
-        latencies.push(performance.now() - t0);
-        if (res.status !== 302) throw new Error(`a sign-in answered ${res.status}`);
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
+  const node = await startNode({ env: { PERSISTENCE: mode, ...signInBenchEnv(smtp) } });
+  const f = await confirmSignIns(node, smtp, { count: SIGN_INS, concurrency: CONCURRENCY, tag: mode });
   await node.stop();
-  latencies.sort((a, b) => a - b);
-  return {
-    mode,
-    signIns: latencies.length,
-    perSecond: round(latencies.length / seconds),
-    p50: round(pct(latencies, 50)),
-    p99: round(pct(latencies, 99)),
-    max: round(latencies[latencies.length - 1]!),
-  };
+  return { mode, signIns: f.signIns, perSecond: f.perSecond, p50: f.p50, p99: f.p99, max: f.max };
 }
 
 interface LoadResult {
@@ -99,12 +60,6 @@ interface LoadResult {
   /** restore done → HTTP listening: the app opening its tables (schema checks) and the rest */
   restoredToListeningMs: number;
   rssMb: number;
-}
-
-function rssMb(pid: number | undefined): number {
-  if (!pid) return NaN;
-  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return match ? round(Number(match[1]) / 1024, 0) : NaN;
 }
 
 /** From the node's log: tables restored → HTTP listening (app start: build, services, indexes). */

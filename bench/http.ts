@@ -7,9 +7,8 @@
  * Bounded: fixed wrk durations, a fixed number of sign-ins and starts, every wait with a deadline.
  * Prints a table and writes it to bench/results/.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { CookieJar } from "../tests/support/cookie-jar";
 import { accessToken, browse, form, pathOf, signIn } from "../tests/support/flows";
@@ -17,81 +16,18 @@ import { ROOT, serverCommand, startNode, stopAllNodes, tempDir, testSecret, uniq
 import { freePort } from "../tests/support/ports";
 import { linkIn, TestSmtpServer } from "../tests/support/smtp";
 import { waitFor } from "../tests/support/wait";
+import { cpuMs, meanOf, runWrk, type WrkResult } from "./wrk";
 
 const WRK_SECONDS = Number(process.env.BENCH_WRK_SECONDS ?? 5);
 const WRK_CONNECTIONS = Number(process.env.BENCH_WRK_CONNECTIONS ?? 8);
+const wrk = (pid: number, url: string, method: string, headers: Record<string, string>) =>
+  runWrk({ pid, url, method, headers, seconds: WRK_SECONDS, connections: WRK_CONNECTIONS });
 const SIGN_INS = Number(process.env.BENCH_SIGN_INS ?? 60);
 const STARTS = Number(process.env.BENCH_STARTS ?? 5);
 /** how long the idle node's own CPU is measured before the sign-ins */
 const IDLE_MS = 5_000;
 /** extra node flags for the measured server, e.g. BENCH_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=/tmp/prof" */
 const NODE_OPTIONS = process.env.BENCH_NODE_OPTIONS;
-
-const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim() || 100);
-
-/** user + system CPU of a process so far, in ms (Linux /proc). */
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
-}
-
-interface WrkResult {
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-  non2xx: number;
-  /** server CPU (user + system) per answer, µs: steadier than req/s on a machine others share */
-  cpuUs: number;
-}
-
-/** One bounded wrk run; a Lua script sets the method, headers and prints latency percentiles. */
-async function wrk(pid: number, url: string, method: string, headers: Record<string, string>): Promise<WrkResult> {
-  const script = path.join(tmpdir(), `bench-http-${process.pid}.lua`);
-  writeFileSync(
-    script,
-    [
-      `wrk.method = "${method}"`,
-      ...Object.entries(headers).map(([k, v]) => `wrk.headers["${k}"] = "${v.replace(/"/g, '\\"')}"`),
-      `done = function(summary, latency, requests)`,
-      `  io.write(string.format("BENCH %d %d %f %f %d\\n", summary.requests, summary.duration,`,
-      `    latency:percentile(50) / 1000, latency:percentile(99) / 1000,`,
-      `    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))`,
-      `end`,
-    ].join("\n"),
-  );
-  const cpuBefore = cpuMs(pid);
-  // asynchronous on purpose: a blocked event loop here would leave fetch's idle sockets stale
-  const proc = spawn(
-    "wrk",
-    ["-t1", `-c${WRK_CONNECTIONS}`, `-d${WRK_SECONDS}s`, "--timeout", "5s", "-s", script, url],
-    {
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  let out = "";
-  proc.stdout.on("data", (c: Buffer) => (out += c.toString()));
-  proc.stderr.on("data", (c: Buffer) => (out += c.toString()));
-  const killer = setTimeout(() => proc.kill("SIGKILL"), (WRK_SECONDS + 30) * 1000);
-  await new Promise<void>((resolve) => {
-    proc.on("close", () => resolve());
-    proc.on("error", (error) => {
-      out += String(error);
-      resolve();
-    });
-  });
-  clearTimeout(killer);
-  const cpuUsed = cpuMs(pid) - cpuBefore;
-  const line = /BENCH (\d+) (\d+) ([\d.]+) ([\d.]+) (\d+)/.exec(out);
-  if (!line) throw new Error(`wrk gave no figures (is it installed? apt-get install -y wrk):\n${out}`);
-  return {
-    rps: Number(line[1]) / (Number(line[2]) / 1e6),
-    p50Ms: Number(line[3]),
-    p99Ms: Number(line[4]),
-    non2xx: Number(line[5]),
-    cpuUs: (cpuUsed * 1000) / Number(line[1]),
-  };
-}
 
 /** The whole email sign-in a person does: form, mail, confirm page, confirm, account page. */
 async function signInOverSmtp(node: Awaited<ReturnType<typeof startNode>>, smtp: TestSmtpServer, email: string) {
@@ -181,13 +117,7 @@ async function main() {
       runs.apiMe.push(await wrk(pid, `${node.url}/api/me`, "GET", me));
       runs.refresh.push(await wrk(pid, `${node.url}/auth/refresh`, "POST", cookie));
     }
-    const mean = (rs: WrkResult[]): WrkResult => ({
-      rps: rs.reduce((a, r) => a + r.rps, 0) / rs.length,
-      p50Ms: Math.max(...rs.map((r) => r.p50Ms)),
-      p99Ms: Math.max(...rs.map((r) => r.p99Ms)),
-      non2xx: rs.reduce((a, r) => a + r.non2xx, 0),
-      cpuUs: rs.reduce((a, r) => a + r.cpuUs, 0) / rs.length,
-    });
+    const mean = meanOf;
     const healthz = mean(runs.healthz);
     const apiMe = mean(runs.apiMe);
     const refresh = mean(runs.refresh);

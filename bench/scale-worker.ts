@@ -113,6 +113,9 @@ async function main() {
         catchUps: s.counters.catchUps,
         recordsPulled: s.counters.recordsPulled,
         catchUpFailures: s.counters.catchUpFailures,
+        // times a peer was marked down (silent or closed) and back up: a busy peer must not flap
+        peersDown: s.liveness?.down ?? 0,
+        peersUp: s.liveness?.up ?? 0,
         cpuUs: process.cpuUsage().user + process.cpuUsage().system,
       });
     } else if (m.cmd === "heap") {

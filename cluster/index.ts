@@ -24,16 +24,17 @@ export type { Stamp, WallClock } from "./hlc";
 export { startCluster } from "./node";
 export { ClusterRequestError } from "./rpc";
 export { ClusterUnavailableError } from "./errors";
+export { DEFAULT_ACK_SETTINGS } from "./copies";
+export type { AckCounters, AckSettings, AckStatus } from "./copies";
 export { RedisStartError } from "./redis/errors";
 export { LocalAtomics } from "./transport";
 export type { ClusterAtomics, Reservation, TransportKind } from "./transport";
 export { filePersistence, FilePersistence } from "./persistence/file";
 export type { FilePersistenceOptions, MaintenanceResult } from "./persistence/file";
-export { FORMAT_VERSION } from "./persistence/blocks";
-export { backupTables } from "./persistence/backup";
-export { SNAPSHOT_FILE, FORMAT_1_FILE, logFileName } from "./persistence/chain";
-export { writeTablesFile } from "./persistence/sqlite";
-export { PersistenceError } from "./persistence/types";
+export { acceptTablesFiles, backupTables } from "./persistence/backup";
+export { ACCEPTED_FILE, SNAPSHOT_FILE, FORMAT_1_FILE, logFileName } from "./persistence/chain";
+export { LAST_CONTACT_KEY, writeTablesFile } from "./persistence/sqlite";
+export { PersistenceError, staleFileProblem } from "./persistence/types";
 export type { Persistence, PersistenceContext, PersistenceProblem, RestoreResult } from "./persistence/types";
 export type { RequestErrorCode } from "./rpc";
 export type {
@@ -45,8 +46,10 @@ export type {
   DiscoveryMode,
   Logger,
   PeerStatus,
+  RedisAddress,
   RedisSettings,
   RedisStatus,
+  RedisTimings,
   RequestHandler,
   StartClusterOptions,
 } from "./types";

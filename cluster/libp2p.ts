@@ -85,7 +85,9 @@ export async function createClusterLibp2p(options: NodeOptions): Promise<Cluster
       dialTimeout: 5_000,
       // every member of a local cluster connects from the same host
       inboundConnectionThreshold: 100,
-      maxIncomingPendingConnections: 64,
+      // the inbound gate shares out handshake slots (members' and strangers' pools): libp2p's own
+      // global limit stays above the gate's so it never refuses a member the gate would let in
+      maxIncomingPendingConnections: 256,
       // libp2p's default (10 s) lets stalled keyless connections hold those 64 slots for long
       inboundUpgradeTimeout: INBOUND_UPGRADE_TIMEOUT_MS,
     },

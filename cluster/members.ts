@@ -162,6 +162,18 @@ export class Members {
     return this.announced.get(peerId)?.addrs ?? this.peers.get(peerId)?.addrs ?? [];
   }
 
+  /** How many members there are to connect to: peers by id, and addresses not known to be this node. */
+  targetCount(): number {
+    const own = new Set(this.deps.ownAddresses().map(withoutPeerId));
+    let count = this.peers.size;
+    for (const [addr, target] of this.addresses) {
+      if (target.peerId === this.deps.selfId || own.has(withoutPeerId(addr))) continue;
+      if (/\/p2p\/([^/]+)$/.exec(addr)?.[1] === this.deps.selfId) continue;
+      count += 1;
+    }
+    return count;
+  }
+
   knownPeerIds(): string[] {
     return [...this.peers.keys()];
   }

@@ -7,12 +7,15 @@ import type { PeerId, PeerInfo, Stream } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
 import { Announcements } from "./announcements";
 import { BackgroundTasks, collectTombstones } from "./background";
+import { Copies, DEFAULT_ACK_SETTINGS } from "./copies";
+import { CopyStreams } from "./copy-streams";
 import { resolvePeerNames, parseDnsName, systemResolver } from "./discovery/dns";
 import { defaultRegistryDir, LocalRegistry } from "./discovery/local";
 import { parseStaticPeers, type HostPort } from "./discovery/static";
 import { CLUSTER_NAME, loadOrCreateNodeKey } from "./identity";
 import { InboundGate, multiaddrIp } from "./inbound-gate";
 import { createClusterLibp2p, type ClusterLibp2p } from "./libp2p";
+import { Liveness, type DownReason } from "./liveness";
 import { Members } from "./members";
 import { LagTracker, newCounters, Replication } from "./replication";
 import { ClusterRequestError, DEFAULT_REQUEST_TIMEOUT_MS, RequestHandlers, sendRequest } from "./rpc";
@@ -45,9 +48,11 @@ export const DEFAULT_TIMINGS: ClusterTimings = {
   syncIntervalMs: 15_000,
   announceIntervalMs: 5_000,
   memberTtlMs: 60_000,
-  pingIntervalMs: 5_000,
+  heartbeatMs: 250,
+  downAfterMs: 1_500,
   tombstoneCollectMs: 10 * 60_000,
-  aloneReadyMs: 5_000,
+  discoveryWindowMs: 3_000,
+  peerWaitMs: 30_000,
 };
 
 /**
@@ -119,6 +124,8 @@ export async function startCluster(
     gate,
     persistence,
     restore,
+    tombstoneTtlMs: options.tombstoneTtlMs ?? DEFAULT_TOMBSTONE_TTL_MS,
+    acks: options.acks,
   });
   try {
     await node.start();
@@ -144,6 +151,9 @@ interface NodeParts {
   gate: InboundGate;
   persistence: Persistence | undefined;
   restore: RestoreResult | undefined;
+  /** the tombstone horizon: the last contact is noted well within it */
+  tombstoneTtlMs: number;
+  acks: StartClusterOptions["acks"];
 }
 
 class ClusterNode implements Cluster {
@@ -162,8 +172,10 @@ class ClusterNode implements Cluster {
   private readonly handlers: RequestHandlers;
   private readonly registry: LocalRegistry | undefined;
   private readonly peerIds = new Map<string, PeerId>();
-  private readonly pings = new Map<string, number>();
-  private readonly pinging = new Set<string>();
+  private readonly liveness: Liveness;
+  private readonly copies: Copies;
+  private readonly copyStreams: CopyStreams;
+  private unsubscribeCopies: (() => void) | undefined;
   /** pulls run one at a time, from one peer: a joiner takes its snapshot once, not from everyone */
   private pulling: string | undefined;
   private readonly pullQueue = new Map<string, string>();
@@ -171,6 +183,9 @@ class ClusterNode implements Cluster {
   private readonly background: BackgroundTasks;
   private readonly lifetime = new AbortController();
   private ready = false;
+  private readyReason: ClusterStatus["readyReason"] = null;
+  private readonly startedAt = Date.now();
+  private waitingLogged = false;
   private lastCatchUpAt: number | null = null;
   private stopping: Promise<void> | undefined;
 
@@ -216,6 +231,30 @@ class ClusterNode implements Cluster {
       meta: config.meta ?? {},
       connectedPeers: () => this.connectedPeers(),
     });
+    this.liveness = new Liveness(
+      { intervalMs: timings.heartbeatMs, downAfterMs: timings.downAfterMs },
+      {
+        open: (peerId, signal) => libp2p.dialProtocol(this.peerId(peerId), names.aliveProtocol, { signal }),
+        now: Date.now,
+        changed: (peerId, up, reason, silentMs) => this.onLivenessChange(peerId, up, reason, silentMs),
+      },
+    );
+    this.copies = new Copies(
+      { ...DEFAULT_ACK_SETTINGS, ...parts.acks },
+      { log, now: Date.now, onWrite: () => this.copyStreams.pumpSoon() },
+    );
+    this.copyStreams = new CopyStreams({
+      copies: this.copies,
+      store,
+      log,
+      counters: this.counters,
+      lag: this.lag,
+      maxClockSkewMs: parts.maxClockSkewMs,
+      candidates: () => this.livePeers(),
+      open: (peerId, signal) => libp2p.dialProtocol(this.peerId(peerId), names.copiesProtocol, { signal }),
+      committed: () => (parts.persistence ? parts.persistence.durable() : Promise.resolve()),
+      now: Date.now,
+    });
     if (config.discovery === "local") {
       this.registry = new LocalRegistry({
         dir: config.registryDir ?? defaultRegistryDir(config.clusterName),
@@ -237,7 +276,19 @@ class ClusterNode implements Cluster {
       ({ stream, connection }) => this.serveRequest(stream, connection.remotePeer.toString()),
       { maxInboundStreams: 256 },
     );
+    await libp2p.handle(
+      names.aliveProtocol,
+      ({ stream, connection }) => void this.liveness.serve(stream, connection.remotePeer.toString()),
+      { maxInboundStreams: 4 },
+    );
+    await libp2p.handle(
+      names.copiesProtocol,
+      ({ stream, connection }) => void this.copyStreams.serve(stream, connection.remotePeer.toString()),
+      { maxInboundStreams: 4 },
+    );
+    this.unsubscribeCopies = this.copies.attach(this.store);
     libp2p.addEventListener("peer:connect", this.onPeerConnect);
+    libp2p.addEventListener("peer:disconnect", this.onPeerDisconnect);
     libp2p.addEventListener("peer:discovery", this.onPeerDiscovery);
     this.pubsub.addEventListener("subscription-change", this.onSubscriptionChange);
     await libp2p.start();
@@ -248,8 +299,14 @@ class ClusterNode implements Cluster {
     this.background.every(t.redialTickMs, () => this.members.tick());
     this.background.every(t.announceIntervalMs, () => this.announcements.announce());
     this.background.every(t.syncIntervalMs, () => this.periodicCatchUp());
-    this.background.every(t.pingIntervalMs, () => this.pingPeers());
+    this.liveness.start();
+    // copy links that failed are retried; peers that changed state are matched again
+    this.background.every(1_000, () => this.copyStreams.refresh());
     this.background.every(t.tombstoneCollectMs, () => collectTombstones(this.store, this.counters, this.log));
+    if (this.parts.persistence) {
+      const every = Math.max(250, Math.min(60_000, Math.floor(this.parts.tombstoneTtlMs / 4)));
+      this.background.every(every, () => this.noteContact());
+    }
     if (this.parts.dnsNames.length > 0) {
       this.background.every(t.dnsPollMs, () => this.pollDns());
       this.pollDns();
@@ -261,9 +318,8 @@ class ClusterNode implements Cluster {
       this.scanRegistry();
     }
     this.members.tick();
-    if (this.parts.restore?.existed) {
-      this.background.once(t.aloneReadyMs, () => this.readyAlone());
-    }
+    // readiness without a catch-up: checked every second until the node is ready (see readyAlone)
+    this.background.every(Math.min(1_000, t.discoveryWindowMs), () => this.readyAlone());
     this.log.info("cluster: node started", {
       nodeId: this.nodeId,
       clusterName: this.parts.config.clusterName,
@@ -276,23 +332,72 @@ class ClusterNode implements Cluster {
     return this.ready;
   }
 
+  /**
+   * Note in the file that this node is in step with its cluster: ready, and connected to a peer
+   * (or with no other member known: a single node). A node cut off from its members stops noting,
+   * so after a restart past the tombstone horizon its file is refused (see staleFileProblem).
+   */
+  private noteContact(): void {
+    if (!this.ready || this.stopping) return;
+    const alone = this.members.knownPeerIds().filter((id) => id !== this.nodeId).length === 0;
+    if (alone || this.connectedPeers().length > 0) this.parts.persistence?.noteContact(Date.now());
+  }
+
   handle(method: string, handler: RequestHandler): void {
     this.handlers.register(method, handler);
   }
 
+  /**
+   * This node's commit and, with ACK_COPIES ≥ 2 and a peer answering, a peer's confirmation that
+   * it committed the same writes (copies.ts). The copy target is taken now, with the commit's.
+   */
   durable(): Promise<void> {
-    return this.parts.persistence ? this.parts.persistence.durable() : Promise.resolve();
+    const copied = this.copies.wait();
+    const own = this.parts.persistence ? this.parts.persistence.durable() : Promise.resolve();
+    return Promise.all([own, copied]).then(() => undefined);
   }
 
   /**
-   * A restarted node whose file holds its tables serves them when no peer is there to catch up
-   * from (a single-node deployment, or the whole cluster restarting); a peer that is there is
-   * caught up from first, so a node back from a long stop does not serve old sessions as ready.
+   * Ready without a catch-up, checked every second until ready. A node with nobody to catch up
+   * from (no configured, discovered or connected peer once the discovery window has passed) serves
+   * alone, on a first start as after a restart: a single-node deployment is ready within seconds.
+   * A node that knows of a peer waits for its first catch-up, but not forever: when no catch-up
+   * has started `peerWaitMs` after start (every known peer unreachable), it serves its own copy.
    */
   private readyAlone(): void {
-    if (this.ready || this.stopping || this.connectedPeers().length > 0 || this.pulling !== undefined) return;
+    if (this.ready || this.stopping || this.pulling !== undefined) return;
+    const elapsed = Date.now() - this.startedAt;
+    const { discoveryWindowMs, peerWaitMs } = this.timings;
+    if (elapsed < discoveryWindowMs) return;
+    // the fresh view: a connected peer that stopped answering is no more use than an unreachable one
+    const connected = this.livePeers().length;
+    const known = this.members.targetCount();
+    if (connected === 0 && known === 0) {
+      this.ready = true;
+      this.readyReason = "alone";
+      // a node with no peer at all is its whole cluster: in step with it by definition
+      this.noteContact();
+      this.log.info("cluster: ready alone, no peer to catch up from", { discoveryWindowMs });
+      return;
+    }
+    if (elapsed < peerWaitMs) {
+      if (!this.waitingLogged) {
+        this.waitingLogged = true;
+        this.log.info("cluster: waiting for a first catch-up from a peer before reporting ready", {
+          knownPeers: known,
+          connectedPeers: connected,
+          peerWaitMs,
+        });
+      }
+      return;
+    }
     this.ready = true;
-    this.log.info("cluster: ready alone, from its own file", { aloneReadyMs: this.timings.aloneReadyMs });
+    this.readyReason = "peer-wait-timeout";
+    this.log.warn("cluster: ready without a catch-up: no peer could be caught up from in time", {
+      knownPeers: known,
+      connectedPeers: connected,
+      peerWaitMs,
+    });
   }
 
   async request(
@@ -303,6 +408,10 @@ class ClusterNode implements Cluster {
   ): Promise<unknown> {
     if (this.stopping) throw new ClusterRequestError("unreachable", "the cluster node is stopped");
     if (peerId === this.nodeId) return this.requestSelf(method, body, timeoutMs);
+    // a peer connected but silent past the liveness limit is not waited for: the caller says so at once
+    if (this.liveness.isDown(peerId)) {
+      throw new ClusterRequestError("unreachable", "the peer is not answering (marked down)");
+    }
     const protocol = this.parts.names.rpcProtocol;
     return sendRequest(
       (signal) => this.libp2p.dialProtocol(this.peerId(peerId), protocol, { signal }),
@@ -318,12 +427,15 @@ class ClusterNode implements Cluster {
     const peers: PeerStatus[] = [...ids].sort().map((id) => {
       const connections = connected.has(id) ? this.libp2p.getConnections(this.peerId(id)) : [];
       const addresses = this.members.addressesOf(id);
+      const alive = connected.has(id) ? this.liveness.view(id) : undefined;
       return {
         id,
         connected: connected.has(id),
         addresses: addresses.length > 0 ? addresses : connections.map((c) => c.remoteAddr.toString()),
-        pingMs: this.pings.get(id) ?? connections.find((c) => c.rtt !== undefined)?.rtt ?? null,
+        pingMs: alive?.rttMs ?? connections.find((c) => c.rtt !== undefined)?.rtt ?? null,
         meta: { ...(this.members.announced.get(id)?.meta ?? {}) },
+        up: alive?.up ?? false,
+        silentMs: alive?.silentMs ?? null,
       };
     });
     return {
@@ -331,6 +443,7 @@ class ClusterNode implements Cluster {
       nodeId: this.nodeId,
       clusterName: this.parts.config.clusterName,
       ready: this.ready,
+      readyReason: this.readyReason,
       addresses: this.ownAddresses(),
       meta: { ...(this.parts.config.meta ?? {}) },
       peers,
@@ -340,6 +453,13 @@ class ClusterNode implements Cluster {
       counters: { ...this.counters, rejected: { ...this.counters.rejected } },
       replicationLagMs: this.lag.summary(),
       inboundRefused: { ...this.parts.gate.refused },
+      inbound: { admitted: { ...this.parts.gate.admitted }, pending: this.parts.gate.pending() },
+      acks: this.copies.status(),
+      liveness: {
+        heartbeatMs: this.timings.heartbeatMs,
+        downAfterMs: this.timings.downAfterMs,
+        ...this.liveness.counters,
+      },
     };
   }
 
@@ -349,11 +469,18 @@ class ClusterNode implements Cluster {
   }
 
   private async shutdown(): Promise<void> {
+    this.noteContact();
     this.lifetime.abort();
     this.background.stop();
     clearTimeout(this.retryTimer);
     this.members.stop();
+    this.liveness.stop();
+    this.copyStreams.stop();
+    this.unsubscribeCopies?.();
+    // answers still waiting for a copy are given: this node's own commit still decides them
+    this.copies.stop();
     this.libp2p.removeEventListener("peer:connect", this.onPeerConnect);
+    this.libp2p.removeEventListener("peer:disconnect", this.onPeerDisconnect);
     this.libp2p.removeEventListener("peer:discovery", this.onPeerDiscovery);
     this.pubsub.removeEventListener("subscription-change", this.onSubscriptionChange);
     if (this.libp2p.status === "started") {
@@ -393,6 +520,8 @@ class ClusterNode implements Cluster {
       this.lastCatchUpAt = Date.now();
       if (!this.ready) {
         this.ready = true;
+        this.readyReason = "caught-up";
+        this.noteContact();
         this.log.info("cluster: caught up, ready", { peer: peerId, records: result.applied, ms: Date.now() - started });
       } else if (result.applied > 0) {
         this.log.info("cluster: caught up", {
@@ -434,14 +563,14 @@ class ClusterNode implements Cluster {
     if (this.retryTimer || this.stopping) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      const peers = this.connectedPeers();
+      const peers = this.livePeers();
       if (peers.length > 0 && !this.stopping)
         void this.catchUp(peers[Math.floor(Math.random() * peers.length)], "retry");
     }, 1_000);
   }
 
   private periodicCatchUp(): void {
-    const peers = this.connectedPeers();
+    const peers = this.livePeers();
     if (peers.length === 0) return;
     void this.catchUp(peers[Math.floor(Math.random() * peers.length)], "periodic");
   }
@@ -487,10 +616,44 @@ class ClusterNode implements Cluster {
 
   private readonly onPeerConnect = (event: CustomEvent<PeerId>): void => {
     const peerId = event.detail.toString();
+    // it holds the key: the address it came from keeps reserved handshake slots from now on
+    for (const connection of this.libp2p.getConnections(event.detail)) {
+      const ip = multiaddrIp(connection.remoteAddr.toString());
+      if (ip) this.parts.gate.authenticated(ip);
+    }
+    this.liveness.watch(peerId);
+    this.copyStreams.refresh();
     this.members.connected(peerId);
     this.announcements.announceSoon();
     void this.catchUp(peerId, "connect");
   };
+
+  private readonly onPeerDisconnect = (event: CustomEvent<PeerId>): void => {
+    const peerId = event.detail.toString();
+    this.liveness.forget(peerId);
+    this.copyStreams.forget(peerId);
+  };
+
+  /**
+   * A peer went down (its connection closed, or it stopped answering) or came back. Answers
+   * waiting for copies are matched to the peers left; the survivors compare their tables at once,
+   * so a write the lost peer copied to only one of them reaches the others without waiting for the
+   * periodic catch-up; a restarted node left with no answering peer may be ready alone.
+   */
+  private onLivenessChange(peerId: string, up: boolean, reason: DownReason | "answered", silentMs: number): void {
+    if (this.stopping) return;
+    this.copyStreams.refresh();
+    if (up) {
+      this.log.info("cluster: peer answers again", { peer: peerId, silentMs });
+      return;
+    }
+    // a closed connection is news; a silent one may be a peer busy for a moment (it stays connected)
+    this.log[reason === "silent" ? "warn" : "info"]("cluster: peer down", { peer: peerId, reason, silentMs });
+    const survivors = this.livePeers();
+    if (survivors.length > 0) void this.catchUp(survivors[Math.floor(Math.random() * survivors.length)]!, "peer-lost");
+    // readiness is checked every second anyway; at once here, as the view just changed
+    this.readyAlone();
+  }
 
   private readonly onSubscriptionChange = (
     event: CustomEvent<{ peerId: PeerId; subscriptions: Array<{ topic: string; subscribe: boolean }> }>,
@@ -515,6 +678,11 @@ class ClusterNode implements Cluster {
     return this.libp2p.getPeers().map((p) => p.toString());
   }
 
+  /** Connected peers that answer heartbeats: the fresh view routing and readiness act on. */
+  private livePeers(): string[] {
+    return this.connectedPeers().filter((peerId) => this.liveness.isUp(peerId));
+  }
+
   private isConnected(peerId: string): boolean {
     try {
       return this.libp2p.getConnections(this.peerId(peerId)).length > 0;
@@ -537,20 +705,6 @@ class ClusterNode implements Cluster {
     return this.libp2p.getMultiaddrs().map((m) => m.toString());
   }
 
-  private pingPeers(): void {
-    for (const peerId of this.connectedPeers()) {
-      if (this.pinging.has(peerId)) continue;
-      this.pinging.add(peerId);
-      const signal = AbortSignal.any([this.lifetime.signal, AbortSignal.timeout(3_000)]);
-      this.libp2p.services.ping
-        .ping(this.peerId(peerId), { signal })
-        .then((ms) => this.pings.set(peerId, ms))
-        .catch(() => this.pings.delete(peerId))
-        .finally(() => this.pinging.delete(peerId));
-    }
-    for (const peerId of this.pings.keys()) if (!this.isConnected(peerId)) this.pings.delete(peerId);
-  }
-
   // --- discovery ---
 
   private registryHeartbeat(): void {
@@ -570,6 +724,11 @@ class ClusterNode implements Cluster {
         this.members.replacePeers(
           "local",
           entries.map((e) => ({ peerId: e.peerId, addrs: e.addrs })),
+        );
+        // registry members keep reserved handshake slots on the cluster port
+        this.parts.gate.allowMembers(
+          "local",
+          entries.flatMap((e) => e.addrs.flatMap((a) => multiaddrIp(a) ?? [])),
         );
         this.members.tick();
       })

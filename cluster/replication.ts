@@ -65,7 +65,7 @@ export class LagTracker {
   }
 }
 
-type Verdict = { ok: true; records: RecordEnvelope[] } | { ok: false; reason: RejectReason };
+export type Verdict = { ok: true; records: RecordEnvelope[] } | { ok: false; reason: RejectReason };
 
 /** Check one gossip message from `from`; pure, so it can be tested alone. */
 export function checkRecordBatch(data: Uint8Array, from: string, wallNow: number, maxClockSkewMs: number): Verdict {
@@ -76,6 +76,11 @@ export function checkRecordBatch(data: Uint8Array, from: string, wallNow: number
   } catch {
     return { ok: false, reason: "malformed-json" };
   }
+  return checkRecordBatchJson(json, from, wallNow, maxClockSkewMs);
+}
+
+/** The checks of `checkRecordBatch` past the bytes: also for the copy streams' frames (copy-streams.ts). */
+export function checkRecordBatchJson(json: unknown, from: string, wallNow: number, maxClockSkewMs: number): Verdict {
   if (typeof json !== "object" || json === null || (json as { v?: unknown }).v !== WIRE_VERSION) {
     const hasVersion = typeof json === "object" && json !== null && typeof (json as { v?: unknown }).v === "number";
     return { ok: false, reason: hasVersion ? "unknown-version" : "malformed" };

@@ -30,7 +30,8 @@ export type MergeRule =
   /** the greater (t, c, node) stamp wins: ordinary updates and deletes */
   | "last-writer-wins"
   /** the smaller stamp wins: a claim (e.g. "this email belongs to this user id") that the
-   * earliest writer keeps; such keys are never deleted */
+   * earliest writer keeps. A claim can be released (deleted); a claim written over a release
+   * carries `after` (the release's time) and beats every claim made before it: see `claimOrder` */
   | "first-writer-wins";
 
 /** One versioned row as it travels between nodes. `value: null` is a tombstone. */
@@ -88,7 +89,11 @@ export interface Table<V> {
   readonly name: string;
   get(key: string): V | undefined;
   has(key: string): boolean;
-  /** Write a value; returns false (and writes nothing) on a first-writer-wins table whose key is taken. */
+  /**
+   * Write a value; returns false (and writes nothing) on a first-writer-wins table whose key is
+   * claimed. A first-writer-wins key that was released (deleted) is claimed again with the value
+   * given plus `after`, the release's time: the value must be an object.
+   */
   set(key: string, value: V): boolean;
   delete(key: string): void;
   scan(): IterableIterator<[string, V]>;
@@ -422,6 +427,11 @@ export class ClusterStore {
   private readonly tombstoneTtlMs: number;
   private readonly maxClockSkewMs: number;
   readonly counters = { localWrites: 0, remoteApplied: 0, remoteStale: 0, remoteRejected: 0 };
+  /**
+   * Values deleted and tombstones collected so far (not counting a restore): the tables files
+   * still hold what went away until their next snapshot, which this tells them to write.
+   */
+  forgotten = 0;
   private rowRevision = 0;
   private readonly writerHashes: number[] = [];
   private journaling = false;
@@ -494,7 +504,7 @@ export class ClusterStore {
     prepareString(record.key);
     const slot = state.index.find(keyHash);
     // a stale version is dropped before its value is validated: duplicates cost a lookup
-    if (slot >= 0 && !this.wins(state, slot, t, c, n)) return this.stale(record.stamp, origin);
+    if (slot >= 0 && !this.wins(state, slot, t, c, n, record.value)) return this.stale(record.stamp, origin);
     let value = record.value;
     if (value !== null && state.schema && origin !== "restore") {
       try {
@@ -555,7 +565,19 @@ export class ClusterStore {
       return this.rejected();
     }
     const slot = fresh ? -1 : state.index.find(keyHash);
-    if (slot >= 0 && !this.wins(state, slot, t, c, n)) return this.stale({ t, c, n }, origin);
+    if (slot >= 0) {
+      let incoming: unknown;
+      if (state.merge === "first-writer-wins") {
+        // a claim's value takes part in its order (see claimOrder); a claims table is small
+        try {
+          incoming = this.decodeAt(src, keyStart, valueStart, from);
+        } catch (error) {
+          if (error instanceof CodecError) return this.rejected();
+          throw error;
+        }
+      }
+      if (!this.wins(state, slot, t, c, n, incoming)) return this.stale({ t, c, n }, origin);
+    }
     const isNull = src[valueStart] === NULL_TAG;
     let key: string | undefined;
     let value: unknown;
@@ -1078,6 +1100,7 @@ export class ClusterStore {
     state.free.push(slot);
     state.count -= 1;
     this.rowRevision += 1;
+    this.forgotten += 1;
   }
 
   private writerHash(writer: number): number {
@@ -1168,7 +1191,10 @@ export class ClusterStore {
     state.toggleDigest(slot, t, c, this.writerHash(writer));
     this.rowRevision += 1;
     if (!wasLive && !tomb) state.live += 1;
-    else if (wasLive && tomb) state.live -= 1;
+    else if (wasLive && tomb) {
+      state.live -= 1;
+      if (applied !== "restore") this.forgotten += 1;
+    }
     if (state.fieldIndexes.length > 0 && (wasLive || !tomb)) this.reindex(state, slot, !tomb);
     if (state.releasedSinceCheck > COMPACT_MIN_DEAD) this.scheduleCompaction(state);
     const telling = this.appliedListeners.size > 0;
@@ -1306,8 +1332,12 @@ export class ClusterStore {
     return record.value !== undefined;
   }
 
-  /** Does the version (t, c, n) beat the one held in `slot`, by the table's rule? */
-  private wins(state: TableState, slot: number, t: number, c: number, n: string): boolean {
+  /**
+   * Does the version (t, c, n) beat the one held in `slot`, by the table's rule? On a
+   * first-writer-wins table the values take part (a claim after a release, see claimOrder):
+   * `incoming` is the arriving version's value (null for a release).
+   */
+  private wins(state: TableState, slot: number, t: number, c: number, n: string, incoming: unknown): boolean {
     state.readHeader(slot);
     let order: number;
     if (t !== rT) order = t < rT ? -1 : 1;
@@ -1316,7 +1346,26 @@ export class ClusterStore {
       const held = this.dictionary.writers[rN]!;
       order = n === held ? 0 : n < held ? -1 : 1;
     }
-    return state.merge === "first-writer-wins" ? order < 0 : order > 0;
+    if (state.merge !== "first-writer-wins") return order > 0;
+    const heldT = rT;
+    return claimOrder(incoming, t, order, this.heldValue(state, slot), heldT) > 0;
+  }
+
+  /** A record's value in `src` (null for a tombstone), decoded with the sender's dictionary. */
+  private decodeAt(src: Buffer, keyStart: number, valueStart: number, from: DictionaryMapping): unknown {
+    if (src[valueStart] === NULL_TAG) return null;
+    const key = readString(src, keyStart);
+    cursor.pos = valueStart;
+    return decodeValue(src, from.theirs, key);
+  }
+
+  /** The value held in `slot` (null for a tombstone), decoded. */
+  private heldValue(state: TableState, slot: number): unknown {
+    if (state.flags[slot]! & F_TOMB) return null;
+    const key = this.keyAt(state, slot);
+    state.readHeader(slot);
+    cursor.pos = rValue;
+    return decodeValue(rPage, this.dictionary, key);
   }
 
   private state(name: string): TableState {
@@ -1392,9 +1441,14 @@ export class ClusterStore {
     if (key.length === 0 || key.length > MAX_KEY_LENGTH) throw new Error(`invalid key for table ${state.name}`);
     prepareString(key);
     const slot = state.index.find(keyHash);
-    if (state.merge === "first-writer-wins") {
-      if (value === null) throw new Error(`table ${state.name} keeps first writes: keys cannot be deleted`);
-      if (slot >= 0) return false;
+    if (state.merge === "first-writer-wins" && value !== null && slot >= 0) {
+      if (!(state.flags[slot]! & F_TOMB)) return false;
+      // claimed again after a release: the claim says which release it follows (see claimOrder)
+      if (typeof value !== "object" || value === null || Array.isArray(value)) {
+        throw new Error(`table ${state.name}: a released key is claimed again with an object value`);
+      }
+      state.readHeader(slot);
+      value = { ...(value as Record<string, unknown>), after: rT };
     }
     const stamp = this.clock.now();
     const writer = this.dictionary.writerId(stamp.n);
@@ -1481,4 +1535,31 @@ export class ClusterStore {
     };
     return table;
   }
+}
+
+/** The release epoch of a first-writer-wins version: a release starts one at its time; a claim belongs to the one it follows. */
+export function releaseEpoch(record: RecordEnvelope): number {
+  return epochOf(record.value, record.stamp.t);
+}
+
+function epochOf(value: unknown, t: number): number {
+  if (value === null) return t;
+  const after = typeof value === "object" && value !== null ? (value as { after?: unknown }).after : undefined;
+  return typeof after === "number" ? after : 0;
+}
+
+/**
+ * First-writer-wins with releases, as one total order (so every node converges whatever the
+ * arrival order): the later release epoch wins; within an epoch a claim beats the release it
+ * follows, the earlier of two claims wins, and the later of two releases. `order` is the
+ * incoming stamp against the held one (-1, 0, 1). Positive: the incoming version wins.
+ * Without releases every epoch is 0 and this is plain "the smaller stamp wins".
+ */
+export function claimOrder(incoming: unknown, t: number, order: number, held: unknown, heldT: number): number {
+  const inEpoch = epochOf(incoming, t);
+  const heldEpoch = epochOf(held, heldT);
+  if (inEpoch !== heldEpoch) return inEpoch > heldEpoch ? 1 : -1;
+  const inClaim = incoming !== null;
+  if (inClaim !== (held !== null)) return inClaim ? 1 : -1;
+  return inClaim ? -order : order;
 }

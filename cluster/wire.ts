@@ -21,6 +21,10 @@ export function names(clusterName: string) {
     membersTopic: `/pwdless-gs/${clusterName}/members/1`,
     syncProtocol: `/pwdless-gs/${clusterName}/sync/3.0.0`,
     rpcProtocol: `/pwdless-gs/${clusterName}/rpc/1.0.0`,
+    /** this node's own writes, in order, to a peer that confirms what it committed (copy-streams.ts) */
+    copiesProtocol: `/pwdless-gs/${clusterName}/copies/1.0.0`,
+    /** heartbeats, echoed (liveness.ts) */
+    aliveProtocol: `/pwdless-gs/${clusterName}/alive/1.0.0`,
   };
 }
 export type WireNames = ReturnType<typeof names>;
@@ -100,6 +104,14 @@ export const syncResponseSchema = z.discriminatedUnion("op", [
   z.object({ op: z.literal("error"), message: z.string() }),
 ]);
 export type SyncResponse = z.infer<typeof syncResponseSchema>;
+
+// --- copy stream ---
+
+/** What a peer answers on a copy stream: "committed everything up to index s", or why it will not hold copies. */
+export const copyAnswerSchema = z.discriminatedUnion("op", [
+  z.object({ op: z.literal("ack"), s: z.number().int().positive().max(Number.MAX_SAFE_INTEGER) }),
+  z.object({ op: z.literal("refused"), reason: z.string().max(256) }),
+]);
 
 // --- request/response stream ---
 

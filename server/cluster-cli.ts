@@ -3,6 +3,7 @@
  *   npm run cluster -- status [--url http://localhost:4001]
  *   npm run cluster -- table users [--url …]
  *   npm run cluster -- backup <file> [--data-dir DIR]   (a consistent copy of a node's tables files)
+ *   npm run cluster -- accept-file [--data-dir DIR]     (vouch for a file older than the tombstone horizon)
  * Production nodes need an admin's session: pass --cookie "pwdless_session=…".
  */
 type Status = {
@@ -14,12 +15,26 @@ type Status = {
     latencyMs: number | null;
     reconnects: number;
     unacknowledged: number;
+    topology?: {
+      kind: string;
+      sentinelName?: string;
+      primaries: { address: string; replicas: { address: string; state: string; lagSeconds: number | null }[] }[];
+    };
+    waitReplicas?: { setting: string | number; effective: number; shortfalls: number };
   };
   nodeId: string;
   clusterName: string;
   ready: boolean;
   addresses: string[];
-  peers: { id: string; connected: boolean; addresses: string[]; pingMs: number | null; meta: Record<string, string> }[];
+  peers: {
+    id: string;
+    connected: boolean;
+    up?: boolean;
+    silentMs?: number | null;
+    addresses: string[];
+    pingMs: number | null;
+    meta: Record<string, string>;
+  }[];
   meshSize: number;
   tables: Record<string, number>;
   lastCatchUpAt: number | null;
@@ -77,6 +92,17 @@ async function main(args: string[]) {
       console.log(
         `redis      ${r.connection}, latency ${r.latencyMs === null ? "?" : r.latencyMs} ms; ${r.url} (keys ${r.keyPrefix}*); reconnects ${r.reconnects}, unacknowledged writes ${r.unacknowledged}`,
       );
+      if (r.topology) {
+        const primaries = r.topology.primaries
+          .map(
+            (p) =>
+              `${p.address} [${p.replicas.map((rep) => `${rep.address} ${rep.state}`).join(", ") || "no replica"}]`,
+          )
+          .join(" ");
+        console.log(
+          `topology   ${r.topology.kind}${r.topology.sentinelName ? ` "${r.topology.sentinelName}"` : ""}: ${primaries}; writes wait for ${r.waitReplicas?.effective ?? 0} replica(s)`,
+        );
+      }
       console.log(`last load  ${s.lastCatchUpAt ? new Date(s.lastCatchUpAt).toISOString() : "never"}`);
     } else {
       console.log(`listening  ${s.addresses.join(" ")}`);
@@ -101,6 +127,7 @@ async function main(args: string[]) {
         s.peers.map((p) => ({
           peer: p.id,
           connected: p.connected ? "yes" : "no",
+          state: !p.connected ? "down" : p.up === false ? `down (silent ${p.silentMs ?? 0} ms)` : "up",
           address: p.addresses[0] ?? "",
           ping: p.pingMs === null ? "" : `${p.pingMs} ms`,
           http: p.meta.httpUrl ?? "",
@@ -115,6 +142,11 @@ async function main(args: string[]) {
     console.log(await backup(name, dataDir));
     return;
   }
+  if (command === "accept-file") {
+    const { acceptFile } = await import("./backup");
+    console.log(await acceptFile(option(args, "--data-dir")));
+    return;
+  }
   if (command === "table" && name) {
     const { rows } = (await get(`${base}/cluster/tables/${encodeURIComponent(name)}.json`, cookie)) as {
       rows: Record<string, unknown>[];
@@ -124,7 +156,7 @@ async function main(args: string[]) {
     return;
   }
   console.error(
-    "usage: npm run cluster -- status [--url http://localhost:3000]\n       npm run cluster -- table <users|sessions|revocations|emails|linkUses> [--url …]\n       npm run cluster -- backup <file> [--data-dir DIR]",
+    "usage: npm run cluster -- status [--url http://localhost:3000]\n       npm run cluster -- table <users|sessions|revocations|emails|linkUses> [--url …]\n       npm run cluster -- backup <file> [--data-dir DIR]\n       npm run cluster -- accept-file [--data-dir DIR]",
   );
   process.exitCode = 2;
 }

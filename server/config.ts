@@ -1,9 +1,17 @@
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { isIP } from "node:net";
 import { z } from "zod";
 import type { AppConfig, OAuthClientSettings } from "#app/lib/context.server.ts";
+import type { RedisSettings } from "#cluster";
 import { isLoopbackHost } from "./loopback";
+import { redisSettings } from "./redis-config";
+
+export { redisSettings };
+import { normaliseHexColor, type Brand } from "#app/lib/brand.ts";
+import { checkTemplates, type TemplateFiles } from "#app/lib/mail/templates.ts";
+import { providerSettings } from "./provider-clients";
 
 /** Everything the process needs, read once from the environment and validated. */
 /** Every setting, read once; the app's part of it (AppConfig) is declared by the app itself. */
@@ -21,6 +29,8 @@ export interface Config extends AppConfig {
   dataDir: string;
   /** the tables file in DATA_DIR (`sqlite`, the default) or none (`off`: benchmarks only, refused in production) */
   persistence: { mode: "file" | "off"; maxBytes: number | undefined };
+  /** TOMBSTONE_HORIZON_SECONDS: deletions are kept this long, then forgotten; a file last in step longer ago is refused */
+  tombstoneHorizonMs: number;
   bodyLimitBytes: number;
   /** METRICS_TOKEN: a Bearer token that may read /metrics in production (local mode: open) */
   metricsToken: string | undefined;
@@ -35,8 +45,12 @@ export interface Config extends AppConfig {
     dns: string | undefined;
     discovery: "local" | "none" | "mdns";
     registryDir: string | undefined;
-    /** REDIS_URL set: Redis mode (see README, Redis mode) */
-    redis: { url: string; timeoutMs: number } | undefined;
+    /** CLUSTER_READY_TIMEOUT_SECONDS: a node that knows of peers but caught up from none is ready after this long */
+    readyTimeoutMs: number;
+    /** REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES set: Redis mode (see README, Redis mode) */
+    redis: RedisSettings | undefined;
+    /** gossip mode: ACK_COPIES, ACK_TIMEOUT_MS, ACK_STRICT (see README, Durability) */
+    acks: { copies: number; timeoutMs: number; strict: boolean };
   };
 }
 
@@ -230,6 +244,13 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     problems.push("DEV_OIDC needs a loopback APP_URL and HOST: it signs anyone in as any address; remove the setting");
 
   const persistence = persistenceSettings(env, production, problems);
+  const cookieDomain = cookieDomainSetting(env.COOKIE_DOMAIN, appUrl, problems);
+  const forwardAuthHosts = forwardAuthHostsSetting(env.FORWARD_AUTH_HOSTS, appUrl, cookieDomain, problems);
+  const brand = brandSettings(env, production, problems);
+  const emailTemplates = emailTemplatesSetting(env, cwd, problems);
+  const adminApiToken = adminTokenSetting(env.ADMIN_API_TOKEN, problems);
+  const signup = signupSettings(env, problems);
+  const webhooks = webhookSettings(env, production, problems);
 
   const config: Config = {
     mode,
@@ -244,8 +265,12 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     secretSource,
     dataDir: path.resolve(cwd, env.DATA_DIR?.trim() || path.join(".data", `node-${port}`)),
     persistence,
+    tombstoneHorizonMs:
+      intSetting(env, "TOMBSTONE_HORIZON_SECONDS", 7 * 24 * 3600, 1, 365 * 24 * 3600, problems) * 1000,
     smtpUrl,
-    mailFrom: env.MAIL_FROM?.trim() || `PwdlessGs <no-reply@${appUrl.hostname}>`,
+    mailFrom: env.MAIL_FROM?.trim() || `"${brand.name.replace(/["\\]/g, "")}" <no-reply@${appUrl.hostname}>`,
+    brand,
+    emailTemplates,
     linkTtlMs: intSetting(env, "LINK_TTL_MINUTES", 15, 1, 24 * 60, problems) * 60_000,
     linkSameBrowser: boolSetting(env, "LINK_SAME_BROWSER", true, problems),
     accessTokenTtlSeconds: intSetting(env, "ACCESS_TOKEN_TTL_SECONDS", 900, 1, 24 * 3600, problems),
@@ -254,6 +279,11 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     refreshReuseGraceSeconds: intSetting(env, "REFRESH_REUSE_GRACE_SECONDS", 30, 0, 3600, problems),
     bodyLimitBytes: 64 * 1024,
     adminEmails: list(env.ADMIN_EMAILS).map((e) => e.toLowerCase()),
+    cookieDomain,
+    forwardAuthHosts,
+    adminApiToken,
+    signup,
+    webhooks,
     metricsToken: metricsTokenSetting(env.METRICS_TOKEN, problems),
     trustProxy: trustProxySetting(env.TRUST_PROXY, problems),
     rateLimits: {
@@ -287,39 +317,151 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       dns: env.CLUSTER_DNS?.trim() || undefined,
       discovery: discovery as Config["cluster"]["discovery"],
       registryDir: env.CLUSTER_REGISTRY_DIR?.trim() || undefined,
+      readyTimeoutMs: intSetting(env, "CLUSTER_READY_TIMEOUT_SECONDS", 30, 3, 3600, problems) * 1000,
       redis: redisSettings(env, problems),
+      acks: {
+        copies: intSetting(env, "ACK_COPIES", 2, 1, 5, problems),
+        timeoutMs: intSetting(env, "ACK_TIMEOUT_MS", 2_000, 10, 60_000, problems),
+        strict: boolSetting(env, "ACK_STRICT", false, problems),
+      },
     },
+    provider: providerSettings(env, cwd, production, problems),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }
 
-/** REDIS_URL: redis:// or rediss://, optional user and password, optional database number as the path. */
-export function redisSettings(env: Env, problems: string[]): Config["cluster"]["redis"] {
-  const timeoutMs = intSetting(env, "REDIS_TIMEOUT_MS", 2_000, 50, 60_000, problems);
-  const raw = env.REDIS_URL?.trim();
-  if (!raw) return undefined;
-  let url: URL;
+/** APP_NAME, APP_LOGO_URL, APP_ACCENT_COLOR: what people see on pages and in emails. */
+export function brandSettings(env: Env, production: boolean, problems: string[]): Brand {
+  const name = env.APP_NAME?.trim() || "PwdlessGs";
+  // it is in every email subject: no line breaks (header injection), nothing invisible
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(name) || name.length > 60) {
+    problems.push("APP_NAME must be at most 60 characters with no line breaks or control characters");
+  }
+  let logoUrl: string | undefined;
+  const rawLogo = env.APP_LOGO_URL?.trim();
+  if (rawLogo) {
+    if (rawLogo.startsWith("/") && !rawLogo.startsWith("//")) {
+      logoUrl = rawLogo; // a file this site serves (public/)
+    } else {
+      try {
+        const url = new URL(rawLogo);
+        if (url.protocol !== "https:" && !(url.protocol === "http:" && !production)) {
+          problems.push(
+            `APP_LOGO_URL must be an https:// URL or a path on this site such as /logo.svg (got "${rawLogo}")`,
+          );
+        } else if (url.username || url.password) {
+          problems.push("APP_LOGO_URL must not hold a user name or password");
+        } else logoUrl = url.href;
+      } catch {
+        problems.push(
+          `APP_LOGO_URL must be an https:// URL or a path on this site such as /logo.svg (got "${rawLogo}")`,
+        );
+      }
+    }
+  }
+  let accentColor: string | undefined;
+  const rawColor = env.APP_ACCENT_COLOR?.trim();
+  if (rawColor) {
+    accentColor = normaliseHexColor(rawColor);
+    if (!accentColor) problems.push(`APP_ACCENT_COLOR must be a colour such as #2d5bd7 or #25d (got "${rawColor}")`);
+  }
+  return { name, logoUrl, accentColor };
+}
+
+/** EMAIL_TEMPLATES_DIR: the operator's email templates, read and checked once, every problem listed. */
+export function emailTemplatesSetting(env: Env, cwd: string, problems: string[]): TemplateFiles {
+  const raw = env.EMAIL_TEMPLATES_DIR?.trim();
+  if (!raw) return {};
+  const dir = path.resolve(cwd, raw);
+  let names: string[];
   try {
-    url = new URL(raw);
-  } catch {
-    problems.push("REDIS_URL must look like redis://[:password@]host[:port][/db] or rediss://… (it is not a URL)");
+    names = readdirSync(dir).filter((n) => n.endsWith(".html") || n.endsWith(".txt"));
+  } catch (error) {
+    problems.push(
+      `EMAIL_TEMPLATES_DIR ${dir} cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+    );
+    return {};
+  }
+  if (names.length === 0) {
+    problems.push(`EMAIL_TEMPLATES_DIR ${dir} holds no .html or .txt template: copy app/emails/ there and edit it`);
+    return {};
+  }
+  const files: TemplateFiles = {};
+  for (const name of names) {
+    try {
+      files[name] = readFileSync(path.join(dir, name), "utf8");
+    } catch (error) {
+      problems.push(
+        `EMAIL_TEMPLATES_DIR: ${name} cannot be read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      );
+    }
+  }
+  problems.push(...checkTemplates(files, dir));
+  return files;
+}
+
+/** ADMIN_API_TOKEN: the operator's Bearer token for /api/admin/*; too short to be safe is refused at start. */
+function adminTokenSetting(raw: string | undefined, problems: string[]): string | undefined {
+  const token = raw?.trim();
+  if (!token) return undefined;
+  if (token.length < 32 || /\s/.test(token)) {
+    problems.push("ADMIN_API_TOKEN must be at least 32 characters without spaces (npm run gen:secret prints one)");
     return undefined;
   }
-  const before = problems.length;
-  if (url.protocol !== "redis:" && url.protocol !== "rediss:") {
-    problems.push(`REDIS_URL must start with redis:// or rediss:// (got ${url.protocol}//)`);
+  return token;
+}
+
+const DOMAIN = /^(\*\.)?[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?)*$/;
+
+/** SIGNUP, SIGNUP_ALLOWED_DOMAINS, SIGNUP_BLOCKED_DOMAINS. */
+function signupSettings(env: Env, problems: string[]): NonNullable<Config["signup"]> {
+  const mode = env.SIGNUP?.trim().toLowerCase() || "open";
+  if (mode !== "open" && mode !== "invite" && mode !== "closed") {
+    problems.push(`SIGNUP must be open, invite or closed (got "${env.SIGNUP}")`);
   }
-  if (!url.hostname) problems.push("REDIS_URL has no host: redis://host:6379");
-  if (url.port && (Number(url.port) < 1 || Number(url.port) > 65535)) problems.push("REDIS_URL has an invalid port");
-  const db = url.pathname.replace(/^\//, "");
-  if (db !== "" && !/^\d{1,5}$/.test(db)) {
-    problems.push(`REDIS_URL's path is the database number, a whole number such as /0 (got "/${db}")`);
+  const domains = (name: string) => {
+    const values = list(env[name]).map((d) => d.toLowerCase());
+    for (const d of values) {
+      if (!DOMAIN.test(d))
+        problems.push(`${name}: "${d}" is not a domain (example.com, or *.example.com for its subdomains)`);
+    }
+    return values;
+  };
+  return {
+    mode: mode === "invite" || mode === "closed" ? mode : "open",
+    allowedDomains: domains("SIGNUP_ALLOWED_DOMAINS"),
+    blockedDomains: domains("SIGNUP_BLOCKED_DOMAINS"),
+  };
+}
+
+/** WEBHOOK_URLS and WEBHOOK_SECRET (`whsec_` + base64 of at least 24 random bytes), together or not at all. */
+function webhookSettings(env: Env, production: boolean, problems: string[]): Config["webhooks"] {
+  const urls = list(env.WEBHOOK_URLS);
+  const rawSecret = env.WEBHOOK_SECRET?.trim();
+  const maxQueue = intSetting(env, "WEBHOOK_MAX_QUEUE", 10_000, 1, 1_000_000, problems);
+  if (urls.length === 0 && !rawSecret) return undefined;
+  if (urls.length === 0 || !rawSecret) {
+    problems.push("WEBHOOK_URLS and WEBHOOK_SECRET go together: set both, or neither");
+    return undefined;
   }
-  if (url.search || url.hash)
-    problems.push("REDIS_URL takes no query or fragment: put the database number in the path");
-  if (problems.length > before) return undefined;
-  return { url: url.toString(), timeoutMs };
+  for (const u of urls) {
+    const ok = urlSchema.safeParse(u).success && /^https?:$/.test(new URL(u).protocol);
+    if (!ok) problems.push(`WEBHOOK_URLS: "${u}" is not an http(s) URL`);
+    else if (production && new URL(u).protocol !== "https:" && !isLoopbackHost(new URL(u).hostname)) {
+      problems.push(`WEBHOOK_URLS: "${u}" must be https in production (events carry addresses)`);
+    }
+  }
+  const match = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(rawSecret);
+  const secret = match ? Buffer.from(match[1]!, "base64") : undefined;
+  if (!secret || secret.length < 24 || secret.length > 64) {
+    problems.push(
+      "WEBHOOK_SECRET must be whsec_ followed by the base64 of 24 to 64 random bytes, e.g. whsec_$(openssl rand -base64 32)",
+    );
+    return undefined;
+  }
+  return { urls, secret: new Uint8Array(secret), maxQueue, retryForMs: 24 * 3600 * 1000 };
 }
 
 /**
@@ -342,6 +484,77 @@ function persistenceSettings(env: Env, production: boolean, problems: string[]):
     else maxBytes = Math.round(mb * 1024 * 1024);
   }
   return { mode: mode === "off" ? "off" : "file", maxBytes };
+}
+
+const LABEL = "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?";
+/** a host name; DNS_NAME: one of two labels or more */
+const HOST_NAME = new RegExp(`^(?=.{1,253}$)${LABEL}(?:\\.${LABEL})*$`);
+const DNS_NAME = new RegExp(`^(?=.{1,253}$)${LABEL}(?:\\.${LABEL})+$`);
+
+/** `name` is `domain` or one of its subdomains. */
+const within = (name: string, domain: string) => name === domain || name.endsWith(`.${domain}`);
+
+/**
+ * COOKIE_DOMAIN (`.example.com` or `example.com`): the session cookie's Domain, so it reaches the
+ * sibling hosts forward auth protects. A browser takes it only from a host within it, so it must
+ * be APP_URL's host or a parent of it, and a name of two labels or more (not an address, not a TLD).
+ */
+export function cookieDomainSetting(raw: string | undefined, appUrl: URL, problems: string[]): string | undefined {
+  if (!raw?.trim()) return undefined;
+  const value = raw.trim().toLowerCase().replace(/^\./, "");
+  if (!DNS_NAME.test(value) || /^[\d.]+$/.test(value)) {
+    problems.push(
+      `COOKIE_DOMAIN must be a domain name of two labels or more, such as .example.com (got "${raw.trim()}")`,
+    );
+    return undefined;
+  }
+  if (!within(appUrl.hostname, value)) {
+    problems.push(
+      `COOKIE_DOMAIN must be APP_URL's host or a parent of it (APP_URL's host is ${appUrl.hostname}, COOKIE_DOMAIN is ${value}): browsers refuse a cookie for another domain`,
+    );
+    return undefined;
+  }
+  return value;
+}
+
+/**
+ * FORWARD_AUTH_HOSTS: where a sign-in may send the person back to (comma-separated `host`,
+ * `host:port`, `*.example.com`). Each must be reachable by the session cookie (APP_URL's host, or
+ * within COOKIE_DOMAIN), or forward auth could never let anyone in there.
+ */
+export function forwardAuthHostsSetting(
+  raw: string | undefined,
+  appUrl: URL,
+  cookieDomain: string | undefined,
+  problems: string[],
+): string[] {
+  const hosts: string[] = [];
+  for (const entry of list(raw).map((e) => e.toLowerCase())) {
+    const match = /^(\*\.)?([^:[\]]+|\[[0-9a-f:.]+\])(?::(\d{1,5}))?$/.exec(entry);
+    const [, wildcard, name = "", port] = match ?? [];
+    const address = isIP(name) !== 0 || /^\[.*\]$/.test(name);
+    const wellFormed =
+      !!match &&
+      (!port || (Number(port) >= 1 && Number(port) <= 65535)) &&
+      (wildcard ? DNS_NAME.test(name) : address || HOST_NAME.test(name));
+    if (!wellFormed) {
+      problems.push(
+        `FORWARD_AUTH_HOSTS: "${entry}" is not a host, host:port or *.domain (e.g. app.example.com,*.apps.example.com)`,
+      );
+      continue;
+    }
+    const reachable = wildcard
+      ? !!cookieDomain && within(name, cookieDomain)
+      : name === appUrl.hostname || (!!cookieDomain && within(name, cookieDomain));
+    if (!reachable) {
+      problems.push(
+        `FORWARD_AUTH_HOSTS: ${entry} is neither APP_URL's host (${appUrl.hostname}) nor within COOKIE_DOMAIN${cookieDomain ? ` (${cookieDomain})` : " (unset)"}: the session cookie never reaches it, so nobody could get in there; set COOKIE_DOMAIN to a parent of both`,
+      );
+      continue;
+    }
+    hosts.push(entry);
+  }
+  return hosts;
 }
 
 /** TRUST_PROXY: unset/false, true (every hop), a hop count, or proxy addresses/subnets (comma-separated). */

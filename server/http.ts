@@ -8,6 +8,7 @@ import type { AppContext } from "../app/lib/context.server";
 import type { Config } from "./config";
 import type { Logger } from "./log";
 import { isLoopbackHost } from "./loopback";
+import { sendSessionHeaders, sessionHeadersOf } from "./session-headers";
 
 const wantsJson = (req: Request) =>
   req.path.startsWith("/api/") ||
@@ -17,6 +18,8 @@ const wantsJson = (req: Request) =>
 /** A short answer in the client's language: JSON for API clients, a small page for people. */
 function refuse(req: Request, res: Response, status: number, error: string, message: string) {
   res.status(status).set("Cache-Control", "no-store");
+  // a cookie the session layer re-sealed before the failure still reaches the browser
+  sendSessionHeaders(res);
   if (wantsJson(req)) {
     res.json({ error, message });
   } else {
@@ -71,11 +74,20 @@ function checkHost(config: Config, log: Logger): RequestHandler {
   };
 }
 
-/** Cross-site form posts are refused: a browser says where a request comes from. */
-function sameOriginPosts(config: Config, log: Logger): RequestHandler {
+/**
+ * Cross-site form posts are refused: a browser says where a request comes from. `exempt` names the
+ * back-channel endpoints (the OpenID provider's token endpoint…), which apps' servers and CLIs call
+ * with their own credentials, and browser apps from their own origin under CORS.
+ */
+function sameOriginPosts(
+  config: Config,
+  log: Logger,
+  exempt?: (method: string, path: string) => boolean,
+): RequestHandler {
   const allowed = new Set(config.allowedOrigins);
   return (req, res, next) => {
     if (["GET", "HEAD", "OPTIONS"].includes(req.method)) return next();
+    if (exempt?.(req.method, req.path)) return next();
     // Fetch metadata first: browsers send it on every request, and it stays right on pages whose
     // Referrer-Policy makes native form posts say `Origin: null`. Origin is the fallback.
     const site = req.get("Sec-Fetch-Site");
@@ -100,6 +112,11 @@ function sameOriginPosts(config: Config, log: Logger): RequestHandler {
  * inline ones Remix renders with this request's nonce; no page may be framed.
  */
 function securityHeaders(config: Config, dev: boolean): RequestHandler {
+  // APP_LOGO_URL on another origin: that one origin may serve images, nothing else changes
+  const logoOrigin = config.brand.logoUrl?.startsWith("/")
+    ? undefined
+    : config.brand.logoUrl && new URL(config.brand.logoUrl).origin;
+  const imgSrc = ["img-src 'self' data:", logoOrigin].filter(Boolean).join(" ");
   return (_req, res, next) => {
     const nonce = randomBytes(16).toString("base64");
     res.locals.cspNonce = nonce;
@@ -117,7 +134,7 @@ function securityHeaders(config: Config, dev: boolean): RequestHandler {
           "default-src 'self'",
           `script-src 'self' 'nonce-${nonce}'`,
           "style-src 'self'",
-          "img-src 'self' data:",
+          imgSrc,
           "connect-src 'self'",
           "object-src 'none'",
           "base-uri 'none'",
@@ -139,12 +156,24 @@ export interface HttpDeps {
   devMiddleware?: RequestHandler;
   /** the development OpenID provider (local mode): it reads its own bodies, so it goes before ours */
   devOidc?: { mountPath: string; router: RequestHandler };
+  /**
+   * the OpenID provider (app/lib/provider): it answers its own paths (discovery, /oidc/…, /device),
+   * reads its own bodies (56 KiB at most) and waits for its writes to be durable before answering
+   */
+  openIdProvider?: {
+    handle(req: Request, res: Response, next: (error?: unknown) => void): void;
+    isBackChannel(method: string, path: string): boolean;
+  };
   /** the JSON API's hot paths answered without Remix (server/fast-api.ts); not in `npm run dev` */
   fastApi?: RequestHandler;
+  /** `/auth/forward` for reverse proxies (server/forward-auth.ts), any method, before the page machinery */
+  forwardAuth?: RequestHandler;
   /** request timing for every answer, and the /metrics endpoint (server/metrics.ts) */
   metrics?: { middleware: RequestHandler; handler: RequestHandler };
   appContext: AppContext;
   isReady: () => boolean;
+  /** more for /readyz to say (Redis mode: its topology, without addresses: /readyz is open) */
+  readyDetail?: () => Record<string, unknown>;
   /** "acknowledged means on disk": a count of local writes, and the wait for them to be durable */
   durability?: Durability;
 }
@@ -155,10 +184,13 @@ export function createApp({
   build,
   devMiddleware,
   devOidc,
+  openIdProvider,
   fastApi,
+  forwardAuth,
   metrics,
   appContext,
   isReady,
+  readyDetail,
   durability,
 }: HttpDeps): express.Express {
   const app = express();
@@ -176,9 +208,18 @@ export function createApp({
     res
       .set("Cache-Control", "no-store")
       .status(ready ? 200 : 503)
-      .json({ ready });
+      .json({ ready, ...readyDetail?.() });
   });
   if (metrics) app.get("/metrics", metrics.handler);
+  // nginx, Traefik and Caddy ask with GET; a proxy that passes the guarded request's own method
+  // (a POST from the app's pages) is answered alike, before the cross-site and body checks
+  if (forwardAuth) app.all("/auth/forward", forwardAuth);
+  // the example routes of the README (app/routes/examples.*, api.examples.*) are for developers
+  if (config.mode === "production") {
+    app.use(["/examples", "/api/examples"], (req, res) =>
+      refuse(req, res, 404, "not_found", "There is nothing at this address."),
+    );
+  }
 
   if (devMiddleware) {
     app.use(devMiddleware);
@@ -187,7 +228,15 @@ export function createApp({
   }
 
   if (config.mode === "local") app.use(canonicalLoopbackHost(config));
-  app.use(sameOriginPosts(config, log));
+  app.use(sameOriginPosts(config, log, openIdProvider?.isBackChannel));
+  if (openIdProvider) {
+    // a body past our limit is refused by its length before the provider reads it (413 below)
+    app.use((req, res, next) => {
+      if (Number(req.get("Content-Length") ?? 0) > config.bodyLimitBytes)
+        return next(Object.assign(new Error("too large"), { status: 413 }));
+      openIdProvider.handle(req, res, next);
+    });
+  }
   if (devOidc) app.use(devOidc.mountPath, devOidc.router);
   // Bodies are read here, whole and bounded (413 past the limit), before Remix sees them.
   app.use(express.raw({ type: () => true, limit: config.bodyLimitBytes }));
@@ -201,6 +250,8 @@ export function createApp({
         app: appContext,
         cspNonce: res.locals.cspNonce as string,
         clientIp: req.ip ?? req.socket.remoteAddress ?? "unknown",
+        // what the session layer sends back: attached below to whatever Remix answers
+        sessionHeaders: sessionHeadersOf(res),
       });
       if (durability && durability.writes() !== writesBefore && !(await madeDurable(durability, req, res, log))) {
         await response.body?.cancel();
@@ -328,6 +379,8 @@ async function sendRemixResponse(res: Response, response: globalThis.Response): 
     if (key === "set-cookie") res.append(key, value);
     else res.setHeader(key, value);
   }
+  // a page, a data request, a redirect or an error page alike: the route's own cookies win
+  sendSessionHeaders(res);
   if (response.body) await writeReadableStreamToWritable(response.body, res);
   else res.end();
 }

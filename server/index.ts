@@ -8,15 +8,19 @@ import type { ServerBuild } from "@remix-run/node";
 import type { RequestHandler } from "express";
 import { PersistenceError, RedisStartError, startCluster, type Cluster } from "#cluster";
 import type { ApiAnswers } from "#app/lib/session/api-answers.server.ts";
+import type { WebhookStats } from "#app/lib/webhooks/webhooks.server.ts";
+import type { OpenIdProvider } from "#app/lib/provider/index.server.ts";
 import type { AppContext } from "../app/lib/context.server";
 import { ConfigError, loadConfig, type Config } from "./config";
 import { lazyDevOidc } from "./dev-oidc-lazy";
 import { fastApi } from "./fast-api";
+import { forwardAuthHandler } from "./forward-auth";
 import { createApp } from "./http";
 import { clusterKeyFor, deriveKeyRing } from "./keys";
 import { createLogger } from "./log";
 import { persistenceFor } from "./persistence";
 import { createMetrics } from "./metrics";
+import { RouteLabels } from "./route-labels";
 
 const SHUTDOWN_GRACE_MS = 10_000;
 const DEV_OIDC_WARM_AFTER_MS = 1_000;
@@ -32,6 +36,23 @@ async function startVite() {
   return {
     middleware: server.middlewares as unknown as RequestHandler,
     load: () => server.ssrLoadModule("virtual:remix/server-build") as Promise<ServerBuild>,
+  };
+}
+
+/** Redis mode's topology as /readyz says it: kinds and counts, no addresses (/cluster has those). */
+function redisReadiness(cluster: Cluster): Record<string, unknown> {
+  const redis = cluster.status().redis;
+  if (!redis) return {};
+  const { topology, waitReplicas, reseeds, connection } = redis;
+  return {
+    redis: {
+      topology: topology.kind,
+      connection,
+      primaries: topology.primaries.length,
+      replicasOnline: topology.primaries.reduce((n, p) => n + p.replicas.filter((r) => r.state === "online").length, 0),
+      waitReplicas: waitReplicas.effective,
+      reseeding: reseeds.running,
+    },
   };
 }
 
@@ -96,6 +117,12 @@ async function main() {
         passkeys: { indexes: ["uid"] },
       },
       persistence: persistenceFor(config),
+      tombstoneTtlMs: config.tombstoneHorizonMs,
+      timings: {
+        peerWaitMs: config.cluster.readyTimeoutMs,
+        tombstoneCollectMs: Math.min(10 * 60_000, Math.max(500, Math.floor(config.tombstoneHorizonMs / 2))),
+      },
+      acks: config.cluster.acks,
     },
   ).catch((error: unknown): Cluster => {
     // a wrong Redis password or host: one line, not a stack
@@ -105,8 +132,12 @@ async function main() {
   });
   const log = boot.child({ node: cluster.nodeId.slice(-8) });
 
+  // labelled by the build's routes once it is loaded (below)
+  const routeLabels = new RouteLabels();
   const metrics = createMetrics({
     status: () => cluster.status(),
+    routes: routeLabels,
+    webhooks: () => app.webhooks(),
     // open in local mode (its APP_URL is loopback); production: METRICS_TOKEN or an administrator
     access:
       config.mode === "production"
@@ -122,7 +153,10 @@ async function main() {
     await cluster.stop();
     process.exit(1);
   }
-  const entry = build.entry.module as unknown as { initialise(ctx: AppContext): { stop(): void; api: ApiAnswers } };
+  routeLabels.use(build.routes);
+  const entry = build.entry.module as unknown as {
+    initialise(ctx: AppContext): { stop(): void; api: ApiAnswers; webhooks(): WebhookStats; provider: OpenIdProvider };
+  };
   const app = entry.initialise(appContext);
 
   const devOidc = lazyDevOidc(config, keys, log);
@@ -131,20 +165,31 @@ async function main() {
   const server: Server = createApp({
     config,
     log,
-    build: dev ? dev.load : build,
+    build: dev
+      ? async () => {
+          const fresh = await dev.load();
+          routeLabels.use(fresh.routes);
+          return fresh;
+        }
+      : build,
     devMiddleware: dev?.middleware,
     devOidc,
     // `npm run dev` reloads the routes on change: there the API stays with Remix
     fastApi: dev ? undefined : fastApi(app.api, durability, log),
+    forwardAuth: forwardAuthHandler(app.api, log),
     metrics,
+    openIdProvider: app.provider.enabled ? app.provider : undefined,
     appContext,
     isReady: () => cluster.isReady(),
+    readyDetail: () => redisReadiness(cluster),
     durability,
   }).listen(config.port, config.host);
   server.keepAliveTimeout = 5_000;
   server.on("listening", () => {
     // after the start, not on its path: the first "Sign in with Dev OIDC" then finds it loaded
     if (devOidc) setTimeout(() => devOidc.warm(), DEV_OIDC_WARM_AFTER_MS).unref();
+    // the OpenID provider (oidc-provider and its RSA key) likewise, so an app's first sign-in finds it ready
+    if (app.provider.enabled) setTimeout(() => app.provider.warm(), DEV_OIDC_WARM_AFTER_MS).unref();
     const address = server.address();
     const port = typeof address === "object" && address ? address.port : config.port;
     log.info(`listening on http://${config.host}:${port}`, {
@@ -152,6 +197,7 @@ async function main() {
       appUrl: config.appUrl.origin,
       secret: config.secretSource,
       mail: config.smtpUrl ? "smtp" : "outbox at /dev/mailbox",
+      openIdProvider: config.provider ? `${config.provider.clients.length} client(s)` : "off",
       cluster: config.cluster.name,
       clusterMode: cluster.status().mode,
       discovery: config.cluster.discovery,

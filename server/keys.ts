@@ -36,6 +36,7 @@ export function deriveKeys(secret: string): Keys {
     devOidcClient: subkey(secret, "dev-oidc-client").toString("base64url"),
     cluster: new Uint8Array(subkey(secret, "cluster-key")),
     audit: subkey(secret, "audit").toString("hex"),
+    provider: new Uint8Array(subkey(secret, "oidc-provider")),
   };
 }
 

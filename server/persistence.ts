@@ -8,5 +8,7 @@ export function persistenceFor(config: Config): Persistence | undefined {
     dir: config.dataDir,
     clusterName: config.cluster.name,
     maxBytes: config.persistence.maxBytes,
+    // old tombstones leave the file at least twice per horizon
+    maintenanceMs: Math.min(10 * 60_000, Math.max(500, Math.floor(config.tombstoneHorizonMs / 2))),
   });
 }

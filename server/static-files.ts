@@ -26,6 +26,15 @@ export function staticFiles(client: string): Router {
     express.static(path.join(client, "assets"), { immutable: true, maxAge: "1y", index: false, fallthrough: true }),
   );
   const files = publicPaths(client);
-  if (files.length > 0) router.get(files, express.static(client, { maxAge: "1h", index: false }));
+  if (files.length > 0) {
+    router.get(
+      files,
+      (_req, res, next) => {
+        res.locals.routeLabel = "static";
+        next();
+      },
+      express.static(client, { maxAge: "1h", index: false }),
+    );
+  }
   return router;
 }

@@ -18,12 +18,18 @@ import { createLinkCookieStorage, createSealedCookieStorage } from "#app/lib/sig
 import { Audit } from "#app/lib/abuse/audit.server.ts";
 import { LinkUses } from "#app/lib/sign-in/email-link/link-uses.server.ts";
 import { EmailSendLimiter, SlidingWindowLimiter } from "#app/lib/abuse/rate-limit.server.ts";
-import { magicLinkMessage, Outbox, SmtpMailer, type Mailer } from "#app/lib/ops/mail.server.ts";
+import { Outbox, SmtpMailer, type Mailer } from "#app/lib/ops/mail.server.ts";
+import { Emails } from "#app/lib/mail/messages.server.ts";
 import { OAUTH_COOKIE, OAUTH_COOKIE_TTL_SECONDS, SocialLogin } from "#app/lib/sign-in/social/oauth.server.ts";
 import { configuredProviders } from "#app/lib/sign-in/social/providers.server.ts";
 import { SessionCookieJar } from "#app/lib/session/session-cookie.server.ts";
 import { SessionStore } from "#app/lib/session/sessions.server.ts";
 import { UserStore } from "#app/lib/accounts/users.server.ts";
+import { AccountStatus } from "#app/lib/accounts/status.server.ts";
+import { SendTiming, SignupPolicy } from "#app/lib/accounts/signup.server.ts";
+import { AccountLifecycle } from "#app/lib/accounts/lifecycle.server.ts";
+import { AdminDesk } from "#app/lib/admin/admin.server.ts";
+import { Webhooks } from "#app/lib/webhooks/webhooks.server.ts";
 
 export interface Services {
   ctx: AppContext;
@@ -36,6 +42,8 @@ export interface Services {
   codes: EmailCodes;
   /** LINK_SAME_BROWSER, for the code's binding to the client that asked */
   sameBrowser: boolean;
+  /** LINK_TTL_MINUTES, in ms: how long a link and its code work */
+  linkTtlMs: number;
   passkeyStore: PasskeyStore;
   passkeys: Passkeys;
   methods: SignInMethods;
@@ -51,10 +59,20 @@ export interface Services {
     emails: EmailSendLimiter;
     requestsPerIp: SlidingWindowLimiter;
     openingsPerIp: SlidingWindowLimiter;
+    /** openings of tokens that do not open (junk): their own budget, so they never spend the one above */
+    junkOpeningsPerIp: SlidingWindowLimiter;
     /** typed codes per client IP, per node (the per-address budget is cluster-wide, in EmailCodes) */
     codesPerIp: SlidingWindowLimiter;
   };
   social: SocialLogin;
+  /** disabled accounts */
+  status: AccountStatus;
+  /** who may sign up (SIGNUP…, invites) */
+  signup: SignupPolicy;
+  /** address change, deletion, export, erasure */
+  lifecycle: AccountLifecycle;
+  admin: AdminDesk;
+  webhooks: Webhooks;
   stop(): void;
 }
 
@@ -76,7 +94,16 @@ function createServices(ctx: AppContext): Services {
   const secure = config.appUrl.protocol === "https:";
   const users = new UserStore(cluster, now);
   const sessions = new SessionStore(cluster, config.sessionTtlDays, now, config.sessionMaxDays);
-  const cookieJar = new SessionCookieJar(keys, { secure, maxAgeSeconds: config.sessionTtlDays * 24 * 3600 });
+  const status = new AccountStatus(cluster, now);
+  // a disabled user's sessions are refused wherever they are read, on every node
+  sessions.refuseUsers((uid) => status.isDisabled(uid));
+  const signup = new SignupPolicy(cluster, config.signup, now);
+  const sendTiming = new SendTiming();
+  const cookieJar = new SessionCookieJar(keys, {
+    secure,
+    maxAgeSeconds: config.sessionTtlDays * 24 * 3600,
+    domain: config.cookieDomain,
+  });
   const tokens = new VerifiedAccessTokens(
     keys,
     // the audience names the cluster's APIs, not APP_URL: every node (and port) must accept every node's tokens
@@ -106,10 +133,16 @@ function createServices(ctx: AppContext): Services {
     ),
     requestsPerIp: new SlidingWindowLimiter(config.rateLimits.requestsPerIp, windowMs, now),
     openingsPerIp: new SlidingWindowLimiter(config.rateLimits.openingsPerIp, windowMs, now),
+    junkOpeningsPerIp: new SlidingWindowLimiter(config.rateLimits.openingsPerIp, windowMs, now),
     codesPerIp: new SlidingWindowLimiter(config.rateLimits.openingsPerIp, windowMs, now),
   };
   const outbox = config.smtpUrl || config.mode === "production" ? undefined : new Outbox(cluster, log);
   const mailer: Mailer = outbox ?? new SmtpMailer(config.smtpUrl!, config.mailFrom);
+  const emails = new Emails({
+    brand: config.brand,
+    templates: config.emailTemplates,
+    linkTtlMinutes: Math.round(config.linkTtlMs / 60_000),
+  });
   const linkCookie = createLinkCookieStorage(keys, { secure, maxAgeSeconds: Math.ceil(config.linkTtlMs / 1000) });
 
   const codes = new EmailCodes(
@@ -134,9 +167,19 @@ function createServices(ctx: AppContext): Services {
         const seen = linkUses.peek(payload.e, payload);
         return seen === "ok" ? null : seen;
       },
-      async sendEmail({ email, link, code, payload }) {
+      async sendEmail({ email, link, code, payload, locale }) {
+        // the code is pending whether or not it is mailed, so typed codes get the same answers (and
+        // the same per-address budget) for an address that may not sign up as for one that may
         codes.issued(payload);
-        await mailer.send(magicLinkMessage(email, link, code, config.appUrl, Math.round(config.linkTtlMs / 60_000)));
+        // an address that may not sign up gets no mail, and the same answer after the same time
+        if (!users.findByEmail(email) && !signup.mayCreate(email)) {
+          audit.record("refused", { email, reason: "signup-not-allowed", method: "email" });
+          await sendTiming.imitate();
+          return;
+        }
+        const started = performance.now();
+        await mailer.send(emails.signIn(email, link, code, locale));
+        sendTiming.note(performance.now() - started);
       },
     },
     // every check has passed but the one use, which the issuing node decides
@@ -163,7 +206,31 @@ function createServices(ctx: AppContext): Services {
     { cluster, users, passkeys: passkeyStore, keys },
     { appUrl: config.appUrl, rpName: config.appUrl.hostname, now },
   );
-  const finish: FinishDeps = { users, auth, audit, appUrl: config.appUrl, durable: () => cluster.durable() };
+  const finish: FinishDeps = {
+    users,
+    auth,
+    audit,
+    redirects: config,
+    durable: () => cluster.durable(),
+    status,
+    signup,
+  };
+  const lifecycle = new AccountLifecycle(
+    { cluster, users, sessions, passkeys: passkeyStore, status, signup, mailer, emails, audit, log, keys },
+    { appUrl: config.appUrl, ttlMs: config.linkTtlMs, now },
+  );
+  const admin = new AdminDesk(
+    { auth, users, sessions, passkeys: passkeyStore, status, signup, lifecycle, audit, mailer, emails, log },
+    { token: config.adminApiToken, emails: config.adminEmails, appUrl: config.appUrl },
+  );
+  const webhooks = new Webhooks(cluster, { users: users.rows, disabled: status.rows, ...sessions.rows }, log, {
+    settings: config.webhooks,
+    now,
+  });
+  // every table holding rows about a person is named here or in its own eraser (README, Erasure)
+  lifecycle.addEraser("webhook-events", (user) => webhooks.forgetUser(user.id));
+  lifecycle.addEraser("link-records", (user) => linkUses.forget(user.email));
+  if (outbox) lifecycle.addEraser("outbox", (user) => outbox.forget(user.email));
 
   const pruneTimer = setInterval(
     () => {
@@ -175,6 +242,9 @@ function createServices(ctx: AppContext): Services {
       limits.emails.prune();
       limits.requestsPerIp.prune();
       limits.openingsPerIp.prune();
+      limits.junkOpeningsPerIp.prune();
+      signup.prune();
+      lifecycle.prune();
     },
     5 * 60 * 1000,
   );
@@ -190,6 +260,7 @@ function createServices(ctx: AppContext): Services {
     emailLink,
     codes,
     sameBrowser: config.linkSameBrowser,
+    linkTtlMs: config.linkTtlMs,
     passkeyStore,
     passkeys,
     methods,
@@ -201,6 +272,14 @@ function createServices(ctx: AppContext): Services {
     audit,
     limits,
     social,
-    stop: () => clearInterval(pruneTimer),
+    status,
+    signup,
+    lifecycle,
+    admin,
+    webhooks,
+    stop: () => {
+      clearInterval(pruneTimer);
+      webhooks.stop();
+    },
   };
 }

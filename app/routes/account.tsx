@@ -1,49 +1,66 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json, redirect } from "@remix-run/node";
-import { Form, useLoaderData, useRevalidator } from "@remix-run/react";
+import { Form, Link, useActionData, useLoaderData, useNavigation, useRevalidator } from "@remix-run/react";
 import { useEffect, useState } from "react";
-import { addPasskey } from "#app/lib/sign-in/passkey/client.ts";
+import { RelativeTime } from "#app/components/relative-time.tsx";
+import { deviceName, deviceOf, methodName } from "#app/lib/device.ts";
+import { pageTitle, rootOf, useRich, useT, type MessageId, type Said } from "#app/lib/i18n/intl.ts";
+import { localeOf } from "#app/lib/i18n/locales.ts";
+import { addPasskey, PasskeyProblem } from "#app/lib/sign-in/passkey/client.ts";
+import { requireUser } from "#app/lib/auth/index.server.ts";
+import { apiFetch } from "#app/lib/auth/client.ts";
 import { getServices } from "#app/lib/services.server.ts";
+import { AccountLifecycle } from "#app/components/account-lifecycle.tsx";
+import { getOpenIdProvider } from "#app/lib/provider/index.server.ts";
+import { AppsWithAccess } from "#app/components/apps-with-access.tsx";
 
-export const meta: MetaFunction = () => [{ title: "Your account · PwdlessGs" }];
+export const meta: MetaFunction = ({ matches }) => [{ title: pageTitle(rootOf(matches), "account.title") }];
 
 export async function loader({ request, context }: LoaderFunctionArgs) {
   const services = getServices(context.app);
-  const { user, session, setCookie } = await services.auth.requireUser(request);
+  const { user, session } = await requireUser(request, context);
   const sessions = services.sessions.listActive(services.users.idsOf(user)).map((row) => ({
     sid: row.sid,
     current: row.sid === session.sid,
     createdAt: row.createdAt,
     lastUsedAt: row.lastUsedAt,
-    createdOn: row.createdOn,
     method: row.method,
-    userAgent: row.userAgent,
+    device: deviceOf(row.userAgent),
   }));
+  // this device first, then the most recently active
+  sessions.sort((a, b) => Number(b.current) - Number(a.current) || b.lastUsedAt - a.lastUsedAt);
   const passkeys = services.passkeyStore.listOf(services.users.idsOf(user)).map(({ id, passkey }) => ({
     id,
     name: passkey.name,
     createdAt: passkey.createdAt,
     lastUsedAt: passkey.lastUsedAt,
   }));
-  const headers = new Headers({ "Cache-Control": "no-store" });
-  if (setCookie) headers.append("Set-Cookie", setCookie);
-  const named = user.identities.map((i) => services.methods.accountName(i.provider));
-  if (passkeys.length > 0) named.push(services.methods.accountName("passkey"));
+  const ids = [...new Set([...user.identities.map((i) => i.provider), ...(passkeys.length > 0 ? ["passkey"] : [])])];
+  // a confirmation step asked for by a link (works without JavaScript): ?confirm=everywhere or ?confirm=passkey&id=…
+  const url = new URL(request.url);
+  const confirmPasskey = url.searchParams.get("confirm") === "passkey" ? url.searchParams.get("id") : null;
   return json(
     {
-      methods: [...new Set(named)],
+      methods: ids.map((id) => ({ id, name: services.methods.accountName(id) })),
       passkeys,
       sessions,
-      node: context.app.cluster.nodeId,
+      // OpenID provider on: the apps this person let in ("Apps with access")
+      apps: getOpenIdProvider(context.app).enabled ? getOpenIdProvider(context.app).appsWithAccess(user) : null,
+      confirm: {
+        everywhere: url.searchParams.get("confirm") === "everywhere",
+        passkey: passkeys.find((p) => p.id === confirmPasskey) ?? null,
+      },
+      pendingAddress: services.lifecycle.pendingAddress(user) ?? null,
+      addressChanged: url.searchParams.has("addressChanged"),
     },
-    { headers },
+    { headers: { "Cache-Control": "no-store" } },
   );
 }
 
 /** End one of the user's sessions (on every node; ending this one signs this browser out), or remove a passkey. */
 export async function action({ request, context }: ActionFunctionArgs) {
   const services = getServices(context.app);
-  const { user, session } = await services.auth.requireUser(request);
+  const { user, session } = await requireUser(request, context);
   const form = await request.formData().catch(() => new FormData());
   if (form.get("intent") === "remove-passkey") {
     const id = String(form.get("passkey") ?? "").slice(0, 1024);
@@ -51,16 +68,17 @@ export async function action({ request, context }: ActionFunctionArgs) {
     // someone else's passkey answers like a removed one: nothing says it exists
     if (!passkey || !services.users.idsOf(user).has(passkey.uid)) {
       services.audit.record("refused", { uid: user.id, ip: context.clientIp, reason: "passkey-remove-unknown" });
-      return json({ error: "That passkey has already been removed." }, { status: 404 });
+      return json({ error: { id: "account.passkeys.gone" } as Said }, { status: 404 });
     }
     services.passkeyStore.remove(id);
+    services.lifecycle.noticePasskey(user, "removed", passkey.name, localeOf(request));
     services.audit.record("passkey-removed", { uid: user.id, ip: context.clientIp, passkey: id.slice(0, 8) });
     return redirect("/account");
   }
   const sid = String(form.get("sid") ?? "");
   const target = services.sessions.findActive(sid);
   if (!target || !services.users.idsOf(user).has(target.uid)) {
-    return json({ error: "That session has already ended." }, { status: 404 });
+    return json({ error: { id: "account.sessions.gone" } as Said }, { status: 404 });
   }
   services.sessions.revoke(target.sid, "ended-from-account");
   services.audit.record("session-ended", { uid: user.id, ip: context.clientIp, current: target.sid === session.sid });
@@ -71,78 +89,47 @@ export async function action({ request, context }: ActionFunctionArgs) {
 }
 
 type Me = { id: string; email: string };
+type MeProblem = "ended" | "failed";
 
-/** The access token lives in this module's memory only: never in storage, never in a cookie. */
-let accessToken: string | null = null;
-
-async function fetchMe(): Promise<Me> {
-  if (!accessToken) {
-    const refreshed = await fetch("/auth/refresh", { method: "POST", credentials: "same-origin" });
-    if (!refreshed.ok) throw new Error("Your session has ended. Sign in again.");
-    accessToken = ((await refreshed.json()) as { access_token: string }).access_token;
-  }
-  const response = await fetch("/api/me", { headers: { Authorization: `Bearer ${accessToken}` } });
-  const fresh = response.headers.get("X-Access-Token");
-  if (fresh) accessToken = fresh;
-  if (response.status === 401) {
-    accessToken = null;
-    throw new Error("Your session has ended. Sign in again.");
-  }
-  if (!response.ok) throw new Error(`The API answered ${response.status}.`);
+/** The API with the access token apiFetch keeps in memory only: never in storage, never in a cookie. */
+async function fetchMe(): Promise<Me | MeProblem> {
+  const response = await apiFetch("/api/me");
+  if (response.status === 401) return "ended";
+  if (!response.ok) return "failed";
   return (await response.json()) as Me;
 }
 
-function device(userAgent: string): string {
-  if (!userAgent) return "Unknown device";
-  const browser = /Edg\//.test(userAgent)
-    ? "Edge"
-    : /Chrom(e|ium)\//.test(userAgent)
-      ? "Chrome"
-      : /Firefox\//.test(userAgent)
-        ? "Firefox"
-        : /Safari\//.test(userAgent)
-          ? "Safari"
-          : /curl\//.test(userAgent)
-            ? "curl"
-            : "Browser";
-  const os = /Windows/.test(userAgent)
-    ? "Windows"
-    : /Android/.test(userAgent)
-      ? "Android"
-      : /iPhone|iPad/.test(userAgent)
-        ? "iOS"
-        : /Mac OS X/.test(userAgent)
-          ? "macOS"
-          : /Linux/.test(userAgent)
-            ? "Linux"
-            : "";
-  return os ? `${browser} on ${os}` : browser;
-}
-
 export default function Account() {
-  const { methods, passkeys, sessions, node } = useLoaderData<typeof loader>();
-  const [me, setMe] = useState<Me | null>(null);
-  const [problem, setProblem] = useState<string | null>(null);
+  const t = useT();
+  const rich = useRich();
+  const { methods, passkeys, sessions, confirm, pendingAddress, addressChanged, apps } = useLoaderData<typeof loader>();
+  const refused = useActionData<{ error: Said }>();
+  const [me, setMe] = useState<Me | MeProblem | null>(null);
   const [passkeyName, setPasskeyName] = useState("");
-  const [passkeyProblem, setPasskeyProblem] = useState<string | null>(null);
+  const [passkeyProblem, setPasskeyProblem] = useState<MessageId | null>(null);
+  const [adding, setAdding] = useState(false);
   const revalidator = useRevalidator();
+  const busy = useNavigation().state !== "idle";
 
   async function add() {
     setPasskeyProblem(null);
+    setAdding(true);
     try {
-      await addPasskey(passkeyName.trim() || "Passkey");
+      await addPasskey(passkeyName.trim() || t("account.passkeys.defaultName"));
       setPasskeyName("");
       revalidator.revalidate();
     } catch (error) {
-      setPasskeyProblem(error instanceof Error ? error.message : "The passkey could not be added.");
+      setPasskeyProblem(error instanceof PasskeyProblem ? error.id : "passkey.addFailed");
+    } finally {
+      setAdding(false);
     }
   }
 
   useEffect(() => {
     let live = true;
     fetchMe()
-      .then((value) => live && setMe(value))
-      .catch((error: Error) => live && setProblem(error.message));
+      .catch((): MeProblem => "failed")
+      .then((value) => live && setMe(value));
     return () => {
       live = false;
     };
@@ -150,137 +137,175 @@ export default function Account() {
 
   return (
     <main>
-      <div className="card">
-        <h1>Your account</h1>
-        {problem && <p className="error">{problem}</p>}
-        {!me && !problem && <p className="muted">Loading your account…</p>}
-        {me && (
-          <table>
-            <tbody>
-              <tr>
-                <th>Email</th>
-                <td data-testid="account-email">{me.email}</td>
-              </tr>
-              <tr>
-                <th>User id</th>
-                <td className="mono" data-testid="account-id">
-                  {me.id}
-                </td>
-              </tr>
-              <tr>
-                <th>Sign-in methods</th>
-                <td>{methods.join(", ") || "—"}</td>
-              </tr>
-            </tbody>
-          </table>
-        )}
-        <p className="muted">
-          Read from <code>/api/me</code> with a short-lived access token kept in this page's memory.
+      {refused?.error && (
+        <p className="notice" role="alert">
+          {t(refused.error.id, refused.error.values)}
         </p>
-        <Form method="post" action="/logout" className="row">
-          <button type="submit">Sign out</button>
-          <button type="submit" name="scope" value="everywhere" className="secondary">
-            Sign out everywhere
-          </button>
-        </Form>
-      </div>
+      )}
+      {addressChanged && (
+        <p className="notice" role="status">
+          {t("account.addressChanged")}
+        </p>
+      )}
       <div className="card">
-        <h2>Passkeys</h2>
-        {passkeys.length === 0 && <p className="muted">No passkeys yet. Your email always works.</p>}
-        {passkeys.length > 0 && (
-          <table>
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Added</th>
-                <th>Last used</th>
-                <th></th>
-              </tr>
-            </thead>
-            <tbody>
-              {passkeys.map((p) => (
-                <tr key={p.id} data-testid="passkey-row">
-                  <td>{p.name}</td>
-                  <td>{new Date(p.createdAt).toISOString().replace("T", " ").slice(0, 16)} UTC</td>
-                  <td>
-                    {p.lastUsedAt
-                      ? `${new Date(p.lastUsedAt).toISOString().replace("T", " ").slice(0, 16)} UTC`
-                      : "never"}
-                  </td>
-                  <td>
-                    <Form method="post">
-                      <input type="hidden" name="intent" value="remove-passkey" />
-                      <input type="hidden" name="passkey" value={p.id} />
-                      <button type="submit" className="secondary" aria-label={`Remove passkey ${p.name}`}>
-                        Remove
-                      </button>
-                    </Form>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
-        <div className="row">
-          <label htmlFor="passkey-name">Name</label>
-          <input
-            id="passkey-name"
-            value={passkeyName}
-            maxLength={64}
-            placeholder="e.g. Laptop"
-            onChange={(event) => setPasskeyName(event.target.value)}
-          />
-          <button type="button" onClick={() => void add()}>
-            Add a passkey
-          </button>
-        </div>
-        {passkeyProblem && (
+        <h1>{t("account.title")}</h1>
+        {me === null && <p className="muted">{t("account.loading")}</p>}
+        {me === "ended" && (
           <p className="error" role="alert">
-            {passkeyProblem}
+            {t("account.sessionEnded")} <Link to="/login">{t("account.signInAgain")}</Link>
           </p>
         )}
+        {me === "failed" && (
+          <p className="error" role="alert">
+            {t("account.loadFailed")}
+          </p>
+        )}
+        {me && typeof me === "object" && (
+          <dl className="facts">
+            <div>
+              <dt>{t("account.email")}</dt>
+              <dd data-testid="account-email">{me.email}</dd>
+            </div>
+            <div>
+              <dt>{t("account.methods")}</dt>
+              <dd data-testid="account-methods">
+                {[...new Set(methods.map((m) => methodName(t, m)))].join(", ") || t("account.none")}
+              </dd>
+            </div>
+            <div>
+              <dt>{t("account.userId")}</dt>
+              <dd className="mono" data-testid="account-id">
+                {me.id}
+              </dd>
+            </div>
+          </dl>
+        )}
+        {confirm.everywhere ? (
+          <div className="confirm" role="region" aria-labelledby="confirm-everywhere">
+            <h2 id="confirm-everywhere">{t("account.confirmEverywhere.title")}</h2>
+            <p>{t("account.confirmEverywhere.body", { count: sessions.length })}</p>
+            <Form method="post" action="/logout" className="row">
+              <button type="submit" name="scope" value="everywhere" className="danger" autoFocus>
+                {t("account.confirmEverywhere.button")}
+              </button>
+              <Link to="/account">{t("account.cancel")}</Link>
+            </Form>
+          </div>
+        ) : (
+          <div className="row">
+            <Form method="post" action="/logout">
+              <button type="submit">{t("account.signOut")}</button>
+            </Form>
+            <Link className="button secondary" to="/account?confirm=everywhere">
+              {t("account.signOutEverywhere")}
+            </Link>
+          </div>
+        )}
       </div>
-      <div className="card">
-        <h2>Active sessions</h2>
-        <table>
-          <thead>
-            <tr>
-              <th>Device</th>
-              <th>Signed in</th>
-              <th>Last used</th>
-              <th>Node</th>
-              <th></th>
-            </tr>
-          </thead>
-          <tbody>
-            {sessions.map((s) => (
-              <tr key={s.sid} data-testid="session-row">
-                <td>
-                  {device(s.userAgent)} {s.current && <strong>(this device)</strong>}
-                </td>
-                <td>{new Date(s.createdAt).toISOString().replace("T", " ").slice(0, 16)} UTC</td>
-                <td>{new Date(s.lastUsedAt).toISOString().replace("T", " ").slice(0, 16)} UTC</td>
-                <td className="mono">{s.createdOn.slice(-8)}</td>
-                <td>
-                  <Form method="post">
-                    <input type="hidden" name="sid" value={s.sid} />
-                    <button
-                      type="submit"
-                      className="secondary"
-                      aria-label={`End session ${device(s.userAgent)} from ${new Date(s.createdAt).toISOString()}`}
-                    >
-                      {s.current ? "Sign out" : "End"}
-                    </button>
-                  </Form>
-                </td>
-              </tr>
+      <section className="card" aria-labelledby="passkeys-heading">
+        <h2 id="passkeys-heading">{t("account.passkeys")}</h2>
+        {passkeys.length === 0 && <p className="muted">{t("account.passkeys.none")}</p>}
+        {passkeys.length > 0 && (
+          <ul className="items">
+            {passkeys.map((p) => (
+              <li key={p.id} data-testid="passkey-row" className="item">
+                <div className="item-text">
+                  <strong>{p.name}</strong>
+                  <span className="muted">
+                    {rich("account.passkeys.added", { when: <RelativeTime at={p.createdAt} /> })}
+                    {" · "}
+                    {p.lastUsedAt
+                      ? rich("account.passkeys.lastUsed", { when: <RelativeTime at={p.lastUsedAt} /> })
+                      : t("account.passkeys.neverUsed")}
+                  </span>
+                </div>
+                {confirm.passkey?.id === p.id ? null : (
+                  <Link
+                    className="button secondary small"
+                    to={`/account?confirm=passkey&id=${encodeURIComponent(p.id)}`}
+                  >
+                    {t("account.passkeys.remove")}
+                    <span className="visually-hidden"> {p.name}</span>
+                  </Link>
+                )}
+                {confirm.passkey?.id === p.id && (
+                  <div className="confirm" role="region" aria-labelledby="confirm-passkey">
+                    <h3 id="confirm-passkey">{t("account.passkeys.confirm.title", { name: p.name })}</h3>
+                    <p>{t("account.passkeys.confirm.body")}</p>
+                    <Form method="post" action="/account" className="row">
+                      <input type="hidden" name="intent" value="remove-passkey" />
+                      <input type="hidden" name="passkey" value={p.id} />
+                      <button type="submit" className="danger" disabled={busy} autoFocus>
+                        {t("account.passkeys.confirm.button")}
+                      </button>
+                      <Link to="/account">{t("account.cancel")}</Link>
+                    </Form>
+                  </div>
+                )}
+              </li>
             ))}
-          </tbody>
-        </table>
-        <p className="muted">
-          This page was served by node <code>{node.slice(-8)}</code>.
-        </p>
-      </div>
+          </ul>
+        )}
+        <form
+          className="add-passkey"
+          onSubmit={(event) => {
+            event.preventDefault();
+            void add();
+          }}
+        >
+          <label htmlFor="passkey-name">{t("account.passkeys.nameLabel")}</label>
+          <div className="row tight">
+            <input
+              id="passkey-name"
+              type="text"
+              value={passkeyName}
+              maxLength={64}
+              placeholder={t("account.passkeys.namePlaceholder")}
+              onChange={(event) => setPasskeyName(event.target.value)}
+            />
+            <button type="submit" disabled={adding}>
+              {adding ? t("account.passkeys.adding") : t("account.passkeys.add")}
+            </button>
+          </div>
+        </form>
+        {passkeyProblem && (
+          <p className="error" role="alert" data-testid="passkey-problem">
+            {t(passkeyProblem)}
+          </p>
+        )}
+      </section>
+      <section className="card" aria-labelledby="sessions-heading">
+        <h2 id="sessions-heading">{t("account.sessions")}</h2>
+        <p className="muted">{t("account.sessions.count", { count: sessions.length })}</p>
+        <ul className="items">
+          {sessions.map((s) => {
+            const name = deviceName(t, s.device);
+            return (
+              <li key={s.sid} data-testid="session-row" className="item">
+                <div className="item-text">
+                  <strong>
+                    {name} {s.current && <span className="badge">{t("account.sessions.thisDevice")}</span>}
+                  </strong>
+                  <span className="muted">
+                    {rich("account.sessions.signedIn", { when: <RelativeTime at={s.createdAt} /> })}
+                    {" · "}
+                    {rich("account.sessions.lastUsed", { when: <RelativeTime at={s.lastUsedAt} /> })}
+                  </span>
+                </div>
+                <Form method="post" action="/account">
+                  <input type="hidden" name="sid" value={s.sid} />
+                  <button type="submit" className="secondary small" disabled={busy}>
+                    {s.current ? t("account.sessions.signOutHere") : t("account.sessions.end")}
+                    {!s.current && <span className="visually-hidden"> {name}</span>}
+                  </button>
+                </Form>
+              </li>
+            );
+          })}
+        </ul>
+      </section>
+      {apps && <AppsWithAccess apps={apps} />}
+      <AccountLifecycle pendingAddress={pendingAddress} />
     </main>
   );
 }

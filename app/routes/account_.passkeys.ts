@@ -2,6 +2,8 @@ import type { ActionFunctionArgs } from "@remix-run/node";
 import { json } from "@remix-run/node";
 import { z } from "zod";
 import { apiError } from "#app/lib/http.server.ts";
+import { localeOf } from "#app/lib/i18n/locales.ts";
+import { optionalUser } from "#app/lib/auth/index.server.ts";
 import { getServices } from "#app/lib/services.server.ts";
 import { isPasskeyError } from "#app/lib/sign-in/passkey/passkey.server.ts";
 
@@ -17,7 +19,7 @@ export async function loader() {
 /** POST /account/passkeys: a signed-in person adds a passkey (options, then the authenticator's answer). */
 export async function action({ request, context }: ActionFunctionArgs) {
   const services = getServices(context.app);
-  const signedIn = await services.auth.fromCookie(request);
+  const signedIn = await optionalUser(request, context);
   if (!signedIn) return apiError(401, "unauthorized", "Sign in first.");
   const { user } = signedIn;
   const body = bodySchema.safeParse(await request.json().catch(() => undefined));
@@ -28,6 +30,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
   try {
     const { id, passkey } = await services.passkeys.register(user, body.data);
     services.audit.record("passkey-added", { uid: user.id, ip: context.clientIp, passkey: id.slice(0, 8) });
+    services.lifecycle.noticePasskey(user, "added", passkey.name, localeOf(request));
     return json({ id, name: passkey.name }, { status: 201, headers: { "Cache-Control": "no-store" } });
   } catch (error) {
     if (!isPasskeyError(error)) throw error;
@@ -42,6 +45,8 @@ export async function action({ request, context }: ActionFunctionArgs) {
       error.status,
       error.status === 403 ? "forbidden" : "invalid_request",
       "The passkey could not be added. Try again.",
+      {},
+      { problem: error.problem },
     );
   }
 }

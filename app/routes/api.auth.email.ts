@@ -31,7 +31,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
   const parsed = bodySchema.safeParse(body);
   const email = normaliseEmail(parsed.success ? parsed.data.email : undefined);
   if (!email.ok) return apiError(400, "invalid_request", email.message);
-  const redirectTo = safeRedirect(parsed.success ? parsed.data.redirectTo : undefined, context.app.config.appUrl);
+  const redirectTo = safeRedirect(parsed.success ? parsed.data.redirectTo : undefined, context.app.config);
   const outcome = await requestLink(services.linkRequests, request, "api", context.clientIp, email.email, redirectTo);
   if (outcome.status !== 302) return outcome;
   const headers = new Headers({ "Cache-Control": "no-store" });

@@ -1,13 +1,14 @@
 import type { HeadersFunction, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { useLoaderData } from "@remix-run/react";
 import { ProviderProblem } from "#app/components/provider-problem.tsx";
+import { pageTitle, rootOf } from "#app/lib/i18n/intl.ts";
 import { isOAuthError } from "#app/lib/sign-in/social/oauth-errors.server.ts";
 import { refuseProviderSignIn } from "#app/lib/sign-in/social/provider-problem.server.ts";
 import { getServices } from "#app/lib/services.server.ts";
 import { finishSignIn } from "#app/lib/sign-in/finish.server.ts";
 import { safeRedirect } from "#app/lib/validation.server.ts";
 
-export const meta: MetaFunction = () => [{ title: "Sign in · PwdlessGs" }];
+export const meta: MetaFunction = ({ matches }) => [{ title: pageTitle(rootOf(matches), "login.title") }];
 
 // The code is in this page's URL: never cache the page, never send the URL on as a Referer. (The
 // "Try again" POST then says `Origin: null`; the cross-site check goes by Sec-Fetch-Site first.)
@@ -27,7 +28,7 @@ export async function loader({ request, params, context }: LoaderFunctionArgs) {
   // the state cookie is for one answer only, whatever its outcome
   const headers = new Headers(CALLBACK_HEADERS);
   headers.append("Set-Cookie", await services.social.clearState());
-  const redirectTo = safeRedirect(await services.social.pendingRedirectTo(request), config.appUrl);
+  const redirectTo = safeRedirect(await services.social.pendingRedirectTo(request), config);
   try {
     const { identity } = await services.social.finish(provider, request);
     return await finishSignIn(services.finish, request, {

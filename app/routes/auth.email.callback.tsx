@@ -5,13 +5,15 @@ import {
   isLinkError,
   LINK_PROBLEM_STATUS,
   LINK_TOKEN_KEY,
+  type LinkError,
   type LinkProblem,
 } from "#app/lib/sign-in/email-link/strategy.server.ts";
 import { finishSignIn } from "#app/lib/sign-in/finish.server.ts";
 import { getServices, type Services } from "#app/lib/services.server.ts";
 import { clientKey } from "#app/lib/abuse/client-key.server.ts";
+import { pageTitle, rootOf, useT } from "#app/lib/i18n/intl.ts";
 
-export const meta: MetaFunction = () => [{ title: "Sign in · PwdlessGs" }];
+export const meta: MetaFunction = ({ matches }) => [{ title: pageTitle(rootOf(matches), "login.title") }];
 
 // the token is in this page's URL: never send it on as a Referer, never cache the page
 const LINK_PAGE_HEADERS = { "Cache-Control": "no-store", "Referrer-Policy": "no-referrer" };
@@ -22,23 +24,50 @@ export const headers: HeadersFunction = ({ loaderHeaders, actionHeaders }) => {
 
 type Problem = { problem: LinkProblem | "rate-limited"; email: string | null };
 /** what the page shows: a problem, "Sign in as …?", or (asked for in another browser) the code */
-type LinkPage = { problem: Problem["problem"] | null; email: string | null; code: string | null };
+type LinkPage = {
+  problem: Problem["problem"] | null;
+  email: string | null;
+  code: string | null;
+  /** rate-limited: when to try again */
+  minutes?: number;
+};
 
 const STATUS: Record<Problem["problem"], number> = { ...LINK_PROBLEM_STATUS, "rate-limited": 429 };
 
-function problemResponse(problem: Problem["problem"], email: string | undefined, extra: HeadersInit = {}) {
+function problemResponse(
+  problem: Problem["problem"],
+  email: string | undefined,
+  extra: HeadersInit = {},
+  minutes?: number,
+) {
   return json<LinkPage>(
-    { problem, email: email ?? null, code: null },
+    { problem, email: email ?? null, code: null, minutes },
     { status: STATUS[problem], headers: { ...LINK_PAGE_HEADERS, ...extra } },
   );
 }
 
-/** Each opening (a look or a use) counts against the client's IP. */
-function limitOpenings(services: Services, ip: string) {
-  const verdict = services.limits.openingsPerIp.hit(clientKey(ip));
+/**
+ * Each opening (a look or a use) counts against the client's IP; tokens that do not even open
+ * (junk, scans, truncated copies) count in a budget of their own, so a bot on an office's shared
+ * address cannot spend the openings of the people behind it who hold real links.
+ */
+function limitOpenings(services: Services, ip: string, junk: boolean) {
+  const verdict = (junk ? services.limits.junkOpeningsPerIp : services.limits.openingsPerIp).hit(clientKey(ip));
   if (verdict.ok) return null;
-  services.audit.record("rate-limited", { ip, reason: "link-openings-per-ip" });
-  return problemResponse("rate-limited", undefined, { "Retry-After": String(verdict.retryAfterSeconds) });
+  services.audit.record("rate-limited", { ip, reason: junk ? "junk-link-openings-per-ip" : "link-openings-per-ip" });
+  const minutes = Math.max(1, Math.ceil(verdict.retryAfterSeconds / 60));
+  return problemResponse("rate-limited", undefined, { "Retry-After": String(verdict.retryAfterSeconds) }, minutes);
+}
+
+/** Whether a request's token opens at all: only sealed tokens spend the openings honest people need. */
+async function opens(services: Services, request: Request): Promise<boolean> {
+  const token = new URL(request.url).searchParams.get("token") ?? "";
+  try {
+    await services.links.inspect(token, "");
+    return true;
+  } catch (error) {
+    return !(isLinkError(error) && error.problem === "invalid");
+  }
 }
 
 /** The link as this node sees it, without using it: a problem, or who it would sign in. */
@@ -57,21 +86,25 @@ async function look(services: Services, request: Request) {
 /** GET only shows who would sign in: mail scanners that prefetch links must not use them. */
 export async function loader({ request, context }: LoaderFunctionArgs) {
   const services = getServices(context.app);
-  const limited = limitOpenings(services, context.clientIp);
-  if (limited) return limited;
+  // looked at first, counted after: a token that does not open counts in the junk budget
+  let looked: Awaited<ReturnType<typeof look>> | undefined;
+  let refused: LinkError | undefined;
   try {
-    const { payload, problem } = await look(services, request);
-    if (problem) return problemResponse(problem, payload.e);
-    return json<LinkPage>({ problem: null, email: payload.e, code: null }, { headers: LINK_PAGE_HEADERS });
+    looked = await look(services, request);
   } catch (error) {
-    if (isLinkError(error)) return problemResponse(error.problem, error.email);
-    throw error;
+    if (!isLinkError(error)) throw error;
+    refused = error;
   }
+  const limited = limitOpenings(services, context.clientIp, refused?.problem === "invalid");
+  if (limited) return limited;
+  if (refused || !looked) return problemResponse(refused?.problem ?? "invalid", refused?.email);
+  if (looked.problem) return problemResponse(looked.problem, looked.payload.e);
+  return json<LinkPage>({ problem: null, email: looked.payload.e, code: null }, { headers: LINK_PAGE_HEADERS });
 }
 
 export async function action({ request, context }: ActionFunctionArgs) {
   const services = getServices(context.app);
-  const limited = limitOpenings(services, context.clientIp);
+  const limited = limitOpenings(services, context.clientIp, !(await opens(services, request)));
   if (limited) return limited;
   // read from a copy: the strategy is handed the request itself
   const form = await request
@@ -106,32 +139,8 @@ export async function action({ request, context }: ActionFunctionArgs) {
   }
 }
 
-const TEXT: Record<Problem["problem"], { title: string; body: string }> = {
-  "rate-limited": {
-    title: "Too many attempts",
-    body: "Too many sign-in links were opened from your network in a short time. Please wait a few minutes and try again.",
-  },
-  invalid: { title: "This link does not work", body: "The link is incomplete or was changed. Request a new one." },
-  expired: { title: "This link has expired", body: "Sign-in links work for a short time only. Request a new one." },
-  used: {
-    title: "This link was already used",
-    body: "Each sign-in link works once. Request a new one to sign in again.",
-  },
-  superseded: {
-    title: "A newer link was used",
-    body: "A more recent sign-in link for this address has been used, so this older one no longer works. Request a new one.",
-  },
-  "other-browser": {
-    title: "Open the link in the browser where you asked for it",
-    body: "For your safety, a sign-in link only works in the browser that requested it. You can finish there with a code: ask for it here and type it on the “Check your email” page of that browser. Or request a new link to sign in in this browser.",
-  },
-  "issuer-unreachable": {
-    title: "We cannot check this link right now",
-    body: "The server that sent this link, or the store the servers share, is not reachable at the moment, so we cannot make sure it is used only once. Try again in a moment, or request a new link.",
-  },
-};
-
 export default function EmailCallback() {
+  const t = useT();
   const shown = useLoaderData<LinkPage>();
   const acted = useActionData<LinkPage>();
   const state = acted ?? shown;
@@ -139,40 +148,45 @@ export default function EmailCallback() {
     return (
       <main>
         <div className="card">
-          <h1>Type this code in the browser where you asked</h1>
-          <p>On the “Check your email” page of the browser where you asked to sign in as {state.email}, type:</p>
+          <h1>{t("link.code.title")}</h1>
+          <p>{t("link.code.body", { email: state.email ?? "" })}</p>
           <p className="code" data-testid="shown-code">
             {state.code}
           </p>
-          <p className="muted">The code works once, like the link; using it there uses up this link too.</p>
+          <p className="muted">{t("link.code.once")}</p>
         </div>
       </main>
     );
   }
   if (state.problem) {
-    const text = TEXT[state.problem];
+    const problem = state.problem;
     return (
       <main>
-        <div className="card" data-problem={state.problem}>
-          <h1>{text.title}</h1>
-          <p>{text.body}</p>
-          {state.problem === "other-browser" && (
+        <div className="card" data-problem={problem}>
+          <h1>{t(`link.problem.${problem}.title`)}</h1>
+          <p>{t(`link.problem.${problem}.body`, { minutes: state.minutes ?? 10 })}</p>
+          {problem === "other-browser" && (
             <Form method="post" className="row">
               <button type="submit" name="intent" value="show-code">
-                Show the code for the other browser
+                {t("link.showCode")}
               </button>
             </Form>
           )}
-          <Form method="post" action="/login" className="row">
-            {state.email && <input type="hidden" name="email" value={state.email} />}
-            {state.email ? (
-              <button type="submit">Send a new link to {state.email}</button>
-            ) : (
-              <Link className="button" to="/login">
-                Request a new link
-              </Link>
-            )}
-          </Form>
+          {/* too many openings: a new link would be refused the same way; waiting is the way on */}
+          {problem !== "rate-limited" && (
+            <Form method="post" action="/login" className="row">
+              {state.email && <input type="hidden" name="email" value={state.email} />}
+              {state.email ? (
+                <button type="submit" className={problem === "other-browser" ? "secondary" : undefined}>
+                  {t("link.newLinkTo", { email: state.email })}
+                </button>
+              ) : (
+                <Link className="button" to="/login">
+                  {t("link.newLink")}
+                </Link>
+              )}
+            </Form>
+          )}
         </div>
       </main>
     );
@@ -180,11 +194,11 @@ export default function EmailCallback() {
   return (
     <main>
       <div className="card">
-        <h1>Sign in as {state.email}?</h1>
-        <p>Confirm to finish signing in on this device.</p>
+        <h1>{t("link.confirm.title", { email: state.email ?? "" })}</h1>
+        <p>{t("link.confirm.body")}</p>
         <Form method="post" className="row">
-          <button type="submit">Sign in as {state.email}</button>
-          <Link to="/login">Not you?</Link>
+          <button type="submit">{t("link.confirm.button", { email: state.email ?? "" })}</button>
+          <Link to="/login">{t("link.confirm.notYou")}</Link>
         </Form>
       </div>
     </main>

@@ -56,6 +56,14 @@ export async function action({ request, context }: ActionFunctionArgs) {
       error.problem === "unknown-credential"
         ? "This passkey is not registered here (it may have been removed). Sign in with your email instead."
         : "The passkey could not be checked. Try again, or sign in with your email.";
-    return apiError(error.status, error.status === 403 ? "forbidden" : "invalid_request", message);
+    return apiError(
+      error.status,
+      error.status === 403 ? "forbidden" : "invalid_request",
+      message,
+      {},
+      {
+        problem: error.problem,
+      },
+    );
   }
 }

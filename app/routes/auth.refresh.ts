@@ -13,5 +13,5 @@ export async function action({ request, context }: ActionFunctionArgs) {
   if (request.method !== "POST") {
     return apiError(405, "invalid_request", "Use POST.", { Allow: "POST" });
   }
-  return toResponse(await apiAnswers(context.app).refresh(request));
+  return toResponse(await apiAnswers(context.app).refresh(request, context.sessionHeaders));
 }

@@ -1,9 +1,10 @@
 import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json } from "@remix-run/node";
 import { useLoaderData } from "@remix-run/react";
+import { pageTitle, rootOf, useT } from "#app/lib/i18n/intl.ts";
 import { requireOutbox } from "#app/lib/ops/mailbox.server.ts";
 
-export const meta: MetaFunction = () => [{ title: "Development mailbox · PwdlessGs" }];
+export const meta: MetaFunction = ({ matches }) => [{ title: pageTitle(rootOf(matches), "mailbox.title") }];
 
 export async function loader({ context }: LoaderFunctionArgs) {
   const messages = requireOutbox(context.app).list();
@@ -17,7 +18,7 @@ export async function loader({ context }: LoaderFunctionArgs) {
  * Splits text into plain runs and clickable links; a link to another node of the cluster
  * can also be opened here, to try a sign-in across nodes.
  */
-function linkify(text: string, here: string) {
+function linkify(text: string, here: string, openHere: string) {
   return text.split(/(https?:\/\/\S+)/g).map((part, i) => {
     if (!/^https?:\/\//.test(part)) return <span key={i}>{part}</span>;
     const url = new URL(part);
@@ -32,7 +33,7 @@ function linkify(text: string, here: string) {
             {" "}
             (
             <a href={local} data-testid="mail-link-here">
-              open on this node
+              {openHere}
             </a>
             )
           </>
@@ -43,27 +44,22 @@ function linkify(text: string, here: string) {
 }
 
 export default function Mailbox() {
+  const t = useT();
   const { messages, here } = useLoaderData<typeof loader>();
   return (
     <main>
       <div className="card">
-        <h1>Development mailbox</h1>
+        <h1>{t("mailbox.title")}</h1>
         <p className="muted">
-          Local mode without <code>SMTP_URL</code>: the mail the nodes of this cluster would have sent, newest first. It
-          exists only in memory and never in production. Also as JSON at{" "}
-          <a href="/dev/mailbox.json">/dev/mailbox.json</a>.
+          {t("mailbox.body")} <a href="/dev/mailbox.json">/dev/mailbox.json</a>
         </p>
       </div>
-      {messages.length === 0 && <p className="muted">No mail yet.</p>}
+      {messages.length === 0 && <p className="muted">{t("mailbox.empty")}</p>}
       {messages.map((m, i) => (
         <article className="mail" key={`${m.sentAt}-${i}`} data-testid="mail">
-          <div>
-            <strong>{m.subject}</strong>
-          </div>
-          <div className="muted">
-            To {m.to} · {m.sentAt}
-          </div>
-          <pre>{linkify(m.text, here)}</pre>
+          <h2 className="mail-subject">{m.subject}</h2>
+          <p className="muted">{t("mailbox.to", { to: m.to, sentAt: m.sentAt })}</p>
+          <pre>{linkify(m.text, here, t("mailbox.openHere"))}</pre>
         </article>
       ))}
     </main>

@@ -1,11 +1,13 @@
 import type { ActionFunctionArgs, HeadersFunction, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData, useNavigation } from "@remix-run/react";
+import { useEffect, useRef } from "react";
+import { pageTitle, rootOf, useT, type Said } from "#app/lib/i18n/intl.ts";
 import { getServices, type Services } from "#app/lib/services.server.ts";
 import { signInWithCode } from "#app/lib/sign-in/code/sign-in.server.ts";
 import { LINK_EMAIL_KEY, LINK_TOKEN_KEY } from "#app/lib/sign-in/email-link/strategy.server.ts";
 
-export const meta: MetaFunction = () => [{ title: "Check your email · PwdlessGs" }];
+export const meta: MetaFunction = ({ matches }) => [{ title: pageTitle(rootOf(matches), "sent.title") }];
 
 export const headers: HeadersFunction = ({ actionHeaders }) => {
   const headers: Record<string, string> = { "Cache-Control": "no-store" };
@@ -59,47 +61,80 @@ export async function action({ request, context }: ActionFunctionArgs) {
   });
 }
 
+/** The code field: digits only, and sent as soon as it holds six (typed, pasted or filled in by the phone). */
+function CodeField({ invalid, busy }: { invalid: boolean; busy: boolean }) {
+  const sent = useRef<string | null>(null);
+  return (
+    <input
+      id="code"
+      name="code"
+      type="text"
+      inputMode="numeric"
+      autoComplete="one-time-code"
+      pattern="[0-9]{6}"
+      maxLength={12}
+      required
+      className="code-input"
+      aria-invalid={invalid || undefined}
+      aria-describedby={invalid ? "code-hint code-error" : "code-hint"}
+      disabled={busy}
+      onInput={(event) => {
+        const field = event.currentTarget;
+        const digits = field.value.replace(/\D/g, "").slice(0, 6);
+        // once per value: a field left as it was (autofill firing twice) does not submit again
+        if (digits.length < 6) sent.current = null;
+        if (digits.length === 6 && digits !== sent.current && field.form) {
+          sent.current = digits;
+          field.value = digits;
+          field.form.requestSubmit();
+        }
+      }}
+    />
+  );
+}
+
 export default function LinkSent() {
+  const t = useT();
   const { email, minutes, outbox } = useLoaderData<typeof loader>();
-  const refused = useActionData<{ error: string }>();
-  const busy = useNavigation().state === "submitting";
+  const refused = useActionData<{ error: Said; newEmail: boolean }>();
+  const navigation = useNavigation();
+  const busy = navigation.state === "submitting" && navigation.formAction === "/login/sent";
+  const codeField = useRef<HTMLFormElement>(null);
+  // after a refusal: an empty field, ready for the next try
+  useEffect(() => {
+    if (!refused || !codeField.current) return;
+    const input = codeField.current.elements.namedItem("code");
+    if (input instanceof HTMLInputElement) {
+      input.value = "";
+      input.focus();
+    }
+  }, [refused]);
+  const offerCode = email && !refused?.newEmail;
   return (
     <main>
       <div className="card">
-        <h1>Check your email</h1>
-        <p>
-          If <strong>{email ?? "that address"}</strong> can receive mail, a sign-in link and a code are on their way.
-          Open the link, or type the code here. Either works once, for {minutes} minutes, in this browser.
-        </p>
-        {outbox && (
+        <h1>{t("sent.title")}</h1>
+        {email && <p>{t("sent.body", { email, minutes })}</p>}
+        {email && outbox && (
           <p className="notice">
-            Local mode: no SMTP server is set, so the email is in the <Link to="/dev/mailbox">development mailbox</Link>
-            .
+            {t("sent.outbox")} <Link to="/dev/mailbox">{t("sent.outboxLink")}</Link>
           </p>
         )}
-        {email && (
-          <Form method="post" noValidate>
-            <label htmlFor="code">Code from the email</label>
-            <input
-              id="code"
-              name="code"
-              type="text"
-              inputMode="numeric"
-              autoComplete="one-time-code"
-              pattern="[0-9]{6}"
-              maxLength={12}
-              required
-              aria-invalid={refused?.error ? true : undefined}
-              aria-describedby={refused?.error ? "code-error" : undefined}
-            />
-            {refused?.error && (
-              <p id="code-error" className="error" role="alert">
-                {refused.error}
-              </p>
-            )}
+        {refused?.error && (
+          <p id="code-error" className="error" role="alert" data-testid="code-problem">
+            {t(refused.error.id, refused.error.values)}
+          </p>
+        )}
+        {offerCode && (
+          <Form method="post" noValidate ref={codeField}>
+            <label htmlFor="code">{t("sent.codeLabel")}</label>
+            <p id="code-hint" className="muted small">
+              {t("sent.codeHint")}
+            </p>
+            <CodeField invalid={Boolean(refused?.error)} busy={busy} />
             <div className="row">
               <button type="submit" disabled={busy}>
-                {busy ? "Checking…" : "Sign in with the code"}
+                {busy ? t("sent.checking") : t("sent.codeButton")}
               </button>
             </div>
           </Form>
@@ -107,11 +142,24 @@ export default function LinkSent() {
         {email && (
           <Form method="post" action="/login" className="row">
             <input type="hidden" name="email" value={email} />
-            <button type="submit" className="secondary">
-              Send another email
+            <button type="submit" className={offerCode ? "secondary" : undefined}>
+              {t("sent.sendAnother")}
             </button>
-            <Link to="/login">Use a different address</Link>
+            <Link to="/login">{t("sent.differentAddress")}</Link>
           </Form>
+        )}
+        {!email && (
+          <>
+            <h2>{t("sent.noneWaiting.title")}</h2>
+            <p>{t("sent.noneWaiting.body", { minutes })}</p>
+            <Form method="post" action="/login" noValidate>
+              <label htmlFor="email">{t("login.email")}</label>
+              <input id="email" name="email" type="email" autoComplete="email" autoCapitalize="none" required />
+              <div className="row">
+                <button type="submit">{t("sent.newEmail")}</button>
+              </div>
+            </Form>
+          </>
         )}
       </div>
     </main>

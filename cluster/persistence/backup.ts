@@ -5,10 +5,10 @@
  * each log up to its last whole block. A snapshot the node replaced meanwhile is read anew.
  */
 import { existsSync } from "node:fs";
-import { open, rename, rm } from "node:fs/promises";
+import { open, readdir, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { BLOCK_HEADER_BYTES, BlockType, FileKind, headerBlock, preamble, sealBlock } from "./blocks";
-import { readChain, SNAPSHOT_FILE } from "./chain";
+import { ACCEPTED_FILE, FORMAT_1_FILE, readChain, SNAPSHOT_FILE } from "./chain";
 import { PersistenceError } from "./types";
 
 const ATTEMPTS = 5;
@@ -68,4 +68,20 @@ async function copyOnce(dir: string, target: string, clusterName: string | undef
   await handle.close();
   await rename(tmp, target);
   return written;
+}
+
+/**
+ * `npm run cluster -- accept-file`: an operator vouches for a DATA_DIR last in step with its
+ * cluster longer ago than the tombstone horizon (the whole cluster was stopped that long, so no
+ * deletion was forgotten meanwhile). Leaves a note the next start takes as the last contact; the
+ * tables files are not touched.
+ */
+export async function acceptTablesFiles(dir: string, now: number): Promise<string> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  if (!names.includes(SNAPSHOT_FILE) && !names.includes(FORMAT_1_FILE)) {
+    throw new PersistenceError("unreadable", `there are no tables files in ${dir}`);
+  }
+  const note = path.join(dir, ACCEPTED_FILE);
+  await writeFile(note, `${now}\n`, { mode: 0o600 });
+  return note;
 }

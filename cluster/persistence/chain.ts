@@ -22,6 +22,13 @@ import { PersistenceError } from "./types";
 
 export const SNAPSHOT_FILE = "tables.snap";
 export const SNAPSHOT_TMP = "tables.snap.tmp";
+/**
+ * `npm run cluster -- accept-file` writes here when the node is stopped (an operator vouches for
+ * files last in step with their cluster longer ago than the tombstone horizon): a time in ms,
+ * taken as the last contact at the next start, then kept in the files and this note removed.
+ * The tables files themselves are never touched by the command.
+ */
+export const ACCEPTED_FILE = "tables.accepted";
 /** the format-1 file (SQLite), migrated on first start */
 export const FORMAT_1_FILE = "tables.db";
 const LOG_FILE = /^tables-(\d{6,})\.log$/;

@@ -7,7 +7,7 @@
  * When the log has grown past the snapshot, a new snapshot is written from memory in slices and
  * the old files are dropped.
  */
-import { open, rename, rm, stat, type FileHandle } from "node:fs/promises";
+import { open, readFile, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { createRequire } from "node:module";
@@ -18,9 +18,12 @@ import { ClusterUnavailableError } from "../errors";
 import type { StoreExport } from "../store";
 
 import { BLOCK_HEADER_BYTES, BlockType, FileKind, headerBlock, preamble, sealBlock, type HeaderMeta } from "./blocks";
+import { LAST_CONTACT_KEY } from "./sqlite";
 import {
+  ACCEPTED_FILE,
   checkAccess,
   describe,
+  FORMAT_1_FILE,
   listTablesFiles,
   logFileName,
   logHasCommits,
@@ -34,6 +37,7 @@ import { moveFormat1Aside, readFormat1 } from "./migrate";
 import { readTables, type ReadOutcome } from "./read";
 import {
   PersistenceError,
+  staleFileProblem,
   type Persistence,
   type PersistenceContext,
   type PersistenceProblem,
@@ -114,6 +118,12 @@ export class FilePersistence implements Persistence {
   /** bytes of the logs before the current one (until the snapshot after them drops them) */
   private olderLogBytes = 0;
   private readonly meta = new Map<string, string>();
+  /** when this node was last in step with its cluster (meta LAST_CONTACT_KEY), as read at start */
+  private lastContactAt: number | null = null;
+  /** the store's `forgotten` when the last snapshot began: more since, and a snapshot is due */
+  private forgottenAtSnapshot = 0;
+  /** an operator's \`accept-file\` note read at start: kept in the files, then removed */
+  private acceptedAt: number | undefined;
   private readonly metaChanged = new Map<string, string | undefined>();
   private logMark: DictionaryMark = newMark();
   private readonly commit = new ByteWriter(1 << 20);
@@ -189,7 +199,10 @@ export class FilePersistence implements Persistence {
     } else if (files.format1) {
       existed = true;
       migrated = true;
-      ({ restored, refused } = await readFormat1(this.dir, this.options.clusterName, store, this.where));
+      ({ restored, refused } = await readFormat1(this.dir, this.options.clusterName, store, this.where, (noted) =>
+        this.refuseIfStale(path.join(this.dir, FORMAT_1_FILE), noted),
+      ));
+      if (this.lastContactAt !== null) this.meta.set(LAST_CONTACT_KEY, String(this.lastContactAt));
       snapshotNow = true;
     } else {
       for (const generation of files.logs) {
@@ -221,6 +234,14 @@ export class FilePersistence implements Persistence {
       });
     }
     await rm(path.join(this.dir, SNAPSHOT_TMP), { force: true });
+    if (this.acceptedAt !== undefined) {
+      // the operator's note becomes the files' own last contact before it is removed
+      if (Number(this.meta.get(LAST_CONTACT_KEY) ?? 0) < this.acceptedAt) {
+        this.writeMeta(LAST_CONTACT_KEY, String(this.acceptedAt));
+      }
+      await this.durable();
+      await rm(path.join(this.dir, ACCEPTED_FILE), { force: true });
+    }
     store.startJournal();
     const every = this.options.maintenanceMs ?? 10 * 60_000;
     this.maintenance = setInterval(() => this.snapshotIfDue(), every);
@@ -233,6 +254,7 @@ export class FilePersistence implements Persistence {
       refused,
       ms: this.now() - started,
       cpuMs: Math.round((used.user + used.system) / 1000),
+      lastContactAt: this.lastContactAt,
     };
   }
 
@@ -251,6 +273,8 @@ export class FilePersistence implements Persistence {
     const read = store.isEmpty() ? await this.readOnWorker() : { ...(await this.readHere()), on: "main thread" };
     const { header, kind, end } = read;
     for (const [key, value] of read.meta) this.meta.set(key, value);
+    // before a byte of the files is changed, and before a row is served or sent
+    await this.refuseIfStale(path.join(this.dir, SNAPSHOT_FILE), this.meta.get(LAST_CONTACT_KEY));
     const snapshotStat = await stat(path.join(this.dir, SNAPSHOT_FILE));
     this.snapshotBytes = snapshotStat.size;
     let snapshotNow = !read.identity || kind === FileKind.Backup;
@@ -354,6 +378,34 @@ export class FilePersistence implements Persistence {
       this.waiting.push({ position, meta, resolve, reject });
       this.schedule();
     });
+  }
+
+  noteContact(at: number): void {
+    // committed with the next commit; a node that writes nothing commits it alone
+    this.writeMeta(LAST_CONTACT_KEY, String(at));
+  }
+
+  /**
+   * The tombstone horizon's rule: files last in step with their cluster longer ago than it may
+   * hold rows erased meanwhile, whose tombstones are gone: refused, the files untouched. An
+   * operator's \`accept-file\` note beside them counts as a contact.
+   */
+  private async refuseIfStale(where: string, noted: string | undefined): Promise<void> {
+    const fromFiles = Number(noted);
+    let last = Number.isFinite(fromFiles) && fromFiles > 0 ? fromFiles : null;
+    const accepted = Number((await readFile(path.join(this.dir, ACCEPTED_FILE), "utf8").catch(() => "")).trim());
+    if (Number.isFinite(accepted) && accepted > 0) {
+      this.acceptedAt = accepted;
+      last = Math.max(last ?? 0, accepted);
+    }
+    this.lastContactAt = last;
+    const stale = staleFileProblem(
+      `${this.where.label} tables file ${where}`,
+      last,
+      this.now(),
+      this.context!.tombstoneTtlMs,
+    );
+    if (stale) throw stale;
   }
 
   readMeta(key: string): string | undefined {
@@ -560,7 +612,9 @@ export class FilePersistence implements Persistence {
     // and competes with them for the CPU and the disk; the first commit after them starts it
     if (performance.now() - this.lastFullCommitAt < BUSY_MS) return;
     const logs = this.olderLogBytes + this.log.size;
-    if (logs > Math.max(this.options.snapshotAfterBytes ?? 64 << 20, this.snapshotBytes)) {
+    // deleted values (an erased user) and collected tombstones leave the files with a snapshot
+    const forgotten = (this.context?.store.forgotten ?? 0) !== this.forgottenAtSnapshot;
+    if (forgotten || logs > Math.max(this.options.snapshotAfterBytes ?? 64 << 20, this.snapshotBytes)) {
       this.snapshot().catch((error: unknown) => {
         this.context?.log.warn("cluster: writing a snapshot of the tables failed; the log goes on", {
           error: (error as Error).message,
@@ -635,6 +689,7 @@ export class FilePersistence implements Persistence {
     const store = this.context!.store;
     const log = this.log!;
     const tmp = path.join(this.dir, SNAPSHOT_TMP);
+    const forgotten = store.forgotten;
     const handle = await open(tmp, "w");
     let written = 0;
     let rows = 0;
@@ -704,6 +759,7 @@ export class FilePersistence implements Persistence {
     }
     await syncDir(this.dir);
     this.olderLogBytes = 0;
+    this.forgottenAtSnapshot = forgotten;
     this.counters.snapshots += 1;
     if (this.pending()) this.schedule();
   }

@@ -11,7 +11,7 @@ import path from "node:path";
 import type { ClusterStore } from "../store";
 import { yieldToEventLoop } from "../slicer";
 import { checkAccess, FORMAT_1_FILE, type Where } from "./chain";
-import { TablesFile } from "./sqlite";
+import { LAST_CONTACT_KEY, TablesFile } from "./sqlite";
 
 const SUFFIXES = ["", "-wal", "-shm"];
 export const MIGRATED_DIR = "format-1-before-migration";
@@ -22,6 +22,8 @@ export async function readFormat1(
   clusterName: string,
   store: ClusterStore,
   where: Where,
+  /** called with the file's last contact (meta), before a row is read; may refuse the file */
+  beforeRows?: (lastContactAt: string | undefined) => Promise<void>,
 ): Promise<{ restored: number; refused: number }> {
   const original = path.join(dir, FORMAT_1_FILE);
   for (const suffix of SUFFIXES) {
@@ -42,6 +44,7 @@ export async function readFormat1(
     }
     const file = TablesFile.open(copy, { clusterName, label: where.label, shownAs: original });
     try {
+      await beforeRows?.(file.meta(LAST_CONTACT_KEY));
       for (const slice of file.slices(20_000)) {
         for (const record of slice) {
           if (store.applyRemote(record, "restore") === "rejected") refused += 1;

@@ -256,6 +256,19 @@ export class TablesFile {
     }
   }
 
+  /** A value of the file's `meta` table (format, cluster, lastContactAt…). */
+  meta(key: string): string | undefined {
+    const row = this.db.prepare("SELECT value FROM meta WHERE key = ?").get(key);
+    return row === undefined ? undefined : String(row.value);
+  }
+
+  /** Set a `meta` value, committed when this returns. */
+  setMeta(key: string, value: string): void {
+    this.db
+      .prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+      .run(key, value);
+  }
+
   /** Delete tombstones stamped before `horizon` (ms), at most `limit`; returns how many. */
   deleteTombstones(horizon: number, limit: number): number {
     const result = this.db
@@ -360,3 +373,6 @@ export function writeTablesFile(file: string, clusterName: string, slices: Itera
   }
   return written;
 }
+
+/** The `meta` key holding when the node was last in step with its cluster (ms since the epoch). */
+export const LAST_CONTACT_KEY = "lastContactAt";

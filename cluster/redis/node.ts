@@ -1,20 +1,18 @@
 /**
  * A cluster member in Redis mode: the tables stay in this node's memory, every local write is
- * stored in Redis by a script that keeps the greater stamp and fanned out on pub/sub, and the
- * node loads the tables from Redis at start and after every reconnect. No libp2p.
+ * stored in Redis by a script that keeps the greater stamp (confirmed by replicas where there
+ * are some) and fanned out on sharded pub/sub. A heartbeat checks Redis's real health with a
+ * deadline on every step, and notices a Redis that lost its data: the node then puts its own rows
+ * back before it says it is ready. No libp2p.
  */
 import { randomBytes } from "node:crypto";
-import { setImmediate as yieldToEventLoop } from "node:timers/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import { peerIdFromPrivateKey } from "@libp2p/peer-id";
-import { createClient } from "redis";
-import { z } from "zod";
 import { BackgroundTasks, collectTombstones } from "../background";
-import { ClusterUnavailableError } from "../errors";
 import { CLUSTER_NAME, loadOrCreateNodeKey } from "../identity";
 import { LagTracker, newCounters } from "../replication";
 import { ClusterRequestError, DEFAULT_REQUEST_TIMEOUT_MS, RequestHandlers } from "../rpc";
-import { ClusterStore, DEFAULT_TOMBSTONE_TTL_MS, type RecordEnvelope } from "../store";
-import type { ClusterAtomics, Reservation } from "../transport";
+import { ClusterStore, DEFAULT_TOMBSTONE_TTL_MS } from "../store";
 import type {
   Cluster,
   ClusterConfig,
@@ -24,25 +22,19 @@ import type {
   PeerStatus,
   RedisSettings,
   RedisStatus,
+  RedisTimings,
   RequestHandler,
   StartClusterOptions,
 } from "../types";
-import { recordSchema, toRecord } from "../wire";
-import { describeRedisError, redactRedisUrl, RedisStartError } from "./errors";
-import { keyPrefix, RESERVE_SLOT, redisNames, WRITE_ROW, type RedisNames, type Script } from "./scripts";
-
-type Client = ReturnType<typeof createClient>;
-
-export interface RedisTimings {
-  /** membership heartbeat and latency probe; a member key lives 3 heartbeats */
-  heartbeatMs: number;
-  /** first and largest reconnect backoff */
-  reconnectMinMs: number;
-  reconnectMaxMs: number;
-  /** rows per SCAN step while loading */
-  scanCount: number;
-  tombstoneCollectMs: number;
-}
+import { RedisAtomics } from "./atomics";
+import { BucketStates, putBack, type Assessment, type BucketMeta } from "./buckets";
+import { describeTarget, RedisConnection, withDeadline, type RedisTopology } from "./connection";
+import { describeRedisError, RedisStartError } from "./errors";
+import { parseRowMessage } from "./messages";
+import { beatMembers, readBucketMetas, readRows } from "./reads";
+import { BUCKETS, redisNames, SET_GENERATION, type RedisNames } from "./scripts";
+import { checkPermissions, LegacyRows } from "./startup";
+import { RedisWriter } from "./writer";
 
 export const DEFAULT_REDIS_TIMINGS: RedisTimings = {
   heartbeatMs: 2_000,
@@ -50,6 +42,7 @@ export const DEFAULT_REDIS_TIMINGS: RedisTimings = {
   reconnectMaxMs: 5_000,
   scanCount: 1_000,
   tombstoneCollectMs: 10 * 60_000,
+  startWaitMs: 20_000,
 };
 
 /** connection attempts at start before giving up with one clear line */
@@ -59,7 +52,7 @@ export async function startRedisCluster(
   config: ClusterConfig,
   settings: RedisSettings,
   log: Logger,
-  options: StartClusterOptions & { redisTimings?: Partial<RedisTimings> } = {},
+  options: StartClusterOptions = {},
 ): Promise<Cluster> {
   if (!CLUSTER_NAME.test(config.clusterName)) {
     throw new Error(`invalid cluster name "${config.clusterName}": letters, digits, . _ - (at most 64)`);
@@ -74,10 +67,9 @@ export async function startRedisCluster(
   });
   for (const [name, tableOptions] of Object.entries(options.tables ?? {})) store.table(name, tableOptions);
   const node = new RedisClusterNode(config, settings, log, store, {
-    ...DEFAULT_REDIS_TIMINGS,
-    ...options.redisTimings,
+    timings: { ...DEFAULT_REDIS_TIMINGS, ...options.redisTimings },
+    tombstoneTtlMs: options.tombstoneTtlMs ?? DEFAULT_TOMBSTONE_TTL_MS,
   });
-  node.tombstoneTtlMs = options.tombstoneTtlMs ?? DEFAULT_TOMBSTONE_TTL_MS;
   try {
     await node.start();
   } catch (error) {
@@ -87,48 +79,45 @@ export async function startRedisCluster(
   return node;
 }
 
-interface Unacknowledged {
-  record: RecordEnvelope;
-  inFlight: boolean;
-}
-
-interface Waiter {
-  resolve(): void;
-  reject(error: Error): void;
-  timer: NodeJS.Timeout;
-}
-
-/** a member's heartbeat key holds this */
-const memberSchema = z.object({ meta: z.record(z.string().max(1024)), startedAt: z.number() });
-
 class RedisClusterNode implements Cluster {
   readonly nodeId: string;
-  readonly atomics: ClusterAtomics;
-  tombstoneTtlMs = DEFAULT_TOMBSTONE_TTL_MS;
+  readonly atomics: RedisAtomics;
   private readonly names: RedisNames;
-  private readonly prefix: string;
-  private readonly client: Client;
-  private readonly subscriber: Client;
+  private readonly conn: RedisConnection;
+  private readonly writer: RedisWriter;
+  private readonly buckets = new BucketStates();
+  private readonly channelBucket = new Map<string, number>();
   private readonly handlers: RequestHandlers;
   private readonly lag: LagTracker;
   private readonly counters: ClusterCounters = newCounters();
-  /** local writes Redis has not acknowledged: `table\0key` → the newest such write */
-  private readonly unacked = new Map<string, Unacknowledged>();
-  private readonly waiters = new Set<Waiter>();
   private readonly background: BackgroundTasks;
   private readonly startedAt = Date.now();
+  private readonly timings: RedisTimings;
+  private readonly tombstoneTtlMs: number;
   private members: PeerStatus[] = [];
+  /** rows each other member holds, from its heartbeat: who can re-seed a Redis that lost its data */
+  private memberRows = new Map<string, number>();
+  private topology: RedisTopology;
   private connection: RedisStatus["connection"] = "connecting";
   private everConnected = false;
   private loaded = false;
   private loading: Promise<void> | undefined;
-  private loadAgain = false;
+  private loadAgain: string | undefined;
   private latencyMs: number | null = null;
   private lastLoadAt: number | null = null;
+  private lastHealthyAt: number | null = null;
   private reconnects = 0;
-  private outageLogged = false;
-  private stalled = false;
-  private heartbeating = false;
+  /** the last heartbeat failed: not ready until one succeeds and the tables are read again */
+  private unhealthy = false;
+  private recovering = false;
+  private writeFailureLogged = false;
+  private beating: Promise<void> | undefined;
+  private reseeding: Promise<void> | undefined;
+  private waitingLogged = false;
+  private replicasShortLogged = false;
+  private readonly reseeds: RedisStatus["reseeds"] = { running: false, count: 0, lastAt: null, rows: 0 };
+  /** rows of the layout before buckets, moved over at start */
+  private readonly legacy: LegacyRows;
   private stopping: Promise<void> | undefined;
   private unsubscribeStore: (() => void) | undefined;
 
@@ -137,65 +126,128 @@ class RedisClusterNode implements Cluster {
     private readonly settings: RedisSettings,
     private readonly log: Logger,
     readonly store: ClusterStore,
-    private readonly timings: RedisTimings,
+    options: { timings: RedisTimings; tombstoneTtlMs: number },
   ) {
     this.nodeId = store.nodeId;
+    this.timings = options.timings;
+    this.tombstoneTtlMs = options.tombstoneTtlMs;
     this.background = new BackgroundTasks(log);
-    this.prefix = keyPrefix(config.clusterName);
-    this.names = redisNames(this.prefix);
+    this.names = redisNames(config.clusterName);
+    for (let b = 0; b < BUCKETS; b += 1) this.channelBucket.set(this.names.channel(b), b);
     this.handlers = new RequestHandlers(log);
     this.lag = new LagTracker(() => store.clock.wallNow());
-    const reconnectStrategy = (retries: number, cause: Error): number | Error => {
-      // at start a wrong password or host should end the process with one line, not retry for ever
-      if (!this.everConnected) return retries + 1 >= START_ATTEMPTS ? cause : timings.reconnectMinMs;
-      if (this.stopping) return cause;
-      const backoff = Math.min(timings.reconnectMaxMs, timings.reconnectMinMs * 2 ** Math.min(retries, 10));
-      return Math.round(backoff / 2 + Math.random() * (backoff / 2));
-    };
-    this.client = createClient({
-      url: settings.url,
-      // while Redis is away a write fails at once (the request gets a 503) instead of queueing
-      disableOfflineQueue: true,
-      commandOptions: { timeout: settings.timeoutMs },
-      socket: { connectTimeout: settings.timeoutMs, reconnectStrategy },
+    const timings = this.timings;
+    this.conn = new RedisConnection(
+      settings,
+      {
+        lost: (error) => this.lost(error),
+        resubscribed: () => {
+          if (!this.everConnected || this.stopping) return;
+          this.reconnects += 1;
+          void this.load("resubscribed").catch((error: unknown) => this.sick(error));
+        },
+      },
+      {
+        timeoutMs: settings.timeoutMs,
+        reconnectStrategy: (retries, cause) => {
+          // at start a wrong password or host should end the process with one line, not retry for ever
+          if (!this.everConnected) return retries + 1 >= START_ATTEMPTS ? cause : timings.reconnectMinMs;
+          if (this.stopping) return cause;
+          const backoff = Math.min(timings.reconnectMaxMs, timings.reconnectMinMs * 2 ** Math.min(retries, 10));
+          return Math.round(backoff / 2 + Math.random() * (backoff / 2));
+        },
+      },
+    );
+    this.topology = { kind: this.conn.kind, primaries: [] };
+    this.legacy = new LegacyRows(this.conn, this.names, settings.timeoutMs);
+    const onStored = (bucket: number, seq: number) => this.buckets.storedAs(bucket, seq);
+    const onUnseeded = () => void this.beat();
+    this.writer = new RedisWriter({
+      conn: this.conn,
+      names: this.names,
+      store,
+      log,
+      counters: this.counters,
+      timeoutMs: settings.timeoutMs,
+      tombstoneTtlMs: this.tombstoneTtlMs,
+      waitSetting: settings.waitReplicas ?? "auto",
+      onFailure: (error) => this.writeFailed(error),
+      onUnseeded,
+      onStored,
     });
-    this.subscriber = this.client.duplicate();
-    this.atomics = new RedisAtomics(this.client, this.names, () => store.clock.wallNow(), settings.timeoutMs);
-    this.watch(this.client, "commands");
-    this.watch(this.subscriber, "pub/sub");
+    this.atomics = new RedisAtomics({
+      conn: this.conn,
+      names: this.names,
+      store,
+      timeoutMs: settings.timeoutMs,
+      usable: () => this.isReady(),
+      onUnseeded,
+      onStored,
+    });
   }
 
   async start(): Promise<void> {
+    const where = describeTarget(this.settings);
     try {
-      await this.client.connect();
-      await this.subscriber.connect();
+      await withDeadline(this.conn.connect(), Math.max(5_000, this.settings.timeoutMs * 3), "the first connection");
     } catch (error) {
-      throw new RedisStartError(describeRedisError(error, this.settings.url));
+      throw new RedisStartError(describeRedisError(error, this.settings));
     }
     this.everConnected = true;
     this.connection = "connected";
-    await this.subscriber.subscribe(this.names.recordsChannel, (message) => this.onMessage(message));
+    await checkPermissions(this.conn, this.names, this.settings, where);
+    try {
+      this.applyTopology(await withDeadline(this.conn.topology(), this.settings.timeoutMs, "INFO replication"));
+      const channels = [...this.channelBucket.keys()];
+      await withDeadline(
+        this.conn.subscribe(channels, (message, channel) => this.onMessage(message, channel)),
+        this.settings.timeoutMs,
+        "SSUBSCRIBE",
+      );
+      await this.legacy.read(this.store, this.timings.scanCount, this.log);
+    } catch (error) {
+      throw new RedisStartError(describeRedisError(error, this.settings));
+    }
     // subscribed before loading: a write made meanwhile arrives by one path or the other
-    this.unsubscribeStore = this.store.onLocalWrite((record) => this.write(record));
-    await this.load("start");
-    await this.heartbeat();
-    this.background.every(this.timings.heartbeatMs, () => void this.heartbeat());
-    this.background.every(this.timings.tombstoneCollectMs, () =>
-      collectTombstones(this.store, this.counters, this.log),
-    );
+    this.unsubscribeStore = this.store.onLocalWrite((record) => this.writer.write(record));
+    // the first heartbeats find the buckets' state: a Redis that lost its data is re-seeded first
+    const until = Date.now() + this.timings.startWaitMs;
+    while (!this.stopping) {
+      await this.beat();
+      await this.reseeding;
+      await this.loading?.catch(() => undefined);
+      if (this.isReady()) break;
+      if (Date.now() > until) {
+        this.log.warn("cluster: Redis is not settled yet; the node serves reads and says ready once it is", {
+          redis: where,
+        });
+        break;
+      }
+      await sleep(Math.min(250, this.timings.heartbeatMs / 4));
+    }
+    this.background.every(this.timings.heartbeatMs, () => void this.beat());
+    this.background.every(this.timings.tombstoneCollectMs, () => {
+      collectTombstones(this.store, this.counters, this.log);
+      this.atomics.sweepExpired(this.store.clock.wallNow());
+    });
     this.log.info("cluster: node started in Redis mode", {
       nodeId: this.nodeId,
       clusterName: this.config.clusterName,
-      redis: redactRedisUrl(this.settings.url),
-      keyPrefix: this.prefix,
+      redis: where,
+      topology: this.topology.kind,
+      primaries: this.topology.primaries.map((p) => p.address),
+      waitReplicas: this.writer.replicasWanted,
+      keyPrefix: this.names.prefix,
       records: this.counters.recordsPulled,
     });
   }
 
   isReady(): boolean {
-    return (
-      this.loaded && !this.stalled && this.connection === "connected" && this.client.isReady && this.subscriber.isReady
-    );
+    if (this.stopping || !this.loaded || this.unhealthy || this.reseeding || !this.buckets.settled) return false;
+    // a heartbeat that stalls is bounded by its deadline; one that never starts is caught here
+    const freshMs = 2 * this.timings.heartbeatMs + this.settings.timeoutMs;
+    if (this.lastHealthyAt === null || Date.now() - this.lastHealthyAt > freshMs) return false;
+    return this.conn.isReady();
   }
 
   handle(method: string, handler: RequestHandler): void {
@@ -227,47 +279,45 @@ class RedisClusterNode implements Cluster {
   }
 
   /**
-   * Resolves once Redis has acknowledged every local write so far. While Redis is unreachable, or
-   * when it does not answer within the timeout, rejects with ClusterUnavailableError.
+   * Resolves once Redis has acknowledged (and, where the primary has replicas, a replica has
+   * confirmed) every local write made before the call. Rejects with ClusterUnavailableError
+   * while Redis is unreachable, slow, or being re-seeded; never hangs.
    */
   durable(): Promise<void> {
-    if (this.unacked.size === 0) return Promise.resolve();
-    if (this.stopping || !this.client.isReady) {
-      return Promise.reject(new ClusterUnavailableError("redis", "Redis is unreachable: the change was not stored"));
-    }
-    return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = {
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          this.waiters.delete(waiter);
-          reject(
-            new ClusterUnavailableError(
-              "redis",
-              `Redis did not acknowledge the change within ${this.settings.timeoutMs} ms`,
-            ),
-          );
-        }, this.settings.timeoutMs),
-      };
-      this.waiters.add(waiter);
-    });
+    return this.writer.durable();
   }
 
   status(): ClusterStatus {
     return {
       mode: "redis",
       redis: {
-        url: redactRedisUrl(this.settings.url),
-        keyPrefix: this.prefix,
+        url: describeTarget(this.settings),
+        keyPrefix: this.names.prefix,
         connection: this.connection,
         latencyMs: this.latencyMs,
         lastLoadAt: this.lastLoadAt,
         reconnects: this.reconnects,
-        unacknowledged: this.unacked.size,
+        unacknowledged: this.writer.size,
+        topology: {
+          kind: this.topology.kind,
+          ...(this.topology.sentinelName ? { sentinelName: this.topology.sentinelName } : {}),
+          primaries: this.topology.primaries.map((p) => ({
+            address: p.address,
+            replicas: p.replicas.map((r) => ({ ...r })),
+          })),
+        },
+        waitReplicas: {
+          setting: this.settings.waitReplicas ?? "auto",
+          effective: this.writer.replicasWanted,
+          shortfalls: this.writer.shortfalls,
+        },
+        reseeds: { ...this.reseeds, running: this.reseeding !== undefined },
+        lastHealthyAt: this.lastHealthyAt,
       },
       nodeId: this.nodeId,
       clusterName: this.config.clusterName,
       ready: this.isReady(),
+      readyReason: this.isReady() ? "redis" : null,
       addresses: [],
       meta: { ...(this.config.meta ?? {}) },
       peers: this.members.map((m) => ({ ...m, meta: { ...m.meta } })),
@@ -290,89 +340,252 @@ class RedisClusterNode implements Cluster {
     this.background.stop();
     this.unsubscribeStore?.();
     this.connection = "stopped";
-    this.failWaiters(new ClusterUnavailableError("redis", "the cluster node is stopping"));
+    this.writer.stop();
     // a stalled Redis must not hold the shutdown: each step has a deadline
     const ms = this.settings.timeoutMs;
-    if (this.client.isReady) {
-      await withDeadline(this.client.del(this.names.member(this.nodeId)), ms, "DEL").catch(() => undefined);
+    if (this.everConnected && this.conn.isReady()) {
+      await withDeadline(beatMembers(this.conn, this.names, this.nodeId, "", 0), ms, "the farewell").catch(
+        () => undefined,
+      );
     }
-    for (const client of [this.subscriber, this.client]) {
-      if (!client.isOpen) continue;
-      await withDeadline(client.close(), ms, "close").catch(() => client.destroy());
-    }
+    await withDeadline(this.conn.close(), ms, "close").catch(() => this.conn.destroy());
     this.log.info("cluster: node stopped", { nodeId: this.nodeId });
   }
 
-  // --- writes ---
+  // --- heartbeat: Redis's real health, members, bucket state, topology ---
 
-  private write(record: RecordEnvelope): void {
-    const id = `${record.table}\u0000${record.key}`;
-    const entry: Unacknowledged = { record, inFlight: false };
-    this.unacked.set(id, entry);
-    this.send(id, entry);
+  private beat(): Promise<void> {
+    if (this.stopping || !this.everConnected) return Promise.resolve();
+    this.beating ??= this.beatOnce().finally(() => {
+      this.beating = undefined;
+    });
+    return this.beating;
   }
 
-  private send(id: string, entry: Unacknowledged): void {
-    if (this.stopping) return;
-    const { record } = entry;
-    entry.inFlight = true;
-    this.counters.messagesOut += 1;
-    const json = JSON.stringify(record);
-    const args = [
-      String(record.stamp.t),
-      String(record.stamp.c),
-      record.stamp.n,
-      json,
-      this.store.mergeRule(record.table) === "first-writer-wins" ? "fww" : "lww",
-      this.names.recordsChannel,
-      String(this.tombstoneTtlMs),
-      record.value === null ? "1" : "0",
-    ];
-    // commands issued in one turn of the event loop travel to Redis in one pipeline
-    runScript(this.client, WRITE_ROW, [this.names.row(record.table, record.key)], args)
-      .then((reply) => {
-        if (reply !== 1 && typeof reply === "string") {
-          // Redis holds a version that wins (a claim made first elsewhere): take it
-          const winner = parseRecord(reply);
-          if (winner) this.store.applyRemote(winner, "sync");
-        }
-        entry.inFlight = false;
-        if (this.unacked.get(id) === entry) this.unacked.delete(id);
-        if (this.unacked.size === 0) this.resolveWaiters();
-      })
-      .catch((error: unknown) => {
-        entry.inFlight = false;
-        this.noteOutage(error);
-        this.failWaiters(
-          new ClusterUnavailableError("redis", `Redis did not store the change: ${(error as Error).message}`),
-        );
+  private async beatOnce(): Promise<void> {
+    const known = this.buckets.snapshot();
+    const started = performance.now();
+    try {
+      const [, members, metas, topology] = await withDeadline(
+        Promise.all([
+          this.conn.onEveryPrimary(["PING"]).then(() => {
+            this.latencyMs = Math.round((performance.now() - started) * 100) / 100;
+          }),
+          this.memberBeat(),
+          readBucketMetas(this.conn, this.names),
+          this.conn.topology(),
+        ]),
+        this.settings.timeoutMs,
+        "the heartbeat (PING, members, bucket state, INFO replication)",
+      );
+      this.members = members;
+      this.applyTopology(topology);
+      this.lastHealthyAt = Date.now();
+      this.settle(metas, known);
+    } catch (error) {
+      this.sick(error);
+    }
+  }
+
+  private async memberBeat(): Promise<PeerStatus[]> {
+    const rows = Object.values(this.store.sizes()).reduce((a, b) => a + b, 0);
+    const about = JSON.stringify({ meta: this.config.meta ?? {}, startedAt: this.startedAt, rows });
+    const view = await beatMembers(this.conn, this.names, this.nodeId, about, this.timings.heartbeatMs * 3);
+    this.memberRows = view.rows;
+    return view.members;
+  }
+
+  /** REDIS_WAIT_REPLICAS: "auto" waits for one replica while every primary has one online. */
+  private applyTopology(topology: RedisTopology): void {
+    this.topology = topology;
+    const setting = this.settings.waitReplicas ?? "auto";
+    const everyPrimaryHasOne =
+      topology.primaries.length > 0 && topology.primaries.every((p) => p.replicas.some((r) => r.state === "online"));
+    const wanted = setting === "auto" ? (everyPrimaryHasOne ? 1 : 0) : setting;
+    if (wanted !== this.writer.replicasWanted && this.everConnected) {
+      this.log.info("cluster: writes now wait for Redis replicas", { replicas: wanted, setting });
+    }
+    this.writer.replicasWanted = wanted;
+    // strict: say once that too few replicas are online, rather than only answering 503s
+    const fewest = Math.min(...topology.primaries.map((p) => p.replicas.filter((r) => r.state === "online").length));
+    const short = setting !== "auto" && topology.primaries.length > 0 && fewest < setting;
+    if (short && !this.replicasShortLogged) {
+      this.log.warn("cluster: REDIS_WAIT_REPLICAS asks for more replicas than are online; writes are refused", {
+        setting,
+        online: fewest,
       });
+    }
+    this.replicasShortLogged = short;
   }
 
-  private resolveWaiters(): void {
-    for (const waiter of this.waiters) {
-      clearTimeout(waiter.timer);
-      waiter.resolve();
+  /**
+   * Redis answered a heartbeat: a Redis that lost rows is re-seeded (before anything else, so
+   * the node never says ready over an empty Redis); after an outage the tables are read again;
+   * missed pub/sub messages are read again.
+   */
+  private settle(metas: BucketMeta[], known: number[]): void {
+    const found = this.buckets.assess(metas, known, Date.now());
+    // rows read from the layout before buckets go into every bucket, whatever Redis holds there
+    if (this.legacy.pending) {
+      const others = new Set([...found.missing, ...found.changed]);
+      found.behind = [...Array(BUCKETS).keys()].filter((b) => !others.has(b));
     }
-    this.waiters.clear();
+    if (found.missing.length + found.changed.length + found.behind.length > 0) {
+      this.reseeding ??= this.reseed(found, metas)
+        .catch((error: unknown) => this.sick(error))
+        .finally(() => {
+          this.reseeding = undefined;
+        });
+      return;
+    }
+    if (this.reseeding || this.recovering) return;
+    if (this.unhealthy) {
+      void this.recover();
+      return;
+    }
+    this.writer.resend();
+    if (!this.loaded) void this.load("start").catch((error: unknown) => this.sick(error));
+    else if (found.missed) void this.load("missed messages").catch((error: unknown) => this.sick(error));
   }
 
-  private failWaiters(error: Error): void {
-    for (const waiter of this.waiters) {
-      clearTimeout(waiter.timer);
-      waiter.reject(error);
+  /**
+   * Put this node's rows back into the buckets Redis lost (or went back in time on), then open
+   * the buckets that have no generation: at once when this node held rows; a node that holds
+   * none waits while another member holding rows re-seeds, and opens them only once no such
+   * member showed up for a heartbeat and a half (a new, empty Redis).
+   */
+  private async reseed(found: Assessment, metas: BucketMeta[]): Promise<void> {
+    const rowsHeld = Object.values(this.store.sizes()).reduce((a, b) => a + b, 0);
+    const mayOpen =
+      rowsHeld > 0 ||
+      (this.buckets.missingSince !== undefined &&
+        Date.now() - this.buckets.missingSince >= this.timings.heartbeatMs * 1.5 &&
+        [...this.memberRows.values()].every((rows) => rows === 0));
+    const lost = new Set([...found.missing, ...found.changed, ...found.behind]);
+    const started = Date.now();
+    let written = 0;
+    if (rowsHeld > 0) {
+      this.log.warn("cluster: Redis lost rows; putting this node's rows back before serving", {
+        missing: found.missing.length,
+        reseededElsewhere: found.changed.length,
+        behind: found.behind.length,
+        rows: rowsHeld,
+      });
+      written = await putBack(
+        {
+          store: this.store,
+          tombstoneTtlMs: this.tombstoneTtlMs,
+          seed: (record) => this.writer.seed(record),
+          stopping: () => this.stopping !== undefined,
+        },
+        lost,
+        this.store.clock.wallNow(),
+      );
+    } else if (!mayOpen) {
+      if (!this.waitingLogged) {
+        this.waitingLogged = true;
+        this.log.info(
+          "cluster: Redis holds no generation yet (new, or emptied); waiting a heartbeat and a half for a member holding rows to put them back",
+        );
+      }
+      return;
     }
-    this.waiters.clear();
+    const generation = `${Date.now().toString(36)}-${randomBytes(6).toString("hex")}`;
+    for (const b of lost) {
+      const reply = await withDeadline(
+        this.conn.run(SET_GENERATION, [this.names.meta(b)], [metas[b]?.gen ?? generation]),
+        this.settings.timeoutMs,
+        "HSETNX gen",
+      );
+      const [gen, seq] = Array.isArray(reply) ? reply : [];
+      if (typeof gen !== "string") continue;
+      this.buckets.adopt(b, gen);
+      // a Redis that went back in time counts on from where it is now, not from what this node saw
+      this.buckets.rebase(b, Number(seq ?? 0) || 0);
+    }
+    this.waitingLogged = false;
+    await this.legacy.remove();
+    if (written > 0 || this.loaded) {
+      // not the first opening of a new Redis: a re-seed
+      this.reseeds.count += 1;
+      this.reseeds.lastAt = Date.now();
+      this.reseeds.rows = written;
+      this.log.info("cluster: Redis re-seeded from this node's rows", { rows: written, ms: Date.now() - started });
+    }
+    this.writer.resend();
+    const wasUnhealthy = this.unhealthy;
+    if (wasUnhealthy) this.reconnects += 1;
+    await this.load(this.loaded ? "re-seed" : "start");
+    if (wasUnhealthy) this.healed();
+  }
+
+  /** A heartbeat or a load failed: not ready until a heartbeat succeeds and the tables are read again. */
+  private sick(error: unknown): void {
+    if (this.stopping) return;
+    this.connection = this.conn.isReady() ? "connected" : "reconnecting";
+    if (this.unhealthy) return;
+    this.unhealthy = true;
+    this.log.warn("cluster: Redis is unreachable or does not answer; reads continue from memory, writes are refused", {
+      error: describeRedisError(error, this.settings),
+    });
+  }
+
+  /** A connection dropped (Redis restarted, a failover): not ready from this moment. */
+  private lost(error: unknown): void {
+    // at start the one line comes from RedisStartError instead
+    if (this.stopping || !this.everConnected) return;
+    this.sick(error);
+    void this.beat();
+  }
+
+  /** A write was not stored in time: the heartbeat finds out at once whether Redis is the cause. */
+  private writeFailed(error: unknown): void {
+    if (this.stopping) return;
+    if (!this.writeFailureLogged) {
+      this.writeFailureLogged = true;
+      this.log.warn("cluster: Redis did not store a write in time; it is sent again", {
+        error: describeRedisError(error, this.settings),
+      });
+    }
+    void this.beat();
+  }
+
+  private healed(): void {
+    this.unhealthy = false;
+    this.writeFailureLogged = false;
+    this.connection = "connected";
+    this.log.info("cluster: Redis is reachable again", { reconnects: this.reconnects });
+  }
+
+  /** Healthy again: store what Redis missed, re-read what this node missed, then say ready. */
+  private async recover(): Promise<void> {
+    if (this.recovering) return;
+    this.recovering = true;
+    this.reconnects += 1;
+    try {
+      this.writer.resend();
+      await this.load("reconnect");
+      this.healed();
+    } catch (error) {
+      this.sick(error);
+    } finally {
+      this.recovering = false;
+    }
   }
 
   // --- fan-out and loading ---
 
-  private onMessage(message: string): void {
-    const record = parseRecord(message);
-    if (!record) {
+  private onMessage(message: string, channel: string): void {
+    const bucket = this.channelBucket.get(channel);
+    const parsed = parseRowMessage(message);
+    if (!parsed || bucket === undefined) {
       this.counters.rejected.malformed = (this.counters.rejected.malformed ?? 0) + 1;
       return;
     }
+    if (this.buckets.received(bucket, parsed.seq)) {
+      void this.load("missed messages").catch((error: unknown) => this.sick(error));
+    }
+    const { record } = parsed;
     if (record.stamp.n === this.nodeId) return;
     this.counters.messagesIn += 1;
     const outcome = this.store.applyRemote(record);
@@ -385,218 +598,31 @@ class RedisClusterNode implements Cluster {
   /** Read every row from Redis in SCAN steps, yielding between them; one load at a time. */
   private load(reason: string): Promise<void> {
     if (this.loading) {
-      this.loadAgain = true;
+      this.loadAgain = reason;
       return this.loading;
     }
     this.loading = this.loadOnce(reason).finally(() => {
       this.loading = undefined;
-      if (this.loadAgain && !this.stopping) {
-        this.loadAgain = false;
-        void this.load("again").catch(() => undefined);
-      }
+      const again = this.loadAgain;
+      this.loadAgain = undefined;
+      if (again && !this.stopping) void this.load(again).catch((error: unknown) => this.sick(error));
     });
     return this.loading;
   }
 
   private async loadOnce(reason: string): Promise<void> {
     const started = Date.now();
-    let applied = 0;
-    let cursor = "0";
-    do {
-      const reply = await this.client.scan(cursor, { MATCH: this.names.rowPattern, COUNT: this.timings.scanCount });
-      cursor = String(reply.cursor);
-      if (reply.keys.length > 0) {
-        const values = await Promise.all(reply.keys.map((key) => this.client.hGet(key, "r")));
-        for (const value of values) {
-          const record = typeof value === "string" ? parseRecord(value) : undefined;
-          if (!record) continue;
-          if (this.store.applyRemote(record, "sync") === "applied") applied += 1;
-        }
-      }
-      await yieldToEventLoop();
-    } while (cursor !== "0" && !this.stopping);
+    const ms = this.settings.timeoutMs;
+    this.buckets.loading(await withDeadline(readBucketMetas(this.conn, this.names), ms, "the bucket state"));
+    const applied = await readRows(this.conn, this.names, this.store, {
+      scanCount: this.timings.scanCount,
+      timeoutMs: ms,
+      stopping: () => this.stopping !== undefined,
+    });
     this.counters.catchUps += 1;
     this.counters.recordsPulled += applied;
     this.lastLoadAt = Date.now();
     this.loaded = true;
     this.log.info("cluster: loaded the tables from Redis", { reason, records: applied, ms: Date.now() - started });
-  }
-
-  // --- connection ---
-
-  private watch(client: Client, role: string): void {
-    client.on("error", (error: Error) => this.noteOutage(error, role));
-    client.on("reconnecting", () => {
-      if (this.stopping || !this.everConnected) return;
-      this.connection = "reconnecting";
-    });
-    client.on("ready", () => {
-      if (!this.everConnected || this.stopping) return;
-      if (!this.client.isReady || !this.subscriber.isReady) return;
-      void this.recover();
-    });
-  }
-
-  private noteOutage(error: unknown, role = "commands"): void {
-    // at start the one line comes from RedisStartError instead
-    if (this.stopping || !this.everConnected) return;
-    if (!this.client.isReady || !this.subscriber.isReady) this.connection = "reconnecting";
-    if (this.outageLogged) return;
-    this.outageLogged = true;
-    this.log.warn("cluster: Redis is unreachable; reads continue from memory, writes are refused", {
-      role,
-      error: describeRedisError(error, this.settings.url),
-    });
-  }
-
-  /** Both connections are back: store what Redis missed, then re-read what this node missed. */
-  private async recover(): Promise<void> {
-    this.reconnects += 1;
-    try {
-      for (const [id, entry] of this.unacked) if (!entry.inFlight) this.send(id, entry);
-      await this.load("reconnect");
-      this.connection = "connected";
-      this.outageLogged = false;
-      this.log.info("cluster: Redis is reachable again", { reconnects: this.reconnects });
-      await this.heartbeat();
-    } catch (error) {
-      this.noteOutage(error);
-    }
-  }
-
-  private async heartbeat(): Promise<void> {
-    if (this.stopping || !this.client.isReady || this.heartbeating) return;
-    this.heartbeating = true;
-    try {
-      const started = performance.now();
-      await withDeadline(this.client.ping(), this.settings.timeoutMs, "PING");
-      this.latencyMs = Math.round((performance.now() - started) * 100) / 100;
-      if (this.stalled) {
-        this.stalled = false;
-        this.log.info("cluster: Redis answers again", { latencyMs: this.latencyMs });
-      }
-      const about = JSON.stringify({ meta: this.config.meta ?? {}, startedAt: this.startedAt });
-      await this.client.set(this.names.member(this.nodeId), about, { PX: this.timings.heartbeatMs * 3 });
-      this.members = await this.readMembers();
-    } catch (error) {
-      // connected but silent: not ready, so a load balancer sends people elsewhere
-      if (this.client.isReady && !this.stalled) {
-        this.stalled = true;
-        this.log.warn("cluster: Redis does not answer; writes are refused until it does", {
-          error: (error as Error).message,
-        });
-      }
-      this.noteOutage(error);
-    } finally {
-      this.heartbeating = false;
-    }
-  }
-
-  private async readMembers(): Promise<PeerStatus[]> {
-    const keys: string[] = [];
-    let cursor = "0";
-    do {
-      const reply = await this.client.scan(cursor, { MATCH: this.names.memberPattern, COUNT: 1000 });
-      cursor = String(reply.cursor);
-      keys.push(...reply.keys);
-    } while (cursor !== "0" && keys.length < 10_000);
-    if (keys.length === 0) return [];
-    const values = await this.client.mGet(keys);
-    const members: PeerStatus[] = [];
-    keys.forEach((key, i) => {
-      const id = key.slice(this.names.memberPrefix.length);
-      const value = values[i];
-      if (id === this.nodeId || typeof value !== "string") return;
-      members.push({ id, connected: true, addresses: [], pingMs: null, meta: parseMeta(value) });
-    });
-    return members.sort((a, b) => (a.id < b.id ? -1 : 1));
-  }
-}
-
-/** Atomic decisions in Redis: the same answer whichever node asks. */
-class RedisAtomics implements ClusterAtomics {
-  readonly scope = "cluster" as const;
-
-  constructor(
-    private readonly client: Client,
-    private readonly names: RedisNames,
-    private readonly now: () => number,
-    private readonly timeoutMs: number,
-  ) {}
-
-  async claimOnce(name: string, key: string, ttlMs: number): Promise<boolean> {
-    const reply = await this.guard(() =>
-      this.client.set(this.names.claim(name, key), "1", { NX: true, PX: Math.max(1, Math.round(ttlMs)) }),
-    );
-    return reply === "OK";
-  }
-
-  async reserve(name: string, key: string, limit: number, windowMs: number): Promise<Reservation> {
-    const id = randomBytes(9).toString("base64url");
-    const reply = await this.guard(() =>
-      runScript(
-        this.client,
-        RESERVE_SLOT,
-        [this.names.window(name, key)],
-        [String(this.now()), String(windowMs), String(limit), id],
-      ),
-    );
-    if (!Array.isArray(reply) || reply.length !== 2) throw new ClusterUnavailableError("redis", "unexpected reply");
-    return Number(reply[0]) === 1 ? { ok: true, id } : { ok: false, retryAfterMs: Number(reply[1]) };
-  }
-
-  async release(name: string, key: string, id: string): Promise<void> {
-    await this.guard(() => this.client.zRem(this.names.window(name, key), id));
-  }
-
-  private async guard<T>(command: () => Promise<T>): Promise<T> {
-    if (!this.client.isReady) throw new ClusterUnavailableError("redis", "Redis is unreachable");
-    try {
-      return await withDeadline(command(), this.timeoutMs, "an atomic decision");
-    } catch (error) {
-      throw new ClusterUnavailableError("redis", (error as Error).message);
-    }
-  }
-}
-
-/**
- * node-redis times a command out only until it is written; once sent, it waits for the answer for
- * ever (answers come in order). A stalled Redis must not hold a request, so callers race this
- * deadline; the late answer is still read in order and then ignored.
- */
-function withDeadline<T>(command: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Redis did not answer ${what} within ${ms} ms`)), ms);
-  });
-  command.catch(() => undefined);
-  return Promise.race([command, deadline]).finally(() => clearTimeout(timer));
-}
-
-async function runScript(client: Client, script: Script, keys: string[], args: string[]): Promise<unknown> {
-  try {
-    return await client.evalSha(script.sha, { keys, arguments: args });
-  } catch (error) {
-    // first use on this Redis (or after its restart): load the script with the call
-    if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
-    return client.eval(script.source, { keys, arguments: args });
-  }
-}
-
-function parseRecord(json: string): RecordEnvelope | undefined {
-  try {
-    const parsed = recordSchema.safeParse(JSON.parse(json));
-    return parsed.success ? toRecord(parsed.data) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function parseMeta(json: string): Record<string, string> {
-  try {
-    const parsed = memberSchema.safeParse(JSON.parse(json));
-    return parsed.success ? parsed.data.meta : {};
-  } catch {
-    return {};
   }
 }

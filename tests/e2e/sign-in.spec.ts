@@ -39,7 +39,7 @@ test("a person signs in with an email link from the outbox, sees the account, an
   await expect(page.getByTestId("account-email")).toHaveText("grace@example.com");
   await expect(page.getByTestId("account-id")).toHaveText(/^[0-9a-f-]{36}$/);
   await expect(page.getByTestId("session-row")).toHaveCount(1);
-  await expect(page.getByText("(this device)")).toBeVisible();
+  await expect(page.getByText("This device")).toBeVisible();
 
   // the session cookie is HttpOnly: page scripts cannot read it, nor is the token stored anywhere
   expect(await page.evaluate(() => document.cookie)).not.toContain("pwdless_session");

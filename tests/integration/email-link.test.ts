@@ -49,7 +49,8 @@ describe("sign in with an email link, over HTTP, against a real server process a
     expect(await sent.text()).toContain("Check your email");
 
     const mail = await waitFor("the email", () => smtp.to("ada@example.com")[0]);
-    expect(mail.subject).toContain("sign-in link");
+    // the code is in the subject, so a phone's notification shows it
+    expect(mail.subject).toMatch(/^[0-9]{6} is your sign-in code for PwdlessGs$/);
     expect(mail.html).toContain("<a href=");
     const link = /http:\/\/\S+/.exec(mail.text)![0];
     expect(link.startsWith(`${node.url}/auth/email/callback?token=`)).toBe(true);
@@ -58,7 +59,7 @@ describe("sign in with an email link, over HTTP, against a real server process a
     const confirm = await browse(node, jar, pathOf(link));
     expect(confirm.status).toBe(200);
     expect(confirm.headers.get("referrer-policy")).toBe("no-referrer");
-    expect(await confirm.text()).toContain("Sign in as <!-- -->ada@example.com");
+    expect(await confirm.text()).toContain("Sign in as ada@example.com?");
     expect(jar.get("pwdless_session")).toBeUndefined();
 
     const signedIn = await browse(node, jar, pathOf(link), { method: "POST" });

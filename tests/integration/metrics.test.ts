@@ -1,8 +1,12 @@
 import { afterAll, describe, expect, it } from "vitest";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import type { ServerBuild } from "@remix-run/node";
+import { RouteLabels } from "../../server/route-labels";
 import { clusterEnv, startClusterNodes, waitForMesh } from "../support/cluster";
 import { CookieJar } from "../support/cookie-jar";
 import { accessToken, browse, signIn } from "../support/flows";
-import { startNode, stopAllNodes, testSecret, type NodeProcess } from "../support/node";
+import { ROOT, startNode, stopAllNodes, testSecret, type NodeProcess } from "../support/node";
 import { TestSmtpServer } from "../support/smtp";
 import { waitFor } from "../support/wait";
 
@@ -41,21 +45,38 @@ describe("/metrics", () => {
       }
       expect((await node.fetch("/api/me")).status).toBe(401);
       expect((await node.fetch("/no/such/page/12345")).status).toBe(404);
+      // routes added to the app are labelled by their Remix route id, with no list to keep up to date
+      expect((await node.fetch("/examples/welcome")).status).toBe(200);
+      expect((await node.fetch("/examples/private")).status).toBe(302);
+      expect((await node.fetch("/api/examples/whoami")).status).toBe(401);
+      expect((await node.fetch("/favicon.svg")).status).toBe(200);
 
+      // alone, with no peer to catch up from: ready after the discovery window
+      await waitFor("the lone node to be ready", async () => (await node.fetch("/readyz")).status === 200);
       const text = await scrape(node);
-      const meOk = { method: "GET", route: "/api/me", status: "200" };
+      const meOk = { method: "GET", route: "routes/api.me", status: "200" };
       expect(sample(text, "pwdless_http_request_duration_seconds_count", meOk)).toBe(3);
       expect(sample(text, "pwdless_http_request_duration_seconds_bucket", { ...meOk, le: "+Inf" })).toBe(3);
-      expect(sample(text, "pwdless_http_request_duration_seconds_count", { route: "/api/me", status: "401" })).toBe(1);
-      expect(sample(text, "pwdless_http_request_duration_seconds_count", { route: "/auth/refresh" })).toBe(1);
+      expect(
+        sample(text, "pwdless_http_request_duration_seconds_count", { route: "routes/api.me", status: "401" }),
+      ).toBe(1);
+      expect(sample(text, "pwdless_http_request_duration_seconds_count", { route: "routes/auth.refresh" })).toBe(1);
       // unknown paths share one label: a scan of random URLs cannot grow the series
       expect(sample(text, "pwdless_http_request_duration_seconds_count", { route: "other", status: "404" })).toBe(1);
       expect(text).not.toContain("12345");
+      const count = (route: string, status: string) =>
+        sample(text, "pwdless_http_request_duration_seconds_count", { route, status });
+      expect(count("routes/examples.welcome", "200")).toBe(1);
+      expect(count("routes/examples.private", "302")).toBe(1);
+      expect(count("routes/api.examples.whoami", "401")).toBe(1);
+      expect(count("routes/login", "200")).toBeUndefined(); // never asked for
+      expect(count("static", "200")).toBe(1);
+      expect(count("/healthz", "200")).toBeGreaterThanOrEqual(1);
       expect(sample(text, "pwdless_sign_ins_total", { method: "email" })).toBe(1);
       expect(sample(text, "pwdless_audit_events_total", { event: "link-sent" })).toBe(1);
       expect(sample(text, "pwdless_cluster_table_rows", { table: "users" })).toBe(1);
       expect(sample(text, "pwdless_cluster_table_rows", { table: "sessions" })).toBe(1);
-      expect(sample(text, "pwdless_cluster_ready")).toBe(0);
+      expect(sample(text, "pwdless_cluster_ready")).toBe(1);
       expect(sample(text, "nodejs_eventloop_lag_p99_seconds")).toBeGreaterThanOrEqual(0);
       expect(sample(text, "nodejs_heap_size_used_bytes")).toBeGreaterThan(1_000_000);
       expect(sample(text, "pwdless_cluster_gossip_messages_total", { direction: "out" })).toBeGreaterThanOrEqual(0);
@@ -123,5 +144,32 @@ describe("/metrics", () => {
     const node = await startNode({ env: { METRICS_TOKEN: "short" }, waitUntil: "none" });
     expect(await node.waitForExit()).toBe(1);
     expect(node.log).toContain("METRICS_TOKEN must be at least 32 characters");
+  });
+
+  it("labels a request to any route of the build by that route's id, never `other`", async () => {
+    const build = (await import(pathToFileURL(path.join(ROOT, "build/server/index.js")).href)) as ServerBuild;
+    const labels = new RouteLabels(build.routes);
+    const routes = Object.values(build.routes);
+    const fullPath = (id: string | undefined): string => {
+      const route = id ? build.routes[id] : undefined;
+      if (!route) return "";
+      const parent = fullPath(route.parentId);
+      return route.path ? `${parent}/${route.path}` : parent;
+    };
+    let checked = 0;
+    for (const route of routes) {
+      if (route.id === "root" || (route.path === undefined && !route.index)) continue;
+      // the catch-all 404 route answers only what no other route does: labelled `other` (below)
+      if (route.id === "routes/$") continue;
+      // a path this route answers: parameters and splats filled in
+      const sample = (fullPath(route.id) || "/").replace(/:[\w-]+/g, "x").replace(/\*$/, "a/b");
+      const indexChild = routes.find((r) => r.parentId === route.id && r.index)?.id;
+      expect([route.id, indexChild], sample).toContain(labels.of(sample));
+      checked += 1;
+    }
+    expect(checked).toBeGreaterThan(20);
+    expect(labels.of("/no/such/page")).toBe("other");
+    expect(labels.of("/healthz")).toBe("/healthz");
+    expect(labels.of("/auth/forward")).toBe("/auth/forward");
   });
 });

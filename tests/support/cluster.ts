@@ -6,6 +6,7 @@ export interface ClusterStatusJson {
   ready: boolean;
   peers: { id: string; connected: boolean; pingMs: number | null }[];
   meshSize: number;
+  lastCatchUpAt: number | null;
   tables: Record<string, number>;
   counters: { rejected: Record<string, number>; catchUps: number; recordsPulled: number };
 }

@@ -37,3 +37,25 @@ export async function linkAcrossNodes(page: Page, [a, b, c]: NodeProcess[], emai
   await page.goto(`${a!.url}/account`);
   await expect(page).toHaveURL(/\/login\?redirectTo=/);
 }
+
+export type OutboxMail = { to: string; subject: string; text: string };
+
+/** The development mailbox's mails to an address, newest first (local mode). */
+export async function mailsTo(node: NodeProcess, to: string): Promise<OutboxMail[]> {
+  const res = await fetch(`${node.url}/dev/mailbox.json?to=${encodeURIComponent(to)}`);
+  return ((await res.json()) as { messages: OutboxMail[] }).messages;
+}
+
+/** Sign in with the link from the development mailbox, in this page, ending on /account. */
+export async function signInWithLink(page: Page, node: NodeProcess, email: string): Promise<void> {
+  const before = (await mailsTo(node, email)).length;
+  await page.goto(`${node.url}/login`);
+  await page.getByLabel("Email address").fill(email);
+  await page.getByRole("button", { name: "Email me a sign-in link" }).click();
+  await expect(page.getByRole("heading", { name: "Check your email" })).toBeVisible();
+  await expect.poll(async () => (await mailsTo(node, email)).length).toBeGreaterThan(before);
+  const link = /http:\/\/\S+\/auth\/email\/callback\S+/.exec((await mailsTo(node, email))[0]!.text)![0];
+  await page.goto(link);
+  await page.getByRole("button", { name: `Sign in as ${email}` }).click();
+  await expect(page).toHaveURL(/\/account$/);
+}

@@ -79,7 +79,9 @@ export async function accountData(
 ): Promise<{ methods: string[]; sessions: { method: string }[] }> {
   const res = await browse(node, jar, "/account?_data=routes%2Faccount");
   if (res.status !== 200) throw new Error(`/account data answered ${res.status}`);
-  return (await res.json()) as { methods: string[]; sessions: { method: string }[] };
+  const data = (await res.json()) as { methods: { id: string; name: string }[]; sessions: { method: string }[] };
+  // the methods by their English names (the page says the built-in ones in the person's language)
+  return { methods: data.methods.map((m) => m.name), sessions: data.sessions };
 }
 
 export const s256 = (verifier: string) => createHash("sha256").update(verifier).digest("base64url");

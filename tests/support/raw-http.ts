@@ -3,7 +3,6 @@
  * written) and a chosen loopback source address (another "client IP" on the same machine).
  */
 import { request } from "node:http";
-import type { NodeProcess } from "./node";
 
 export interface RawRequest {
   method?: string;
@@ -15,7 +14,8 @@ export interface RawRequest {
   localAddress?: string;
 }
 
-export function rawRequest(node: NodeProcess, options: RawRequest): Promise<Response> {
+/** To a node, or any other server of the test on 127.0.0.1 (a proxy). */
+export function rawRequest(node: { port: number }, options: RawRequest): Promise<Response> {
   const headers: Record<string, string> = { Host: `127.0.0.1:${node.port}`, Connection: "close", ...options.headers };
   if (options.body !== undefined) headers["Content-Length"] = String(Buffer.byteLength(options.body));
   return new Promise((resolve, reject) => {

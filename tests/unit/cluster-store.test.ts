@@ -44,7 +44,10 @@ function concurrentHistory(seed: number): RecordEnvelope[] {
     const op = random();
     if (op < 0.6) writer.table("users").set(key, { by: writer.nodeId, step });
     else if (op < 0.8) writer.table("users").delete(key);
-    else writer.table<string>("claims", { merge: "first-writer-wins" }).set(key, writer.nodeId);
+    else if (op < 0.9) writer.table<string>("claims", { merge: "first-writer-wins" }).set(key, writer.nodeId);
+    // claims that are released (an erased account, a changed address) and made again
+    else if (op < 0.96) writer.table("released", { merge: "first-writer-wins" }).set(key, { by: writer.nodeId, step });
+    else writer.table("released", { merge: "first-writer-wins" }).delete(key);
     // some writes reach another writer before it writes again
     if (random() < 0.3) {
       const other = writers[Math.floor(random() * writers.length)];
@@ -62,6 +65,7 @@ describe("replicated tables merge the same way on every node", () => {
     for (let replica = 0; replica < 8; replica += 1) {
       const store = new ClusterStore({ nodeId: `replica-${replica}`, clock: () => 1_800_000_000_000 });
       store.table("claims", { merge: "first-writer-wins" });
+      store.table("released", { merge: "first-writer-wins" });
       // every order, and duplicates, give the same result
       const arrivals = shuffled([...history, ...history.slice(0, 50)], random);
       for (const record of arrivals) store.applyRemote(record);
@@ -121,7 +125,36 @@ describe("replicated tables merge the same way on every node", () => {
     claimsB.set("ann@example.test", "user-3");
     expect(a.applyRemote(sent[0])).toBe("stale");
     expect(claimsA.get("ann@example.test")).toBe("user-1");
-    expect(() => claimsA.delete("ann@example.test")).toThrow();
+    // a release: the key can be claimed again, but only with an object value that says which release it follows
+    claimsA.delete("ann@example.test");
+    expect(claimsA.has("ann@example.test")).toBe(false);
+    expect(() => claimsA.set("ann@example.test", "user-4")).toThrow();
+  });
+
+  it("lets a released claim be made again, and never lets a claim from before the release come back", () => {
+    let now = 5_000;
+    const a = new ClusterStore({ nodeId: "a", clock: () => now });
+    const b = new ClusterStore({ nodeId: "b", clock: () => now });
+    const late = new ClusterStore({ nodeId: "late", clock: () => now });
+    for (const s of [a, b, late]) s.table("emails", { merge: "first-writer-wins" });
+    const log: RecordEnvelope[] = [];
+    a.onLocalWrite((r) => log.push(r));
+    const claims = a.table<{ uid: string; after?: number }>("emails");
+    claims.set("ann@example.test", { uid: "old" });
+    const oldClaim = log[0]!;
+    now += 10;
+    claims.delete("ann@example.test");
+    now += 10;
+    expect(claims.set("ann@example.test", { uid: "new" })).toBe(true);
+    expect(claims.get("ann@example.test")).toEqual({ uid: "new", after: 5_010 });
+    // a node that saw only the old claim, and one that sees everything in any order, agree with a
+    late.applyRemote(oldClaim);
+    for (const r of [log[2]!, log[1]!]) late.applyRemote(r);
+    expect(late.table("emails").get("ann@example.test")).toEqual({ uid: "new", after: 5_010 });
+    for (const r of [log[2]!, oldClaim, log[1]!]) b.applyRemote(r);
+    expect(b.table("emails").get("ann@example.test")).toEqual({ uid: "new", after: 5_010 });
+    // the old claim arriving last is stale: it predates the release
+    expect(a.applyRemote(oldClaim)).toBe("stale");
   });
 
   it("orders stamps after whatever was observed, even when the wall clock goes back", () => {

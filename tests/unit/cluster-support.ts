@@ -6,7 +6,14 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { startCluster, type Cluster, type ClusterConfig, type ClusterTimings, type Logger } from "../../cluster";
+import {
+  startCluster,
+  type Cluster,
+  type ClusterConfig,
+  type ClusterTimings,
+  type Logger,
+  type StartClusterOptions,
+} from "../../cluster";
 
 export interface LogLine {
   level: "info" | "warn" | "error";
@@ -32,7 +39,6 @@ export const FAST: Partial<ClusterTimings> = {
   registryHeartbeatMs: 1_000,
   announceIntervalMs: 1_000,
   syncIntervalMs: 2_000,
-  pingIntervalMs: 1_000,
 };
 
 export async function waitFor(
@@ -86,7 +92,7 @@ export class TestCluster {
   async start(
     overrides: Partial<ClusterConfig> = {},
     timings: Partial<ClusterTimings> | undefined = FAST,
-    extra: { clock?: () => number; maxClockSkewMs?: number } = {},
+    extra: { clock?: () => number; maxClockSkewMs?: number; acks?: StartClusterOptions["acks"] } = {},
   ): Promise<Cluster> {
     const node = await startCluster(await this.config(overrides), memoryLogger(this.logs), { timings, ...extra });
     this.nodes.push(node);

@@ -53,7 +53,7 @@ describe("emailed codes", () => {
     t += 1000;
     expect(await refusal(codes.use("a@example.com", "123456"))).toBe("ok");
     expect(linkUses.peek("a@example.com", { i: "link-id-0001", c: t - 1000, n: "node-a" })).toBe("used");
-    expect(await refusal(codes.use("a@example.com", "123456"))).toBe("wrong/code-none");
+    expect(await refusal(codes.use("a@example.com", "123456"))).toBe("expired/code-none");
   });
 
   it("burns on the fifth wrong try even when all five are in flight at once", async () => {
@@ -63,8 +63,10 @@ describe("emailed codes", () => {
     const answers = await Promise.all(
       ["000001", "000002", "000003", "000004", "000005"].map((c) => refusal(codes.use("b@example.com", c))),
     );
-    expect(answers.filter((a) => a === "wrong/code-burnt")).toHaveLength(1);
-    expect(await refusal(codes.use("b@example.com", "654321"))).toMatch(/^wrong\//);
+    expect(answers.filter((a) => a === "burnt/code-burnt")).toHaveLength(1);
+    expect(answers.filter((a) => a.startsWith("wrong/"))).toHaveLength(4);
+    // the right code after that is told the code was burnt, not that it is wrong
+    expect(await refusal(codes.use("b@example.com", "654321"))).toBe("burnt/code-burnt");
   });
 
   it("refuses an address after 10 wrong tries in an hour over several codes, and counts again after it", async () => {
@@ -79,7 +81,7 @@ describe("emailed codes", () => {
     expect(await refusal(codes.use("c@example.com", "222222"))).toBe("budget/wrong-per-address");
     t += WRONG_WINDOW_MS;
     // an hour later that code has expired with its link, but a new one is accepted again
-    expect(await refusal(codes.use("c@example.com", "222222"))).toBe("wrong/code-expired");
+    expect(await refusal(codes.use("c@example.com", "222222"))).toBe("expired/code-expired");
     codes.issued(payload("c@example.com", "333333", "link-id-8888", t));
     expect(await refusal(codes.use("c@example.com", "333333"))).toBe("ok");
   });

@@ -33,7 +33,8 @@ async function redisNode(clusterName: string, timeoutMs = 1000): Promise<Cluster
       redis: { url: redis.url, timeoutMs },
     },
     memoryLogger(),
-    { tables: { claims: { merge: "first-writer-wins" } } },
+    // a short heartbeat: a node finding a new, empty Redis waits 1.5 heartbeats for members holding rows
+    { tables: { claims: { merge: "first-writer-wins" } }, redisTimings: { heartbeatMs: 400 } },
   );
   nodes.push(node);
   return node;
@@ -166,6 +167,8 @@ describe("Redis transport", () => {
       "writes acknowledged again",
       20_000,
     );
+    // atomics are decided again once the node is ready: Redis answered and the tables were read again
+    await waitFor(() => a.isReady(), "A ready again", 20_000);
     expect(await a.atomics.claimOnce("link", `after-${name}`, 60_000)).toBe(true);
     expect(await a.atomics.claimOnce("link", `after-${name}`, 60_000)).toBe(false);
     const late = await redisNode(name);

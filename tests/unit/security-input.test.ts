@@ -36,7 +36,7 @@ describe("addresses: normalised before they are compared, ASCII local parts only
 });
 
 describe("redirect targets: always a single-slash path on this site", () => {
-  const app = new URL("https://login.example.com");
+  const app = { appUrl: new URL("https://login.example.com"), forwardAuthHosts: [] };
   it.each(["/.//evil.example", "/%2e//evil.example", "/a/..//evil.example", "/./%2e//evil.example", "/..//evil"])(
     "drops %j, which dot-segment resolution would turn into //evil",
     (target) => {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { SESSION_COOKIE, SessionCookieJar } from "#app/lib/session/session-cookie.server.ts";
 import { deriveKeyRing } from "../../server/keys";
 
@@ -50,5 +50,38 @@ describe("session cookie", () => {
 
   it("clears with Max-Age=0", () => {
     expect(jar.clear()).toMatch(/Max-Age=0/);
+  });
+});
+
+describe("session cookie with COOKIE_DOMAIN", () => {
+  const shared = new SessionCookieJar(deriveKeyRing("a".repeat(40), []), { ...settings, domain: "example.com" });
+  const hostOnly = new SessionCookieJar(deriveKeyRing("a".repeat(40), []), settings);
+
+  it("reaches the domain's hosts, and is cleared with the same Domain (or the browser keeps it)", async () => {
+    expect(await shared.write(value)).toMatch(/; Domain=example\.com(;|$)/);
+    expect(shared.clear()).toMatch(/; Domain=example\.com(;|$)/);
+    expect(shared.clear()).toMatch(/Max-Age=0/);
+  });
+
+  it("stays host-only when unset", async () => {
+    expect(await hostOnly.write(value)).not.toMatch(/Domain=/i);
+    expect(hostOnly.clear()).not.toMatch(/Domain=/i);
+  });
+});
+
+describe("opened cookies remembered by their bytes", () => {
+  it("open again without unsealing, but never past their seal's expiry", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      vi.setSystemTime(new Date("2026-12-01T12:00:00Z"));
+      const short = new SessionCookieJar(deriveKeyRing("a".repeat(40), []), { secure: true, maxAgeSeconds: 60 });
+      const header = await short.write(value);
+      expect(await short.read(requestWith(header))).toEqual(value);
+      expect(await short.read(requestWith(header))).toEqual(value);
+      vi.setSystemTime(new Date("2026-12-01T12:03:00Z"));
+      expect(await short.read(requestWith(header))).toBeNull();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -37,11 +37,11 @@ describe("email normalisation", () => {
 });
 
 describe("redirect targets", () => {
-  const app = new URL("https://login.example.com");
+  const app = { appUrl: new URL("https://login.example.com"), forwardAuthHosts: [] };
 
   it.each(["/account", "/account?tab=sessions", "/a/b#c", "/x%20y"])("keeps the same-site path %j", (target) => {
     expect(safeRedirect(target, app)).toBe(
-      new URL(target, app).pathname + new URL(target, app).search + new URL(target, app).hash,
+      new URL(target, app.appUrl).pathname + new URL(target, app.appUrl).search + new URL(target, app.appUrl).hash,
     );
   });
 
@@ -67,5 +67,50 @@ describe("redirect targets", () => {
 
   it("uses the given fallback", () => {
     expect(safeRedirect(undefined, app, "/")).toBe("/");
+  });
+});
+
+describe("redirect targets after forward auth: FORWARD_AUTH_HOSTS", () => {
+  const rules = {
+    appUrl: new URL("https://login.example.com"),
+    forwardAuthHosts: ["grafana.example.com", "*.apps.example.com", "wiki.example.com:8443"],
+  };
+
+  it.each([
+    ["https://grafana.example.com/d/abc?orgId=1#panel", "https://grafana.example.com/d/abc?orgId=1#panel"],
+    ["https://grafana.example.com:9000/", "https://grafana.example.com:9000/"],
+    ["https://a.apps.example.com/x", "https://a.apps.example.com/x"],
+    ["https://b.a.apps.example.com/", "https://b.a.apps.example.com/"],
+    ["https://wiki.example.com:8443/page", "https://wiki.example.com:8443/page"],
+    ["HTTPS://Grafana.Example.COM/x", "https://grafana.example.com/x"],
+    // this site, written absolutely: kept as its path
+    ["https://login.example.com/account?tab=1", "/account?tab=1"],
+  ])("keeps %j", (target, kept) => {
+    expect(safeRedirect(target, rules)).toBe(kept);
+  });
+
+  it.each([
+    "https://evil.example/",
+    "https://grafana.example.com.evil.example/",
+    "https://evilgrafana.example.com/",
+    "https://apps.example.com/", // the wildcard's own domain is not one of its subdomains
+    "https://wiki.example.com/", // only on the listed port
+    "https://wiki.example.com:9443/",
+    "http://grafana.example.com/", // plain http while APP_URL is https
+    "https://user:pass@grafana.example.com/",
+    "https://grafana.example.com\\@evil.example/",
+    "javascript://grafana.example.com/%0aalert(1)",
+    "ftp://grafana.example.com/",
+    "https://grafana.example.com/\u0000",
+    "https://login.example.com//evil.example",
+  ])("refuses %j", (target) => {
+    expect(safeRedirect(target, rules)).toBe("/account");
+  });
+
+  it("allows http apps only beside an http APP_URL (local mode)", () => {
+    const local = { appUrl: new URL("http://127.0.0.1:3000"), forwardAuthHosts: ["127.0.0.1:8080"] };
+    expect(safeRedirect("http://127.0.0.1:8080/private?a=1&b=2", local)).toBe("http://127.0.0.1:8080/private?a=1&b=2");
+    expect(safeRedirect("http://127.0.0.1:8081/private", local)).toBe("/account");
+    expect(safeRedirect("http://127.0.0.1:3000/account", local)).toBe("/account");
   });
 });

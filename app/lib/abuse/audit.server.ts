@@ -11,7 +11,16 @@ export type AuditEvent =
   | "code-shown"
   | "passkey-added"
   | "passkey-removed"
-  | "refresh-reuse";
+  | "refresh-reuse"
+  | "email-changed"
+  | "account-erased"
+  | "data-exported"
+  | "admin-act"
+  | "admin-refused"
+  /** an app got access through the OpenID provider (consent given, or a first-party app's first sign-in) */
+  | "app-authorized"
+  /** the person took an app's access back on /account */
+  | "app-access-revoked";
 
 export interface AuditFields {
   uid?: string;

@@ -34,8 +34,12 @@ export type User = z.infer<typeof userSchema>;
 export type Identity = z.infer<typeof identitySchema>;
 
 /** The claim "this email belongs to this user id": the first claim wins on every node. */
-const emailClaimSchema = z.object({ uid: uuid() });
-type EmailClaim = z.infer<typeof emailClaimSchema>;
+const emailClaimSchema = z.object({
+  uid: uuid(),
+  /** set on a claim made after the address was released: which release it follows (cluster/store.ts) */
+  after: z.number().int().nonnegative().optional(),
+});
+export type EmailClaim = z.infer<typeof emailClaimSchema>;
 
 export class UserStore {
   private readonly users: Table<User>;
@@ -101,6 +105,46 @@ export class UserStore {
     const updated = { ...user, identities: [...user.identities, { ...identity, linkedAt: this.now() }] };
     this.users.set(updated.id, updated);
     return updated;
+  }
+
+  /**
+   * Move a user to a new address: claim it first (first writer wins: "taken" when another account
+   * holds it), then the user row, and only then release the old address, so it is never free
+   * while the change is under way. The UUID, sessions and passkeys stay.
+   */
+  changeEmail(user: User, email: string): { ok: true; user: User } | { ok: false; reason: "taken" } {
+    if (email === user.email) return { ok: true, user };
+    const claim = this.emails.get(email);
+    if (claim && claim.uid !== user.id) return { ok: false, reason: "taken" };
+    if (!claim && !this.emails.set(email, { uid: user.id })) return { ok: false, reason: "taken" };
+    const old = user.email;
+    const identities = user.identities.map((i) =>
+      i.provider === "email" && i.subject === old ? { ...i, subject: email, linkedAt: this.now() } : i,
+    );
+    const updated = { ...user, email, identities };
+    this.users.set(user.id, updated);
+    this.releaseEmail(old, user.id);
+    return { ok: true, user: updated };
+  }
+
+  /** Give an address up, if this user holds its claim (an erased account, a changed address). */
+  releaseEmail(email: string, uid: string): void {
+    if (this.emails.get(email)?.uid === uid) this.emails.delete(email);
+  }
+
+  /** Delete a user row (erasure: its claims, sessions and credentials are the caller's to delete). */
+  deleteUser(uid: string): void {
+    this.users.delete(uid);
+  }
+
+  /** The user rows, for those who report their changes (webhooks). */
+  get rows(): Table<User> {
+    return this.users;
+  }
+
+  /** The address claims (address → user id), for the admin index of addresses. */
+  get claims(): Table<EmailClaim> {
+    return this.emails;
   }
 
   /** Every id that resolves to this user (its own and any that lost a concurrent sign-up). */

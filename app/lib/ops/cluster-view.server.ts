@@ -1,16 +1,14 @@
-import { redirect } from "@remix-run/node";
 import type { AppContext } from "#app/lib/context.server.ts";
+import { optionalUser, requireUser, type AuthContext } from "#app/lib/auth/index.server.ts";
 import { apiError } from "#app/lib/http.server.ts";
 import { getServices } from "#app/lib/services.server.ts";
 
 /** /cluster is open in local mode on a loopback APP_URL; anywhere else only for ADMIN_EMAILS. */
-export async function requireClusterViewer(request: Request, ctx: AppContext, as: "page" | "json"): Promise<void> {
+export async function requireClusterViewer(request: Request, context: AuthContext, as: "page" | "json"): Promise<void> {
+  const ctx = context.app;
   if (ctx.config.mode !== "production" && ctx.config.loopback) return;
-  const signedIn = await getServices(ctx).auth.fromCookie(request);
-  if (!signedIn) {
-    if (as === "json") throw apiError(401, "unauthorized", "Sign in as an administrator to see the cluster.");
-    throw redirect(`/login?redirectTo=${encodeURIComponent(new URL(request.url).pathname)}`);
-  }
+  const signedIn = as === "page" ? await requireUser(request, context) : await optionalUser(request, context);
+  if (!signedIn) throw apiError(401, "unauthorized", "Sign in as an administrator to see the cluster.");
   if (!ctx.config.adminEmails.includes(signedIn.user.email)) {
     if (as === "json") throw apiError(403, "forbidden", "Only ADMIN_EMAILS may see the cluster.");
     throw new Response("Forbidden", { status: 403 });

@@ -81,6 +81,11 @@ export class Outbox implements Mailer {
     });
   }
 
+  /** Erasure: the mails to this address leave the outbox on every node. */
+  forget(to: string): void {
+    for (const [key, m] of [...this.table.scan()]) if (m.to === to) this.table.delete(key);
+  }
+
   /** Newest first, from every node of the cluster. */
   list(): OutboxMessage[] {
     return [...this.table.scan()].map(([, m]) => m).sort((a, b) => b.sentAt.localeCompare(a.sentAt));
@@ -95,36 +100,4 @@ export class Outbox implements Mailer {
     if (to !== undefined) return shown(this.list().filter((m) => m.to === to));
     return (this.serialised ??= shown(this.list()));
   }
-}
-
-const escapeHtml = (s: string) =>
-  s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
-
-export function magicLinkMessage(to: string, link: string, code: string, appUrl: URL, ttlMinutes: number): MailMessage {
-  const site = appUrl.host;
-  const text = [
-    `Hello,`,
-    ``,
-    `Someone (hopefully you) asked to sign in to ${site} as ${to}.`,
-    `Open this link to sign in. It works once, for ${ttlMinutes} minutes, in the browser where you asked for it:`,
-    ``,
-    link,
-    ``,
-    `Or type this code on the "Check your email" page, in that browser:`,
-    ``,
-    `    ${code}`,
-    ``,
-    `The link and the code work once between them: using one uses up both.`,
-    `If you did not ask for it, ignore this email: nobody can sign in without the link or the code.`,
-  ].join("\n");
-  const html = `<!doctype html><html><body style="font-family:system-ui,sans-serif;line-height:1.5">
-<p>Hello,</p>
-<p>Someone (hopefully you) asked to sign in to <strong>${escapeHtml(site)}</strong> as <strong>${escapeHtml(to)}</strong>.</p>
-<p><a href="${escapeHtml(link)}" style="display:inline-block;padding:10px 16px;background:#2d5bd7;color:#fff;border-radius:6px;text-decoration:none">Sign in to ${escapeHtml(site)}</a></p>
-<p>Or type this code on the &ldquo;Check your email&rdquo; page, in that browser:</p>
-<p style="font-size:28px;letter-spacing:6px;font-family:ui-monospace,monospace"><strong>${escapeHtml(code)}</strong></p>
-<p>The link and the code work once between them, for ${ttlMinutes} minutes, in the browser where you asked for them.</p>
-<p style="color:#666">If you did not ask for it, ignore this email: nobody can sign in without the link or the code.</p>
-</body></html>`;
-  return { to, subject: `Your sign-in link for ${site}`, text, html };
 }

@@ -1,18 +1,17 @@
-import { redirect } from "@remix-run/node";
 import type { AccessTokens } from "./access-token.server";
-import type { SessionCookieJar } from "./session-cookie.server";
+import type { SessionCookie, SessionCookieJar } from "./session-cookie.server";
 import type { SessionRow, SessionStore } from "./sessions.server";
+import type { SessionHeaders } from "#app/lib/context.server.ts";
 import type { User, UserStore } from "#app/lib/accounts/users.server.ts";
 
+/** Who is signed in. What the response needs (a re-sealed cookie, a fresh token) went to the request's SessionHeaders. */
 export interface SignedIn {
   user: User;
   session: SessionRow;
-  /** Set-Cookie to send when the cookie was re-sealed */
-  setCookie?: string;
 }
 
 export type ApiAuth =
-  | { ok: true; user: User; session: SessionRow; refreshedToken?: string; setCookie?: string }
+  | { ok: true; user: User; session: SessionRow }
   | { ok: false; status: 401; error: "invalid_token" | "invalid_request"; message: string };
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -50,53 +49,67 @@ export class Auth {
   }
 
   /**
-   * The signed-in person behind the request's cookie, or null (missing, tampered, revoked, expired).
-   * `refresh` (POST /auth/refresh, and a transparent refresh on the API) re-seals the cookie with
-   * the session's next generation. A cookie of an older generation shown after the grace window
-   * is a copy someone kept: the session ends on every node, for the thief and the owner alike.
+   * The live session behind the request's cookie, or null (missing, tampered, revoked, expired).
+   * Read-only for the cookie: nothing to send back. A cookie of an older generation shown after
+   * the grace window is a copy someone kept: the session ends on every node, for the thief and the
+   * owner alike. Use is noted at most hourly (`touch`): a check writes once an hour per session at most.
    */
-  async fromCookie(request: WithHeaders, { refresh = false }: { refresh?: boolean } = {}): Promise<SignedIn | null> {
-    const cookie = await this.cookies.read(request);
-    if (!cookie) return null;
-    const found = this.sessions.findActive(cookie.sid);
-    if (!found || found.uid !== cookie.uid) return null;
-    const stale = cookie.gen < found.gen;
-    if (stale && this.now() - found.genAt > (this.options.reuseGraceMs ?? 30_000)) {
-      this.sessions.revoke(found.sid, "refresh-reuse");
-      this.options.onReuse?.(found, cookie.gen);
-      return null;
-    }
-    const user = this.users.getUser(found.uid);
-    if (!user) return null;
+  async check(request: WithHeaders): Promise<SignedIn | null> {
+    const found = await this.resolve(request);
+    return found && { user: found.user, session: this.sessions.touch(found.row) };
+  }
+
+  /**
+   * The signed-in person behind the request's cookie, or null. Whatever the cookie needs is written
+   * to `out`, which the server attaches to the response: the sliding renewal of a cookie older than
+   * a day, and with `refresh` (POST /auth/refresh only) the session's next generation.
+   */
+  async fromCookie(
+    request: WithHeaders,
+    out: SessionHeaders,
+    { refresh = false }: { refresh?: boolean } = {},
+  ): Promise<SignedIn | null> {
+    const found = await this.resolve(request);
+    if (!found) return null;
+    const { user, row, cookie, stale } = found;
     if (refresh) {
       // within the grace window an older cookie is brought up to date, not moved further on
-      const session = stale ? this.sessions.touch(found) : this.sessions.advanceGeneration(found, cookie.gen);
+      const session = stale ? this.sessions.touch(row) : this.sessions.advanceGeneration(row, cookie.gen);
       const gen = Math.max(session.gen, cookie.gen);
-      const setCookie = await this.cookies.write({ uid: cookie.uid, sid: cookie.sid, iat: this.now(), gen });
-      return { user, session, setCookie };
+      out.cookie(await this.cookies.write({ uid: cookie.uid, sid: cookie.sid, iat: this.now(), gen }));
+      return { user, session };
     }
-    const session = this.sessions.touch(found);
-    // sliding expiry: re-seal a cookie older than a day
-    const setCookie =
-      this.now() - cookie.iat > DAY
-        ? await this.cookies.write({ uid: cookie.uid, sid: cookie.sid, iat: this.now(), gen: cookie.gen })
-        : undefined;
-    return { user, session, setCookie };
+    const session = this.sessions.touch(row);
+    // sliding expiry: re-seal a cookie older than a day, at the generation it has
+    if (this.now() - cookie.iat > DAY) {
+      out.cookie(await this.cookies.write({ uid: cookie.uid, sid: cookie.sid, iat: this.now(), gen: cookie.gen }));
+    }
+    return { user, session };
   }
 
-  async requireUser(request: Request): Promise<SignedIn> {
-    const signedIn = await this.fromCookie(request);
-    if (!signedIn) {
-      const url = new URL(request.url);
-      throw redirect(`/login?redirectTo=${encodeURIComponent(url.pathname + url.search)}`, {
-        headers: { "Set-Cookie": this.cookies.clear() },
-      });
+  /** The cookie, its live session row and user; ends the session when the cookie is a kept old generation. */
+  private async resolve(
+    request: WithHeaders,
+  ): Promise<{ user: User; row: SessionRow; cookie: SessionCookie; stale: boolean } | null> {
+    const cookie = await this.cookies.read(request);
+    if (!cookie) return null;
+    const row = this.sessions.findActive(cookie.sid);
+    if (!row || row.uid !== cookie.uid) return null;
+    const stale = cookie.gen < row.gen;
+    if (stale && this.now() - row.genAt > (this.options.reuseGraceMs ?? 30_000)) {
+      this.sessions.revoke(row.sid, "refresh-reuse");
+      this.options.onReuse?.(row, cookie.gen);
+      return null;
     }
-    return signedIn;
+    const user = this.users.getUser(row.uid);
+    return user ? { user, row, cookie, stale } : null;
   }
 
-  /** Bearer first; only an expired (but genuine) Bearer falls back to the cookie, which then mints a new one. */
-  async fromBearer(request: WithHeaders): Promise<ApiAuth> {
+  /**
+   * Bearer first; only an expired (but genuine) Bearer falls back to the cookie of the same
+   * session, which then mints a new token: it goes to `out` as X-Access-Token.
+   */
+  async fromBearer(request: WithHeaders, out: SessionHeaders): Promise<ApiAuth> {
     const header = request.headers.get("Authorization") ?? "";
     const match = /^Bearer ([A-Za-z0-9_.-]+)$/.exec(header.trim());
     if (!match) {
@@ -118,16 +131,12 @@ export class Auth {
       return { ok: true, user, session };
     }
     if (check.reason === "expired") {
-      const signedIn = await this.fromCookie(request, { refresh: true });
+      // the cookie vouches for this request as on a page load: it does not move the generation
+      // (only POST /auth/refresh does), so API calls never race each other or a tab into the grace window
+      const signedIn = await this.fromCookie(request, out);
       if (signedIn && signedIn.session.sid === check.claims.sid) {
-        const refreshedToken = await this.tokens.issue(signedIn.user.id, signedIn.session.sid);
-        return {
-          ok: true,
-          user: signedIn.user,
-          session: signedIn.session,
-          refreshedToken,
-          setCookie: signedIn.setCookie,
-        };
+        out.header("X-Access-Token", await this.tokens.issue(signedIn.user.id, signedIn.session.sid));
+        return { ok: true, user: signedIn.user, session: signedIn.session };
       }
       return {
         ok: false,
@@ -151,15 +160,18 @@ export class Auth {
   }
 
   /**
-   * Sign out the request's session. A genuine cookie whose session row has not reached this node
-   * yet (signed in on another node a moment ago) is still revoked by its id: the revocation
-   * replicates, and the session is refused everywhere once its row arrives too.
+   * Sign out the request's session and clear its cookie (through `out`). A genuine cookie whose
+   * session row has not reached this node yet (signed in on another node a moment ago) is still
+   * revoked by its id: the revocation replicates, and the session is refused everywhere once its
+   * row arrives too.
    */
   async signOutRequest(
     request: WithHeaders,
+    out: SessionHeaders,
     scope: "this" | "everywhere",
   ): Promise<{ uid: string; ended: number } | null> {
-    const signedIn = await this.fromCookie(request);
+    out.cookie(this.cookies.clear());
+    const signedIn = await this.check(request);
     if (signedIn) return { uid: signedIn.user.id, ended: this.signOut(signedIn.session, scope) };
     const cookie = await this.cookies.read(request);
     if (!cookie || this.sessions.isRevoked(cookie.sid)) return null;

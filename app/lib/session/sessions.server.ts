@@ -78,13 +78,64 @@ export class SessionStore {
     return row;
   }
 
-  /** The session if it exists, is not revoked and has not expired. */
+  /** users whose sessions are refused whatever their rows say (disabled accounts), from accounts/ */
+  private blocked: (uid: string) => boolean = () => false;
+
+  /**
+   * Refuse every session of the users this says (a disabled account): checked on every read of a
+   * session, so a row that arrives before its revocation does not sign anyone in either.
+   */
+  refuseUsers(blocked: (uid: string) => boolean): void {
+    this.blocked = blocked;
+  }
+
+  /** The session if it exists, is not revoked, has not expired and its user is not disabled. */
   findActive(sid: string): SessionRow | undefined {
     const row = this.sessions.get(sid);
     const now = this.now();
     if (!row || this.revocations.has(sid) || row.expiresAt <= now || row.createdAt + this.maxDays * DAY <= now)
       return undefined;
+    if (this.blocked(row.uid)) return undefined;
     return row;
+  }
+
+  /** Every session row of these user ids, ended ones too (an erasure deletes them all). */
+  allOf(uids: Set<string>): SessionRow[] {
+    const rows: SessionRow[] = [];
+    for (const uid of uids) {
+      for (const sid of this.sidsByUser.keys(uid)) {
+        const row = this.sessions.get(sid);
+        if (row) rows.push(row);
+      }
+    }
+    return rows;
+  }
+
+  /** End every active session of these user ids on every node; returns how many. */
+  revokeAllOf(uids: Set<string>, reason: string): number {
+    let ended = 0;
+    for (const row of this.allOf(uids)) {
+      if (this.revocations.has(row.sid)) continue;
+      this.revoke(row.sid, reason);
+      ended += 1;
+    }
+    return ended;
+  }
+
+  /** Delete a session row and its revocation (erasure). */
+  erase(sid: string): void {
+    this.sessions.delete(sid);
+    this.revocations.delete(sid);
+  }
+
+  /** The session rows and their revocations, for those who report their changes (webhooks). */
+  get rows(): { sessions: Table<SessionRow>; revocations: Table<z.infer<typeof revocationSchema>> } {
+    return { sessions: this.sessions, revocations: this.revocations };
+  }
+
+  /** A session's revocation, if any (the data export shows why a session ended). */
+  revocationOf(sid: string): { revokedAt: number; reason: string } | undefined {
+    return this.revocations.get(sid);
   }
 
   isRevoked(sid: string): boolean {
@@ -119,6 +170,16 @@ export class SessionStore {
     };
     this.sessions.set(row.sid, updated);
     return updated;
+  }
+
+  /**
+   * Told of each session this node revokes (sign-out, sign-out everywhere, ended from /account,
+   * theft detection), not of revocations arriving from peers: the node that ended it acts on it once.
+   */
+  onRevoked(listener: (sid: string, reason: string) => void): () => void {
+    return this.revocations.onChange(({ key, value, previous, origin }) => {
+      if (origin === "local" && value && !previous) listener(key, value.reason);
+    });
   }
 
   revoke(sid: string, reason: string): void {

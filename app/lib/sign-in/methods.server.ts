@@ -18,8 +18,10 @@ export interface SignInMethod {
   /** the button's or link's words on /login */
   label: string;
   login: LoginPresentation;
-  /** how /account names it under "Sign-in methods" */
+  /** how /account names it under "Sign-in methods" (English; pages translate the built-in ones by id) */
   account: string;
+  /** a provider's own name ("GitHub"), for pages that word the button in their language */
+  provider?: string;
 }
 
 export class SignInMethods {
@@ -35,6 +37,7 @@ export class SignInMethods {
         label: `Sign in with ${p.label}`,
         login: "provider-button" as const,
         account: p.label,
+        provider: p.label,
       })),
     ];
   }

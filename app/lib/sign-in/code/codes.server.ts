@@ -24,23 +24,39 @@ const RELEASE_WINDOW_MS = 60_000;
 const ASK_ISSUER_TIMEOUT_MS = 3000;
 
 export type CodeProblem =
-  /** wrong, burnt, used, superseded, expired or no code for the address: one answer for all of them */
+  /** not the code: `triesLeft` more wrong ones burn it */
   | "wrong"
+  /** past its link's life, or no code pending for the address (the requester's own, bound by its cookie) */
+  | "expired"
+  /** typed wrong WRONG_PER_CODE times: it and its link were blocked */
+  | "burnt"
+  /** its link or code was used, or a newer link of the address was */
+  | "used"
   /** not six digits */
   | "malformed"
   /** this address has had WRONG_PER_ADDRESS wrong tries in the window */
   | "budget"
   | "issuer-unreachable";
 
-const STATUS: Record<CodeProblem, number> = { wrong: 400, malformed: 400, budget: 429, "issuer-unreachable": 503 };
+const STATUS: Record<CodeProblem, number> = {
+  wrong: 400,
+  expired: 400,
+  burnt: 400,
+  used: 400,
+  malformed: 400,
+  budget: 429,
+  "issuer-unreachable": 503,
+};
 
-/** An expected refusal of a code; `reason` (for the audit) says which of the cases behind "wrong" it was. */
+/** An expected refusal of a code; `reason` (for the audit) says exactly which case it was. */
 export class CodeError extends Refusal<CodeProblem> {
   readonly kind = "code-error";
   constructor(
     problem: CodeProblem,
     readonly reason: string,
     readonly retryAfterSeconds?: number,
+    /** for "wrong": how many more wrong tries this code takes before it is burnt */
+    readonly triesLeft?: number,
   ) {
     super(problem, STATUS[problem], `code refused: ${problem} (${reason})`);
   }
@@ -77,8 +93,18 @@ const releaseRequestSchema = z.object({ email: z.string().min(3).max(254) });
 const checkAnswerSchema = z.object({
   outcome: z.enum(["ok", "wrong", "burnt", "used", "superseded", "expired", "none", "budget"]),
   retryAfterSeconds: z.number().int().optional(),
+  triesLeft: z.number().int().min(0).max(WRONG_PER_CODE).optional(),
 });
 type Answer = z.infer<typeof checkAnswerSchema>;
+
+/** What each of the issuer's answers means to the person typing. */
+const PROBLEM_OF: Record<Exclude<Answer["outcome"], "ok" | "wrong" | "budget">, CodeProblem> = {
+  burnt: "burnt",
+  used: "used",
+  superseded: "used",
+  expired: "expired",
+  none: "expired",
+};
 
 export interface CodeDeps {
   cluster: ClusterPort;
@@ -173,7 +199,8 @@ export class EmailCodes {
       return here ? async () => this.release(hash, this.nodeId) : () => this.askRelease(pending.n, email);
     }
     if (answer.outcome === "budget") throw new CodeError("budget", "wrong-per-address", answer.retryAfterSeconds);
-    throw new CodeError("wrong", answer.outcome === "wrong" ? "wrong-code" : `code-${answer.outcome}`);
+    if (answer.outcome === "wrong") throw new CodeError("wrong", "wrong-code", undefined, answer.triesLeft);
+    throw new CodeError(PROBLEM_OF[answer.outcome], `code-${answer.outcome}`);
   }
 
   /** Drop this node's rows that no longer count, and pending codes past their link's life. */
@@ -198,7 +225,7 @@ export class EmailCodes {
     // the same work whether or not there is a code to compare with: an unknown address answers like a
     // wrong code. Nothing is written for it: no code could be right, so there is nothing to guard.
     const right = this.sameMac(pending?.mac ?? "", this.mac(pending?.i ?? "none", code));
-    if (!live) return { outcome: pending ? "expired" : "none" };
+    if (!live) return { outcome: pending ? "expired" : this.burntLast(hash) ? "burnt" : "none" };
     const ref: LinkRef = { i: pending.i, c: pending.c, n: pending.n };
     const seen = this.deps.linkUses.peek(email, ref);
     if (seen !== "ok") {
@@ -207,7 +234,8 @@ export class EmailCodes {
     }
     if (!right) {
       this.recordWrong(hash, pending.i);
-      if (this.wrongFor(hash, pending.i) < WRONG_PER_CODE) return { outcome: "wrong" };
+      const wrong = this.wrongFor(hash, pending.i);
+      if (wrong < WRONG_PER_CODE) return { outcome: "wrong", triesLeft: WRONG_PER_CODE - wrong };
       this.deps.linkUses.burn(email, ref);
       this.pending.delete(hash);
       return { outcome: "burnt" };
@@ -264,22 +292,27 @@ export class EmailCodes {
     pending: Pending | undefined,
   ): Promise<void> {
     const right = this.sameMac(pending?.mac ?? "", this.mac(pending?.i ?? "none", code));
-    if (!pending) throw new CodeError("wrong", "code-none");
-    if (pending.c + this.options.ttlMs < this.options.now()) throw new CodeError("wrong", "code-expired");
+    if (!pending)
+      throw this.burntLast(hash) ? new CodeError("burnt", "code-burnt") : new CodeError("expired", "code-none");
+    if (pending.c + this.options.ttlMs < this.options.now()) throw new CodeError("expired", "code-expired");
     const ref: LinkRef = { i: pending.i, c: pending.c, n: pending.n };
     const seen = this.deps.linkUses.peek(email, ref);
     if (seen !== "ok") {
       this.recordWrong(hash, pending.i);
-      throw new CodeError("wrong", `code-${seen}`);
+      throw new CodeError(PROBLEM_OF[seen], `code-${seen}`);
     }
     try {
       if (!right) {
         this.recordWrong(hash, pending.i);
         const slot = await atomics.reserve("codeWrong", pending.i, WRONG_PER_CODE - 1, this.options.ttlMs);
-        if (slot.ok) throw new CodeError("wrong", "wrong-code");
+        if (slot.ok) {
+          // Redis decides the burn exactly; the count shown comes from the replicated tries (may lag a moment)
+          const left = Math.max(1, WRONG_PER_CODE - this.wrongFor(hash, pending.i));
+          throw new CodeError("wrong", "wrong-code", undefined, left);
+        }
         await this.deps.linkUses.burnShared(atomics, email, ref);
         this.pending.delete(hash);
-        throw new CodeError("wrong", "code-burnt");
+        throw new CodeError("burnt", "code-burnt");
       }
       await this.deps.linkUses.consume(email, ref);
     } catch (error) {
@@ -287,7 +320,7 @@ export class EmailCodes {
       if (isLinkError(error)) {
         // the link's own refusal (used, superseded, Redis unreachable) answers for the code too
         if (error.problem === "issuer-unreachable") throw new CodeError("issuer-unreachable", "redis-unreachable");
-        throw new CodeError("wrong", `code-${error.problem}`);
+        throw new CodeError(error.problem === "burnt" ? "burnt" : "used", `code-${error.problem}`);
       }
       if (error instanceof Error && error.name === "ClusterUnavailableError") {
         throw new CodeError("issuer-unreachable", "redis-unreachable");
@@ -323,6 +356,18 @@ export class EmailCodes {
       .filter((t) => t > horizon);
     if (times.length < WRONG_PER_ADDRESS) return 0;
     return Math.max(1, Math.ceil((Math.min(...times) + WRONG_WINDOW_MS - this.options.now()) / 1000));
+  }
+
+  /**
+   * Whether the address's last code was burnt: its pending row is gone, but the wrong tries (kept
+   * for the hour, replicated) show WRONG_PER_CODE of them for the link tried last. So the right
+   * code typed after a burn is told "blocked", not "expired" or "wrong".
+   */
+  private burntLast(hash: string): boolean {
+    const tries = this.triesOf(hash);
+    if (tries.length === 0) return false;
+    const last = tries.reduce((a, b) => (b.t > a.t ? b : a));
+    return this.wrongFor(hash, last.i) >= WRONG_PER_CODE;
   }
 
   private wrongFor(hash: string, linkId: string): number {

@@ -8,11 +8,13 @@ const useSchema = z.object({ email: z.string().max(254), usedAt: z.number().int(
 const newestSchema = z.object({ issuedAt: z.number().int() });
 
 const consumeRequestSchema = linkRefSchema.extend({ email: z.string().min(3).max(254), usedOn: z.string().max(128) });
-const consumeAnswerSchema = z.object({ outcome: z.enum(["ok", "used", "superseded"]) });
+const consumeAnswerSchema = z.object({ outcome: z.enum(["ok", "used", "superseded", "burnt"]) });
 type Outcome = z.infer<typeof consumeAnswerSchema>["outcome"];
 
 export const CONSUME_METHOD = "link.consume";
 export const RELEASE_METHOD = "link.release";
+/** the `usedOn` of a link blocked after too many wrong codes: it was never used */
+const BURNT = "burnt";
 const ASK_ISSUER_TIMEOUT_MS = 3000;
 /** a use can be taken back this long after it was decided (its sign-in could not be stored) */
 const RELEASE_WINDOW_MS = 60_000;
@@ -141,9 +143,21 @@ export class LinkUses {
 
   /** This node's current view of a link, for the confirmation page; the issuer still decides on use. */
   peek(email: string, ref: LinkRef): Outcome {
-    if (this.uses.has(`${ref.n}/${ref.i}`)) return "used";
+    const use = this.uses.get(`${ref.n}/${ref.i}`);
+    if (use) return use.usedOn === BURNT ? "burnt" : "used";
     const newest = this.newest.get(email);
     return newest && newest.issuedAt >= ref.c ? "superseded" : "ok";
+  }
+
+  /**
+   * Erasure: the address leaves the use records. A used link's record stays (without the
+   * address) until its link expires, so the link cannot be used again meanwhile.
+   */
+  forget(email: string): void {
+    for (const [id, use] of [...this.uses.scan()]) {
+      if (use.email === email) this.uses.set(id, { ...use, email: "(erased)" });
+    }
+    if (this.newest.has(email)) this.newest.delete(email);
   }
 
   /** Drop records of links that can no longer be opened anyway. */
@@ -179,7 +193,7 @@ export class LinkUses {
   burn(email: string, ref: LinkRef): void {
     if (ref.n !== this.cluster.nodeId) throw new Error("only the issuing node burns a link");
     const key = `${ref.n}/${ref.i}`;
-    if (!this.uses.has(key)) this.uses.set(key, { email, usedAt: this.now(), usedOn: "burnt" });
+    if (!this.uses.has(key)) this.uses.set(key, { email, usedAt: this.now(), usedOn: BURNT });
   }
 
   /**
@@ -189,13 +203,14 @@ export class LinkUses {
   async burnShared(atomics: ClusterAtomics, email: string, ref: LinkRef): Promise<void> {
     const key = `${ref.n}/${ref.i}`;
     await atomics.claimOnce("link", key, this.ttlMs + 60 * 60 * 1000);
-    if (!this.uses.has(key)) this.uses.set(key, { email, usedAt: this.now(), usedOn: "burnt" });
+    if (!this.uses.has(key)) this.uses.set(key, { email, usedAt: this.now(), usedOn: BURNT });
   }
 
   /** The one use, decided here: only on the issuing node (consume and the code check call it). */
   decide(email: string, ref: LinkRef, usedOn: string): Outcome {
     const key = `${ref.n}/${ref.i}`;
-    if (this.uses.has(key)) return "used";
+    const use = this.uses.get(key);
+    if (use) return use.usedOn === BURNT ? "burnt" : "used";
     const newest = this.newest.get(email);
     if (newest && newest.issuedAt >= ref.c) return "superseded";
     const usedAt = this.now();

@@ -7,6 +7,8 @@ import type { EmailSendLimiter, SlidingWindowLimiter, Verdict } from "#app/lib/a
 import { apiError } from "#app/lib/http.server.ts";
 import { clientKey } from "#app/lib/abuse/client-key.server.ts";
 import { mailboxOf } from "#app/lib/validation.server.ts";
+import { localeOf } from "#app/lib/i18n/locales.ts";
+import type { Said } from "#app/lib/i18n/intl.ts";
 import type { EmailLinkStrategy } from "./strategy.server";
 
 export type RequestedBy = "page" | "api";
@@ -17,7 +19,8 @@ export function tooManyRequests(by: RequestedBy, verdict: Extract<Verdict, { ok:
   const message = `Too many sign-in requests. Please wait ${minutes} minute${minutes === 1 ? "" : "s"} and try again.`;
   const headers = { "Retry-After": String(verdict.retryAfterSeconds) };
   if (by === "api") return apiError(429, "rate_limited", message, headers);
-  return json({ error: message, email }, { status: 429, headers: { ...headers, "Cache-Control": "no-store" } });
+  const error: Said = { id: "login.error.rateLimited", values: { minutes } };
+  return json({ error, email }, { status: 429, headers: { ...headers, "Cache-Control": "no-store" } });
 }
 
 /** Every POST /login counts against the client's IP, valid or not. */
@@ -63,7 +66,7 @@ export async function requestLink(
     // by name: the app bundle has its own copy of the cluster's classes
     if (!(error instanceof Error) || error.name !== "ClusterUnavailableError") throw error;
     deps.log.warn("could not count a link email: the shared store is unreachable", { error: error.message });
-    return cannotSend(by, email);
+    return cannotSend(by, email, "unavailable");
   }
   if (!reserved.ok) {
     deps.audit.record("rate-limited", { email, ip, reason: "emails-per-address" });
@@ -71,7 +74,11 @@ export async function requestLink(
   }
   let setCookie: string;
   try {
-    ({ setCookie } = await deps.links.sendLink(deps.linkCookie, request.headers.get("Cookie"), { email, redirectTo }));
+    ({ setCookie } = await deps.links.sendLink(deps.linkCookie, request.headers.get("Cookie"), {
+      email,
+      redirectTo,
+      locale: localeOf(request),
+    }));
   } catch (error) {
     deps.log.error("could not send a sign-in link", { error: error instanceof Error ? error.message : String(error) });
     // the mail did not go out: it does not count against the address
@@ -82,13 +89,11 @@ export async function requestLink(
   return redirect("/login/sent", { headers: { "Set-Cookie": setCookie } });
 }
 
-function cannotSend(by: RequestedBy, email: string): Response {
+function cannotSend(by: RequestedBy, email: string, why: "unavailable" | "server_error" = "server_error"): Response {
   if (by === "api")
-    return apiError(503, "server_error", "The email could not be sent just now; try again in a minute.", {
+    return apiError(503, why, "The email could not be sent just now; try again in a minute.", {
       "Retry-After": "60",
     });
-  return json(
-    { error: "We could not send the email just now. Please try again in a minute.", email },
-    { status: 503, headers: { "Retry-After": "60" } },
-  );
+  const error: Said = { id: "login.error.cannotSend" };
+  return json({ error, email }, { status: 503, headers: { "Retry-After": "60" } });
 }

@@ -8,12 +8,14 @@ import type { KeyRing } from "#app/lib/context.server.ts";
 import { passwordMap } from "#app/lib/session/session-cookie.server.ts";
 import { Refusal } from "#app/lib/sign-in/refusal.server.ts";
 
-export type LinkProblem = "invalid" | "expired" | "used" | "superseded" | "other-browser" | "issuer-unreachable";
+export type LinkProblem =
+  "invalid" | "expired" | "used" | "burnt" | "superseded" | "other-browser" | "issuer-unreachable";
 
 export const LINK_PROBLEM_STATUS: Record<LinkProblem, number> = {
   invalid: 400,
   expired: 410,
   used: 410,
+  burnt: 410,
   superseded: 410,
   "other-browser": 403,
   "issuer-unreachable": 503,
@@ -79,6 +81,8 @@ export interface LinkMail {
   link: string;
   code: string;
   payload: LinkPayload;
+  /** the language of the request that asked: the email is written in it */
+  locale: string;
 }
 
 export interface LinkStrategyOptions {
@@ -127,7 +131,7 @@ export class EmailLinkStrategy extends Strategy<SignIn, LinkVerifyParams> {
   async sendLink(
     storage: SessionStorage,
     cookieHeader: string | null,
-    request: { email: string; redirectTo: string },
+    request: { email: string; redirectTo: string; locale: string },
   ): Promise<{ setCookie: string; payload: LinkPayload }> {
     const payload: LinkPayload = {
       e: request.email,
@@ -140,7 +144,13 @@ export class EmailLinkStrategy extends Strategy<SignIn, LinkVerifyParams> {
     const token = await sealData(JSON.stringify(payload), { password: this.sealWith, ttl: 0 });
     const url = new URL(CALLBACK_PATH, this.options.appUrl.origin);
     url.searchParams.set("token", token);
-    await this.options.sendEmail({ email: request.email, link: url.href, code: payload.k, payload });
+    await this.options.sendEmail({
+      email: request.email,
+      link: url.href,
+      code: payload.k,
+      payload,
+      locale: request.locale,
+    });
     const session = await storage.getSession(cookieHeader);
     session.set(LINK_TOKEN_KEY, token);
     session.set(LINK_EMAIL_KEY, request.email);

@@ -61,7 +61,7 @@ const b64url = z
 
 /** The sealed state a browser echoes back with its answer: which step, which challenge, whose, until when. */
 const stateSchema = z.object({
-  step: z.enum(["register", "sign-in"]),
+  step: z.enum(["register", "sign-in", "reconfirm"]),
   challenge: b64url,
   uid: z.string().uuid().optional(),
   until: z.number().int(),
@@ -96,6 +96,20 @@ const authenticationSchema = z.object({
   clientExtensionResults: z.object({}).passthrough().default({}),
   authenticatorAttachment: z.enum(["platform", "cross-platform"]).optional(),
 });
+
+/**
+ * A signed-in person proved again, just now, with one of their own passkeys and user verification
+ * (e.g. to delete the account). Only `Passkeys.reconfirm` makes one: the brand keeps a plain object
+ * from passing for it.
+ */
+export interface Reconfirmed {
+  readonly [reconfirmedBrand]: true;
+  readonly uid: string;
+  /** the credential used */
+  readonly credential: string;
+  readonly at: number;
+}
+declare const reconfirmedBrand: unique symbol;
 
 export interface PasskeyDeps {
   cluster: ClusterPort;
@@ -194,17 +208,64 @@ export class Passkeys {
 
   /** Check a sign-in answer: the user it proves, with the passkey's counter and last use noted. */
   async signIn(body: { state?: unknown; response?: unknown }): Promise<{ user: User; id: string }> {
+    const { id, passkey } = await this.assertion(body, "sign-in", undefined);
+    const user = this.deps.users.getUser(passkey.uid);
+    if (!user) throw new PasskeyError("unknown-credential", "the passkey's user is unknown here");
+    return { user, id };
+  }
+
+  /**
+   * Options to prove it is still the signed-in person (before deleting the account): only their
+   * own passkeys, user verification required, a fresh challenge sealed for this user. Undefined
+   * when they have no passkey.
+   */
+  async reconfirmOptions(
+    user: User,
+  ): Promise<{ options: PublicKeyCredentialRequestOptionsJSON; state: string } | undefined> {
+    const mine = this.deps.passkeys.listOf(this.deps.users.idsOf(user));
+    if (mine.length === 0) return undefined;
+    const options = await generateAuthenticationOptions({
+      rpID: this.rpID,
+      userVerification: "required",
+      allowCredentials: mine.map(({ id, passkey }) => ({ id, transports: passkey.transports })),
+    });
+    return { options, state: await this.seal({ step: "reconfirm", challenge: options.challenge, uid: user.id }) };
+  }
+
+  /**
+   * Check a re-confirmation answer: a challenge sealed for this user and used once, a passkey of
+   * theirs, user verification done (PIN or biometrics, not mere presence), the signature good.
+   */
+  async reconfirm(user: User, body: { state?: unknown; response?: unknown }): Promise<Reconfirmed> {
+    const { id } = await this.assertion(body, "reconfirm", user);
+    return { uid: user.id, credential: id, at: this.options.now() } as Reconfirmed;
+  }
+
+  /**
+   * A WebAuthn assertion for `step`: the passkey exists (and, with `owner`, is one of theirs), the
+   * sealed challenge is this step's (and owner's) and unused, and the signature checks out; user
+   * verification is required when re-confirming. Notes the passkey's counter and last use.
+   */
+  private async assertion(
+    body: { state?: unknown; response?: unknown },
+    step: "sign-in" | "reconfirm",
+    owner: User | undefined,
+  ): Promise<{ id: string; passkey: Passkey }> {
     const response = authenticationSchema.safeParse(body.response);
     if (!response.success) throw new PasskeyError("malformed", "authentication response");
     // refusals that need no challenge come first, so they write nothing
     const id = response.data.id;
     const passkey = this.deps.passkeys.get(id);
     if (!passkey) throw new PasskeyError("unknown-credential", "no such passkey (never added, or removed)");
+    if (owner && !this.deps.users.idsOf(owner).has(passkey.uid)) {
+      throw new PasskeyError("not-yours", "the passkey belongs to another account");
+    }
     const handle = response.data.response.userHandle;
     if (handle !== undefined && Buffer.from(handle, "base64url").toString() !== passkey.uid) {
       throw new PasskeyError("not-yours", "user handle does not match the passkey's user");
     }
-    const state = await this.useChallenge(body.state, "sign-in");
+    const state = await this.useChallenge(body.state, step);
+    if (owner && state.uid !== owner.id) throw new PasskeyError("challenge", "challenge of another user");
     let verified;
     try {
       verified = await verifyAuthenticationResponse({
@@ -218,16 +279,14 @@ export class Passkeys {
           counter: passkey.counter,
           transports: passkey.transports,
         },
-        requireUserVerification: false,
+        requireUserVerification: step === "reconfirm",
       });
     } catch (error) {
       throw new PasskeyError("verification", error instanceof Error ? error.message.slice(0, 120) : "authentication");
     }
     if (!verified.verified) throw new PasskeyError("verification", "authentication not verified");
-    const user = this.deps.users.getUser(passkey.uid);
-    if (!user) throw new PasskeyError("unknown-credential", "the passkey's user is unknown here");
     this.deps.passkeys.used(id, passkey, verified.authenticationInfo.newCounter);
-    return { user, id };
+    return { id, passkey };
   }
 
   /** Drop records of challenges that have expired anyway. */
