@@ -1,35 +1,38 @@
 /**
  * npm run bench:scale — figures, not a test, for the cluster at scale (loopback, this machine):
- *  1. write on one node → visible on the others at 3 and 5 nodes, and CPU per replicated write,
- *     gossip beside Redis pub/sub (redis-server started here on a free loopback port) in the same
- *     run; the start-up transient (writes before the mesh settled) reported apart;
- *  2. a node joining a cluster of 100k and 1M users (user + email claim + session each, the app's
- *     own stores and schemas): spawn → ready, the event loop's longest stall meanwhile, heap per
- *     user on the writer and on the nodes that received the rows by catch-up, beside the anchors
- *     (the rows as wire JSON, and JSON.parse of it, measured in the same run).
- * Bounded: fixed counts, every wait has a deadline, and a failure kills every worker it started.
+ *  1. the product at 100k and 1M users (bench/scale-servers.ts): real server processes with their
+ *     tables files and the app's own stores, rows as email sign-ins write them; a node joins
+ *     (spawn → /readyz, event-loop stalls on joiner and holder), a node restarts from its files
+ *     (spawn → serving), and what writer, joiner and restored node hold per user, each beside its
+ *     anchor from the same run;
+ *  2. write on one node → visible on the others at 3 and 5 nodes, and CPU per replicated write,
+ *     gossip beside Redis pub/sub (redis-server started here on a free loopback port), between
+ *     cluster processes without HTTP (bench/scale-worker.ts): the replication alone.
+ * Bounded: fixed counts, every wait has a deadline, and a failure kills every process it started.
  * Prints a table and writes it to bench/results/scale-<time>.md (+ .json).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { createClient } from "redis";
 import { freePort } from "../tests/support/ports";
 import { waitFor } from "../tests/support/wait";
 import { killAllWorkers, ROOT, spawnWorker, type Msg, type Worker } from "./ipc";
+import { killServers, measureServers, serversTable, type ServersRow } from "./scale-servers";
 
 const WRITES = Number(process.env.BENCH_WRITES ?? 300);
 const TRANSIENT_WRITES = Number(process.env.BENCH_TRANSIENT_WRITES ?? 30);
 const WRITE_GAP_MS = 10;
-const USERS = (process.env.BENCH_SCALE_USERS ?? "100000,1000000").split(",").map(Number);
-const NODE_SIZES = [3, 5];
-const BIG_HEAP = ["--expose-gc", "--max-old-space-size=8192"];
-/** the third joiner (two serving peers) runs up to this many users; default always */
-const THIRD_MAX_USERS = Number(process.env.BENCH_THIRD_JOINER_MAX_USERS ?? Infinity);
-/** how long a joiner may take to be ready: 5 min per 100k users, at least 5 min */
-const readyDeadline = (users: number) => Math.max(300_000, (users / 100_000) * 300_000);
+const USERS = (process.env.BENCH_SCALE_USERS ?? "100000,1000000")
+  .split(",")
+  .map(Number)
+  .filter((n) => n > 0);
+const NODE_SIZES = (process.env.BENCH_SCALE_NODES ?? "3,5")
+  .split(",")
+  .map(Number)
+  .filter((n) => n > 0);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const pct = (values: number[], p: number) => {
@@ -192,117 +195,17 @@ async function replication(transport: "gossip" | "redis", size: number, redis?: 
   }
 }
 
-// --- 2. catch-up and bytes per user ---
-
-interface JoinFigures {
-  readyFromSpawnMs: number;
-  readyFromUpMs: number;
-  startMs: number;
-  completeAtReady: boolean;
-  recordsPulled: number;
-  catchUpFailures: number;
-  joinerMaxStallMs: number;
-  servingMaxStallMs: number;
-  heapPerUser: number;
-}
-
-interface CatchUpRow {
-  users: number;
-  bulkMs: number;
-  writerHeapPerUser: number;
-  wireBytesPerUser: number;
-  jsonParseMs: number;
-  second: JoinFigures;
-  third?: JoinFigures;
-}
-
-async function heapPerUser(worker: Worker, users: number): Promise<number> {
-  const heap = await worker.ask<Msg & { heapUsed: number; baseHeap: number }>("heap", "heap", 120_000);
-  return (heap.heapUsed - heap.baseHeap) / users;
-}
-
-async function join(
-  env: Record<string, string>,
-  users: number,
-  serving: Worker[],
-): Promise<{ worker: Worker; figures: JoinFigures }> {
-  for (const w of serving) await w.ask("delay-reset");
-  const worker = spawnWorker("bench/scale-worker.ts", env, BIG_HEAP);
-  const started = await worker.next("started", 60_000, true);
-  await worker.ask("delay-reset");
-  const ready = await worker.next("ready", readyDeadline(users), true);
-  const sizes = ready.sizes as Record<string, number>;
-  const completeAtReady = sizes.users === users && sizes.emails === users && sizes.sessions === users;
-  await waitFor(
-    `the joiner to hold ${users} users, claims and sessions`,
-    async () => {
-      const s = await worker.ask<Status>("status");
-      return s.users === users && s.emails === users && s.sessions === users;
-    },
-    readyDeadline(users),
-    200,
-  );
-  const status = await worker.ask<Status>("status");
-  const joinerDelay = await worker.ask<Msg & { maxMs: number }>("delay");
-  const servingDelays = await Promise.all(serving.map((w) => w.ask<Msg & { maxMs: number }>("delay")));
-  return {
-    worker,
-    figures: {
-      readyFromSpawnMs: ready.fromSpawnMs as number,
-      readyFromUpMs: ready.fromUpMs as number,
-      startMs: started.startMs as number,
-      completeAtReady,
-      recordsPulled: status.recordsPulled,
-      catchUpFailures: status.catchUpFailures,
-      joinerMaxStallMs: joinerDelay.maxMs,
-      servingMaxStallMs: Math.max(...servingDelays.map((d) => d.maxMs)),
-      heapPerUser: await heapPerUser(worker, users),
-    },
-  };
-}
-
-async function catchUp(users: number): Promise<CatchUpRow> {
-  const env = clusterEnv();
-  const writer = spawnWorker("bench/scale-worker.ts", env, BIG_HEAP);
-  const workers = [writer];
-  try {
-    await writer.next("started", 60_000, true);
-    writer.send({ cmd: "bulk", count: users });
-    const bulk = await writer.next("bulk-done", 30 * 60_000);
-    const writerHeapPerUser = await heapPerUser(writer, users);
-    const anchor = await writer.ask<Msg & { wireBytes: number; parseMs: number }>("anchor", "anchor", 600_000);
-    // a second node joins the writer alone; a third joins both (and pulls its snapshot from one)
-    const second = await join(env, users, [writer]);
-    workers.push(second.worker);
-    const third = users <= THIRD_MAX_USERS ? await join(env, users, [writer, second.worker]) : undefined;
-    if (third) workers.push(third.worker);
-    return {
-      users,
-      bulkMs: bulk.ms as number,
-      writerHeapPerUser,
-      wireBytesPerUser: anchor.wireBytes / users,
-      jsonParseMs: anchor.parseMs,
-      second: second.figures,
-      third: third?.figures,
-    };
-  } finally {
-    await Promise.all(workers.map((w) => w.stop()));
-    rmSync(env.BENCH_REGISTRY!, { recursive: true, force: true });
-  }
-}
-
 // --- report ---
 
 function report(
   started: Date,
+  servers: ServersRow[],
   latency: LatencyRow[],
-  catchups: CatchUpRow[],
   redisNote: string,
   load: number[],
   failure: string | undefined,
 ): string {
   const f = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : "—");
-  const k = (n: number) => (n / 1000).toFixed(2);
   const redisOf = (nodes: number) => latency.find((r) => r.transport === "redis" && r.nodes === nodes);
   const ratio = (a: number, b: number | undefined) => (b && b > 0 ? `${(a / b).toFixed(2)}×` : "—");
   return [
@@ -313,7 +216,14 @@ function report(
     ...(failure ? [`**The run stopped early: ${failure}.** The tables hold what was measured before.`, ""] : []),
     `Load average (1 min) at the start and the end: ${load.map((l) => l.toFixed(1)).join(" / ")} — the machine is shared; ratios are taken inside this run.`,
     "",
+    "## The product at N users: real servers, tables files on, rows as email sign-ins write them",
+    "",
+    "A user is a users row with its `{provider, subject, linkedAt}` identity, its email claim and a session, written by the app's own stores. Writer: the process that wrote them (a cluster node with the app's stores and its tables files, no HTTP). Restored: `node build/node/index.js` started on the writer's DATA_DIR. Joiner: the same server started on an empty DATA_DIR, pulling from the restored one. Heap per user: JS heap plus external memory (array buffers, where the rows live, including those a worker thread handed over at start), after a full GC, less the same server's with no users.",
+    "",
+    ...serversTable(servers),
     `## Write on one node → visible on the others (${WRITES} writes, one every ${WRITE_GAP_MS} ms, after the mesh settled)`,
+    "",
+    "Between cluster processes without HTTP (the replication alone).",
     "",
     "| transport | nodes | arrivals | p50 ms | p99 ms | max ms | p99 vs Redis | CPU per write, µs (all processes, idle subtracted) | CPU vs Redis |",
     "|---|---|---|---|---|---|---|---|---|",
@@ -330,71 +240,51 @@ function report(
       (r) => `| ${r.transport} | ${r.nodes} | ${f(r.transient.p50)} | ${f(r.transient.p99)} | ${f(r.transient.max)} |`,
     ),
     "",
-    "## A node joins a cluster of N users (user + email claim + session each)",
-    "",
-    "Second node: joins the writer alone. Third node: joins the writer and the second node, and pulls its snapshot from one of them.",
-    "",
-    "| users | joiner | spawn → ready, s | node up → ready, s | all rows at ready | rows pulled | failed pulls | longest event-loop stall, joiner / serving, ms | heap per user on it, B |",
-    "|---|---|---|---|---|---|---|---|---|",
-    ...catchups.flatMap((r) =>
-      (["second", "third"] as const).flatMap((which) => {
-        const j = r[which];
-        if (!j) return [];
-        return `| ${r.users} | ${which} | ${k(j.readyFromSpawnMs)} | ${k(j.readyFromUpMs)} | ${j.completeAtReady ? "yes" : "no"} | ${j.recordsPulled} | ${j.catchUpFailures} | ${f(j.joinerMaxStallMs)} / ${f(j.servingMaxStallMs)} | ${j.heapPerUser.toFixed(0)} |`;
-      }),
-    ),
-    "",
-    "Anchors, same run, on the writer:",
-    "",
-    "| users | writing them (app stores), s | heap per user on the writer, B | wire JSON per user, B | JSON.parse of that JSON, s |",
-    "|---|---|---|---|---|",
-    ...catchups.map(
-      (r) =>
-        `| ${r.users} | ${k(r.bulkMs)} | ${r.writerHeapPerUser.toFixed(0)} | ${r.wireBytesPerUser.toFixed(0)} | ${k(r.jsonParseMs)} |`,
-    ),
-    "",
   ].join("\n");
 }
 
 async function main() {
   const started = new Date();
   const loadAtStart = loadavg()[0]!;
-  console.log(`bench:scale on ${started.toISOString()} (${WRITES} writes per size, catch-up ${USERS.join("/")})`);
+  console.log(
+    `bench:scale on ${started.toISOString()} (servers at ${USERS.join("/")} users; replication at ${NODE_SIZES.join("/")} nodes)`,
+  );
   const latency: LatencyRow[] = [];
-  const catchups: CatchUpRow[] = [];
+  const servers: ServersRow[] = [];
   let redisNote = "";
   const file = path.join(ROOT, "bench/results", `scale-${started.toISOString().slice(0, 19).replace(/[:T]/g, "-")}.md`);
   // written after every stage, so a stage that fails keeps the figures of those before it
   const save = (failure?: string) => {
-    const table = report(started, latency, catchups, redisNote, [loadAtStart, loadavg()[0]!], failure);
+    const table = report(started, servers, latency, redisNote, [loadAtStart, loadavg()[0]!], failure);
     mkdirSync(path.dirname(file), { recursive: true });
     writeFileSync(file, table);
-    writeFileSync(file.replace(/\.md$/, ".json"), JSON.stringify({ started, latency, catchups, failure }, null, 2));
+    writeFileSync(file.replace(/\.md$/, ".json"), JSON.stringify({ started, servers, latency, failure }, null, 2));
     return table;
   };
   try {
-    const redis = await RedisServer.start();
-    redisNote = redis
-      ? "Redis: redis-server started by the bench on a free loopback port (no persistence)."
-      : "Redis: redis-server is not installed here, so the Redis anchor is missing.";
-    console.log(`  ${redisNote}`);
-    try {
-      for (const size of NODE_SIZES) {
-        if (redis) {
-          latency.push(await replication("redis", size, redis));
-          console.log(`  redis pub/sub, ${size} nodes: done`);
-        }
-        latency.push(await replication("gossip", size));
-        console.log(`  gossip, ${size} nodes: done`);
-        save();
-      }
-    } finally {
-      redis?.stop();
-    }
     for (const users of USERS) {
-      catchups.push(await catchUp(users));
-      console.log(`  catch-up, ${users} users: done`);
+      console.log(`servers at ${users} users:`);
+      servers.push(await measureServers(users, (line) => console.log(line)));
       save();
+    }
+    if (NODE_SIZES.length > 0) {
+      const redis = await RedisServer.start();
+      redisNote = redis
+        ? "Redis: redis-server started by the bench on a free loopback port (no persistence)."
+        : "Redis: redis-server is not installed here, so the Redis anchor is missing.";
+      try {
+        for (const size of NODE_SIZES) {
+          if (redis) {
+            latency.push(await replication("redis", size, redis));
+            console.log(`  redis pub/sub, ${size} nodes: done`);
+          }
+          latency.push(await replication("gossip", size));
+          console.log(`  gossip, ${size} nodes: done`);
+          save();
+        }
+      } finally {
+        redis?.stop();
+      }
     }
   } catch (error) {
     save((error as Error).message);
@@ -408,6 +298,7 @@ main()
   .catch((error) => {
     console.error(`bench failed: ${(error as Error).message}`);
     killAllWorkers();
+    killServers();
     process.exitCode = 1;
   })
   .finally(() => setTimeout(() => process.exit(), 500).unref());

@@ -16,6 +16,7 @@ export type {
   Table,
   TableOptions,
 } from "./store";
+export type { ValueSpec } from "./value-check";
 export { compareStamps, HybridLogicalClock } from "./hlc";
 export { indexTable } from "./table-index";
 export type { TableIndex } from "./table-index";
@@ -30,13 +31,9 @@ export { LocalAtomics } from "./transport";
 export type { ClusterAtomics, Reservation, TransportKind } from "./transport";
 export { filePersistence, FilePersistence } from "./persistence/file";
 export type { FilePersistenceOptions, MaintenanceResult } from "./persistence/file";
-export {
-  acceptTablesFile,
-  backupTablesFile,
-  FORMAT_VERSION,
-  LAST_CONTACT_KEY,
-  writeTablesFile,
-} from "./persistence/sqlite";
+export { acceptTablesFiles, backupTables } from "./persistence/backup";
+export { ACCEPTED_FILE, SNAPSHOT_FILE, FORMAT_1_FILE, logFileName } from "./persistence/chain";
+export { LAST_CONTACT_KEY, writeTablesFile } from "./persistence/sqlite";
 export { PersistenceError, staleFileProblem } from "./persistence/types";
 export type { Persistence, PersistenceContext, PersistenceProblem, RestoreResult } from "./persistence/types";
 export type { RequestErrorCode } from "./rpc";

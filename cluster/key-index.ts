@@ -1,7 +1,8 @@
 /**
  * A table's key → slot lookup as an open-addressing hash table over typed arrays: ~10 bytes a
- * key where a `Map<string, number>` entry costs ~40, which at three rows per user is a fifth of
- * the 500-byte budget. Linear probing; removal by backward shift, so no tombstones accumulate.
+ * key where a `Map<string, number>` entry costs ~40, and no key strings at all: a candidate slot
+ * is confirmed by comparing the key's bytes in its record (`KeySource.matches`). Linear probing;
+ * removal by backward shift, so no tombstones accumulate.
  */
 
 /** FNV-1a over UTF-16 code units: the key's hash here, and (mod 512) its digest bucket. */
@@ -12,6 +13,21 @@ export function fnv1a(key: string): number {
     h = Math.imul(h, 0x01000193);
   }
   return h >>> 0;
+}
+
+/** `fnv1a` over code units already in an array (a key read from its bytes). */
+export function fnv1aUnits(units: Uint16Array, n: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < n; i += 1) {
+    h ^= units[i]!;
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** Tells whether a slot holds the key being looked up (prepared by the caller). */
+export interface KeySource {
+  matches(slot: number): boolean;
 }
 
 const MAX_LOAD = 0.7;
@@ -28,29 +44,29 @@ function home(hash: number, mask: number): number {
 }
 
 export class KeyIndex {
-  /** per slot: its key (undefined when the slot is free) and the key's hash */
-  keys: Array<string | undefined> = [];
-  hashes = new Uint32Array(64);
+  /** per slot: its key's hash */
+  hashes: Uint32Array = new Uint32Array(64);
   /** slot + 1 per position; 0 is empty */
-  private table = new Int32Array(128);
+  private table: Int32Array = new Int32Array(128);
   private mask = 127;
   private count = 0;
 
-  /** The slot of `key`, or -1. */
-  find(key: string, hash = fnv1a(key)): number {
-    const { table, mask, keys, hashes } = this;
+  constructor(private readonly source: KeySource) {}
+
+  /** The slot whose key hashes to `hash` and matches, or -1. */
+  find(hash: number): number {
+    const { table, mask, hashes, source } = this;
     for (let i = home(hash, mask); ; i = (i + 1) & mask) {
-      const entry = table[i];
+      const entry = table[i]!;
       if (entry === 0) return -1;
       const slot = entry - 1;
-      if (hashes[slot] === hash && keys[slot] === key) return slot;
+      if (hashes[slot] === hash && source.matches(slot)) return slot;
     }
   }
 
-  /** Hold `key` at `slot` (a slot not in use, below `capacity` after `reserve`). */
-  insert(key: string, slot: number, hash = fnv1a(key)): void {
+  /** Index `slot` (not in use, below the capacity given to `reserve`) under `hash`. */
+  insert(slot: number, hash: number): void {
     if (this.count + 1 > this.table.length * MAX_LOAD) this.rehash(this.table.length * 2);
-    this.keys[slot] = key;
     this.hashes[slot] = hash;
     this.place(slot, hash);
     this.count += 1;
@@ -66,24 +82,43 @@ export class KeyIndex {
     this.hashes = next;
   }
 
+  /** Size the table for `rows` keys at once (a restore knows how many come): no rehash on the way. */
+  expect(rows: number): void {
+    let size = this.table.length;
+    while (rows > size * MAX_LOAD) size *= 2;
+    if (size > this.table.length) this.rehash(size);
+  }
+
+  /** What it holds, to hand to another thread (typed arrays: their memory moves with the transfer). */
+  export(): { hashes: Uint32Array; table: Int32Array; count: number } {
+    return { hashes: this.hashes, table: this.table, count: this.count };
+  }
+
+  /** Hold what another thread's index held (see `export`). */
+  adopt(state: { hashes: Uint32Array; table: Int32Array; count: number }): void {
+    this.hashes = state.hashes;
+    this.table = state.table;
+    this.mask = state.table.length - 1;
+    this.count = state.count;
+  }
+
   remove(slot: number): void {
     const { table, hashes, mask } = this;
-    let i = home(hashes[slot], mask);
+    let i = home(hashes[slot]!, mask);
     while (table[i] !== slot + 1) {
       if (table[i] === 0) return;
       i = (i + 1) & mask;
     }
     // backward shift: pull later entries of the run into the hole when their home allows it
     for (let j = (i + 1) & mask; table[j] !== 0; j = (j + 1) & mask) {
-      const k = home(hashes[table[j] - 1], mask);
+      const k = home(hashes[table[j]! - 1]!, mask);
       const between = i <= j ? k > i && k <= j : k > i || k <= j;
       if (!between) {
-        table[i] = table[j];
+        table[i] = table[j]!;
         i = j;
       }
     }
     table[i] = 0;
-    this.keys[slot] = undefined;
     this.count -= 1;
   }
 
@@ -99,7 +134,7 @@ export class KeyIndex {
     this.table = new Int32Array(size);
     this.mask = size - 1;
     for (let i = 0; i < old.length; i += 1) {
-      if (old[i] !== 0) this.place(old[i] - 1, this.hashes[old[i] - 1]);
+      if (old[i] !== 0) this.place(old[i]! - 1, this.hashes[old[i]! - 1]!);
     }
   }
 }

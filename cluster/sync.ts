@@ -1,20 +1,20 @@
 /**
- * Catch-up over a stream protocol. The puller sends the digests of its tables; the peer answers
- * with every row of each bucket that differs (all rows of a table the puller lacks: a snapshot),
- * bucket by bucket in length-prefixed chunks, then a `done` frame. The puller merges them as it
- * would gossip. Both sides work in slices of at most ~20 ms and yield to the event loop between
+ * Catch-up over a stream protocol. The puller sends the digests of its tables (JSON); the peer
+ * answers with every row of each bucket that differs (all rows of a table the puller lacks: a
+ * snapshot), bucket by bucket, in binary frames that carry the records as the store holds them
+ * (see codec.ts) and the dictionary entries they use, then a JSON `done` frame. The puller checks
+ * each row with the table's schema and merges it as it would gossip. Both sides work in slices of at most ~20 ms and yield to the event loop between
  * them, so pings, gossip and HTTP keep flowing during a million-row snapshot. A pull cut short
  * keeps what it applied; the digests (kept up to date row by row) then show the finished buckets
  * as equal, so the next pull resumes where this one stopped.
  */
 import type { Stream } from "@libp2p/interface";
 import { lpStream, type LengthPrefixedStream } from "it-length-prefixed-stream";
+import { ByteWriter, CodecError, cursor, readString, readVarint, type Dictionary } from "./codec";
 import { decodeBuckets, differingBuckets, encodeBuckets } from "./digest";
-import type { ClusterStore } from "./store";
+import { DictionaryMapping, TABLE_NAME, type ClusterStore } from "./store";
 import type { Logger } from "./types";
 import {
-  checkRowsFrame,
-  checkSyncRow,
   decodeJson,
   encodeJson,
   MAX_FRAME_BYTES,
@@ -29,7 +29,7 @@ import {
 export interface SyncDeps {
   store: ClusterStore;
   log: Logger;
-  /** how long one slice of work may hold the event loop; default 20 ms */
+  /** how long one slice of work may hold the event loop; default 8 ms */
   sliceMs?: number;
   /** a frame not read or written within this aborts the stream; default none */
   idleMs?: number;
@@ -47,25 +47,10 @@ export interface PullResult {
   differingBuckets: number;
 }
 
-const DEFAULT_SLICE_MS = 20;
+const DEFAULT_SLICE_MS = 8;
 
-/** Lets other work run: a macrotask turn, not a microtask, so timers and sockets get theirs. */
-export const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-/** Counts work and yields when the current slice has run for `sliceMs`. */
-export class Slicer {
-  private started = performance.now();
-  private steps = 0;
-  constructor(private readonly sliceMs: number) {}
-  /** call once per unit of work; awaits only when a slice is over (checks the clock every 64 units) */
-  async step(): Promise<void> {
-    this.steps += 1;
-    if ((this.steps & 63) !== 0) return;
-    if (performance.now() - this.started < this.sliceMs) return;
-    await yieldToEventLoop();
-    this.started = performance.now();
-  }
-}
+export { Slicer, yieldToEventLoop } from "./slicer";
+import { Slicer } from "./slicer";
 
 export function digestRequest(store: ClusterStore): SyncRequest {
   const tables: SyncRequest["tables"] = {};
@@ -76,93 +61,141 @@ export function digestRequest(store: ClusterStore): SyncRequest {
   return { v: WIRE_VERSION, op: "digest", tables };
 }
 
-async function readFrame(lp: LengthPrefixedStream<Stream>, signal: AbortSignal): Promise<unknown> {
-  const bytes = await lp.read({ signal });
-  return decodeJson(bytes.subarray());
+async function readFrame(lp: LengthPrefixedStream<Stream>, signal: AbortSignal): Promise<Buffer> {
+  const bytes = (await lp.read({ signal })).subarray();
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-/** Rows per frame to start with; adjusted so frames stay near SYNC_CHUNK_BYTES. */
-const FIRST_FRAME_ROWS = 512;
-const MAX_FRAME_ROWS = 8_192;
+// binary frames of an answer; a frame starting with "{" is JSON (done, error)
+const FRAME_DICT = 0x01;
+const FRAME_TABLE = 0x02;
+const FRAME_ROWS = 0x03;
+const JSON_FRAME = 0x7b;
 
-/** One rows frame: `[key, value, t, c, writer]` per row, writers listed once per frame. */
-class RowsFrame {
-  rows: unknown[][] = [];
-  private nodes = new Map<string, number>();
-  constructor(private readonly table: string) {}
+/** The dictionary entries (shapes, pooled strings, writers) added since the last call, as one frame. */
+class DictionaryCursor {
+  shapes = 0;
+  strings = 0;
+  writers = 0;
+  constructor(private readonly dict: Dictionary) {}
 
-  add(key: string, value: unknown, t: number, c: number, n: string): void {
-    let w = this.nodes.get(n);
-    if (w === undefined) {
-      w = this.nodes.size;
-      this.nodes.set(n, w);
+  frame(): Uint8Array | undefined {
+    const { shapes, strings, writers } = this.dict;
+    if (this.shapes === shapes.length && this.strings === strings.length && this.writers === writers.length) {
+      return undefined;
     }
-    this.rows.push([key, value, t, c, w]);
+    const w = new ByteWriter(1024);
+    w.u8(FRAME_DICT);
+    writeDictionaryEntries(w, this.dict, this);
+    this.shapes = shapes.length;
+    this.strings = strings.length;
+    this.writers = writers.length;
+    return w.take();
   }
+}
 
-  nodeAt(w: number): string {
-    return [...this.nodes.keys()][w]!;
+/** Entries of `dict` from the given counts on: shapes, then pooled strings, then writers. */
+export function writeDictionaryEntries(
+  w: ByteWriter,
+  dict: Dictionary,
+  from: { shapes: number; strings: number; writers: number },
+): void {
+  w.varint(from.shapes);
+  w.varint(dict.shapes.length - from.shapes);
+  for (let i = from.shapes; i < dict.shapes.length; i += 1) {
+    const fields = dict.shapes[i]!;
+    w.varint(fields.length);
+    for (const f of fields) w.string(f);
   }
+  w.varint(from.strings);
+  w.varint(dict.strings.length - from.strings);
+  for (let i = from.strings; i < dict.strings.length; i += 1) w.string(dict.strings[i]!);
+  w.varint(from.writers);
+  w.varint(dict.writers.length - from.writers);
+  for (let i = from.writers; i < dict.writers.length; i += 1) w.string(dict.writers[i]!);
+}
 
-  /** One JSON.stringify per frame: far cheaper than one per row plus concatenation. */
-  text(): string {
-    return JSON.stringify({ op: "rows", table: this.table, nodes: [...this.nodes.keys()], rows: this.rows });
-  }
+/** Read entries written by `writeDictionaryEntries` into a mapping; they must follow the ones it has. */
+export function readDictionaryEntries(b: Buffer, mapping: DictionaryMapping): void {
+  const section = (have: number, add: () => void) => {
+    const from = readVarint(b);
+    const count = readVarint(b);
+    if (from !== have) throw new CodecError(`dictionary entries out of order (${from}, expected ${have})`);
+    for (let i = 0; i < count; i += 1) add();
+  };
+  section(mapping.theirs.shapes.length, () => {
+    const n = readVarint(b);
+    if (n > 4096) throw new CodecError("a shape with too many fields");
+    const fields: string[] = [];
+    for (let i = 0; i < n; i += 1) fields.push(readString(b));
+    mapping.addShape(fields);
+  });
+  section(mapping.theirs.strings.length, () => mapping.addString(readString(b)));
+  section(mapping.theirs.writers.length, () => {
+    const node = readString(b);
+    if (node.length === 0 || node.length > 128) throw new CodecError("a writer id of a bad length");
+    mapping.addWriter(node);
+  });
 }
 
 /**
- * The frames answering one digest request: rows of differing buckets, bucket by bucket, about
- * SYNC_CHUNK_BYTES each, then `done`. Yields to the event loop between slices of work.
+ * The frames answering one digest request: for each table that differs, a table frame (how many
+ * rows come), then its rows of the differing buckets, bucket by bucket, as the store holds them
+ * (no JSON, no string per row), about SYNC_CHUNK_BYTES a frame, each preceded by the dictionary
+ * entries it may use; then `done`. Yields to the event loop between slices of work.
  */
 export async function* syncFrames(
   store: ClusterStore,
   request: SyncRequest,
   deps: Pick<SyncDeps, "log" | "sliceMs">,
 ): AsyncGenerator<Uint8Array> {
-  const encoder = new TextEncoder();
   const slicer = new Slicer(deps.sliceMs ?? DEFAULT_SLICE_MS);
+  const dictionary = new DictionaryCursor(store.dictionary);
   let differing = 0;
   let sent = 0;
-  let frameRows = FIRST_FRAME_ROWS;
-  function* encode(frame: RowsFrame, table: string): Generator<Uint8Array> {
-    const text = frame.text();
-    if (text.length <= MAX_FRAME_BYTES / 2) {
-      // aim the next frame at SYNC_CHUNK_BYTES from this one's bytes per row
-      const perRow = text.length / frame.rows.length;
-      frameRows = Math.max(1, Math.min(MAX_FRAME_ROWS, Math.floor(SYNC_CHUNK_BYTES / perRow)));
-      sent += frame.rows.length;
-      yield encoder.encode(text);
-      return;
-    }
-    // large rows: one frame per row, leaving out any row too large to carry
-    frameRows = 1;
-    for (const [key, value, t, c, w] of frame.rows) {
-      const one = new RowsFrame(table);
-      one.add(key as string, value, t as number, c as number, frame.nodeAt(w as number));
-      const single = one.text();
-      if (single.length > MAX_SYNC_RECORD_BYTES) {
-        deps.log.warn("cluster: record too large for catch-up", { table, key, bytes: single.length });
-        continue;
-      }
-      sent += 1;
-      yield encoder.encode(single);
-    }
-  }
+  const w = new ByteWriter(SYNC_CHUNK_BYTES * 2);
   for (const table of store.tableNames()) {
     const theirs = request.tables[table];
     const buckets = differingBuckets(store.digestOf(table), theirs ? decodeBuckets(theirs.buckets) : undefined);
     if (buckets.size === 0) continue;
     differing += buckets.size;
-    let frame = new RowsFrame(table);
-    for (const row of store.cursorInBuckets(table, buckets)) {
-      frame.add(row.key, row.value, row.t, row.c, row.n);
-      if (frame.rows.length >= frameRows) {
-        yield* encode(frame, table);
-        frame = new RowsFrame(table);
-      }
-      await slicer.step();
+    // the table's slots in the order they go out, in steps the event loop gets between
+    const steps = store.slotsInBucketsSteps(table, buckets);
+    let ordered = steps.next();
+    while (!ordered.done) {
+      if (slicer.over()) await slicer.pause();
+      ordered = steps.next();
     }
-    if (frame.rows.length > 0) yield* encode(frame, table);
+    const slots = ordered.value;
+    const head = new ByteWriter(64);
+    head.u8(FRAME_TABLE);
+    head.string(table);
+    head.varint(slots.length);
+    yield head.take();
+    const begin = () => {
+      w.pos = 0;
+      w.u8(FRAME_ROWS);
+      w.string(table);
+      return w.pos;
+    };
+    const skipped = { count: 0 };
+    let next = 0;
+    while (next < slots.length) {
+      const empty = begin();
+      const before = next;
+      next = store.copyRecords(table, slots, next, w, SYNC_CHUNK_BYTES, MAX_SYNC_RECORD_BYTES, skipped);
+      if (w.pos > empty) {
+        const dict = dictionary.frame();
+        if (dict) yield dict;
+        sent += next - before;
+        yield w.take();
+      }
+      if (slicer.over()) await slicer.pause();
+    }
+    if (skipped.count > 0) {
+      deps.log.warn("cluster: records too large for catch-up", { table, records: skipped.count });
+      sent -= skipped.count;
+    }
   }
   yield encodeJson({ op: "done", differingBuckets: differing, records: sent });
 }
@@ -172,33 +205,60 @@ export async function* syncFrames(
  * refusal; what was applied before stays applied (the next pull resumes from there).
  */
 export async function applyFrames(
-  frames: AsyncIterable<unknown>,
+  frames: AsyncIterable<Buffer>,
   store: ClusterStore,
   result: PullResult,
   sliceMs = DEFAULT_SLICE_MS,
 ): Promise<void> {
   const slicer = new Slicer(sliceMs);
+  const mapping = new DictionaryMapping(store.dictionary);
   for await (const frame of frames) {
-    const { op, table, nodes, rows } = (frame ?? {}) as Record<string, unknown>;
-    if (op === "rows" && Array.isArray(rows)) {
-      if (!checkRowsFrame(table, nodes)) throw new Error("malformed sync frame");
-      for (const raw of rows) {
-        const record = checkSyncRow(table as string, nodes, raw);
+    const kind = frame[0];
+    if (kind === JSON_FRAME) {
+      const parsed = syncResponseSchema.parse(decodeJson(frame));
+      if (parsed.op === "error") throw new Error(`peer refused the sync: ${parsed.message}`);
+      if (parsed.op === "done") {
+        store.restored();
+        result.differingBuckets = parsed.differingBuckets;
+        return;
+      }
+      throw new Error("malformed sync frame");
+    }
+    try {
+      cursor.pos = 1;
+      if (kind === FRAME_DICT) {
+        readDictionaryEntries(frame, mapping);
+        continue;
+      }
+      const table = readString(frame);
+      if (!TABLE_NAME.test(table)) throw new CodecError("a frame names no table");
+      if (kind === FRAME_TABLE) {
+        store.expectRows(table, Math.min(readVarint(frame), 1 << 26));
+        continue;
+      }
+      if (kind !== FRAME_ROWS) throw new CodecError(`unknown frame ${kind}`);
+      let pos = cursor.pos;
+      while (pos < frame.length) {
+        cursor.pos = pos;
+        const next = readVarint(frame) + cursor.pos;
+        if (next > frame.length) throw new CodecError("a record runs past its frame");
         result.received += 1;
-        const outcome = record ? store.applyRemote(record, "sync") : "rejected";
+        const outcome = store.applyEncoded(table, frame, pos, mapping, "sync");
         if (outcome === "applied") result.applied += 1;
         else if (outcome === "rejected") result.rejected += 1;
-        await slicer.step();
+        pos = next;
+        if (slicer.due()) {
+          // the clock moves past this slice's stamps before anything else runs (a local write)
+          store.restored();
+          await slicer.pause();
+        }
       }
-      continue;
+      store.restored();
+    } catch (error) {
+      store.restored();
+      if (error instanceof CodecError) throw new Error(`malformed sync frame: ${error.message}`);
+      throw error;
     }
-    const parsed = syncResponseSchema.parse(frame);
-    if (parsed.op === "error") throw new Error(`peer refused the sync: ${parsed.message}`);
-    if (parsed.op === "done") {
-      result.differingBuckets = parsed.differingBuckets;
-      return;
-    }
-    throw new Error("malformed sync frame");
   }
   throw new Error("the sync stream ended before its done frame");
 }
@@ -207,7 +267,7 @@ export async function applyFrames(
 export async function serveSync(stream: Stream, deps: SyncDeps, signal: AbortSignal): Promise<void> {
   const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES });
   try {
-    const parsed = syncRequestSchema.safeParse(await readFrame(lp, step(signal, deps.idleMs)));
+    const parsed = syncRequestSchema.safeParse(decodeJson(await readFrame(lp, step(signal, deps.idleMs))));
     if (!parsed.success || parsed.data.v !== WIRE_VERSION) {
       await lp.write(encodeJson({ op: "error", message: "bad sync request" }), { signal });
       await stream.close({ signal });

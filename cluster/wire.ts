@@ -19,7 +19,7 @@ export function names(clusterName: string) {
   return {
     recordsTopic: `/pwdless-gs/${clusterName}/records/1`,
     membersTopic: `/pwdless-gs/${clusterName}/members/1`,
-    syncProtocol: `/pwdless-gs/${clusterName}/sync/2.0.0`,
+    syncProtocol: `/pwdless-gs/${clusterName}/sync/3.0.0`,
     rpcProtocol: `/pwdless-gs/${clusterName}/rpc/1.0.0`,
     /** this node's own writes, in order, to a peer that confirms what it committed (copy-streams.ts) */
     copiesProtocol: `/pwdless-gs/${clusterName}/copies/1.0.0`,

@@ -2,7 +2,7 @@
  * Look inside a running node from a terminal.
  *   npm run cluster -- status [--url http://localhost:4001]
  *   npm run cluster -- table users [--url …]
- *   npm run cluster -- backup <file> [--data-dir DIR]   (a consistent copy of a node's tables file)
+ *   npm run cluster -- backup <file> [--data-dir DIR]   (a consistent copy of a node's tables files)
  *   npm run cluster -- accept-file [--data-dir DIR]     (vouch for a file older than the tombstone horizon)
  * Production nodes need an admin's session: pass --cookie "pwdless_session=…".
  */
@@ -139,12 +139,12 @@ async function main(args: string[]) {
   if (command === "backup" && name) {
     const { backup } = await import("./backup");
     const dataDir = option(args, "--data-dir");
-    console.log(backup(name, dataDir));
+    console.log(await backup(name, dataDir));
     return;
   }
   if (command === "accept-file") {
     const { acceptFile } = await import("./backup");
-    console.log(acceptFile(option(args, "--data-dir")));
+    console.log(await acceptFile(option(args, "--data-dir")));
     return;
   }
   if (command === "table" && name) {

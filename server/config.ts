@@ -28,7 +28,7 @@ export interface Config extends AppConfig {
   secretSource: "env" | "generated" | "dev-secret-file";
   dataDir: string;
   /** the tables file in DATA_DIR (`sqlite`, the default) or none (`off`: benchmarks only, refused in production) */
-  persistence: { mode: "sqlite" | "off"; maxBytes: number | undefined };
+  persistence: { mode: "file" | "off"; maxBytes: number | undefined };
   /** TOMBSTONE_HORIZON_SECONDS: deletions are kept this long, then forgotten; a file last in step longer ago is refused */
   tombstoneHorizonMs: number;
   bodyLimitBytes: number;
@@ -464,11 +464,14 @@ function webhookSettings(env: Env, production: boolean, problems: string[]): Con
   return { urls, secret: new Uint8Array(secret), maxQueue, retryForMs: 24 * 3600 * 1000 };
 }
 
-/** PERSISTENCE (sqlite | off) and DATA_MAX_MB (a cap on the tables file, in MB, decimals allowed). */
+/**
+ * PERSISTENCE (file | off; `sqlite`, its name before decision 015, still means file) and
+ * DATA_MAX_MB (a cap on the tables files, in MB, decimals allowed).
+ */
 function persistenceSettings(env: Env, production: boolean, problems: string[]): Config["persistence"] {
-  const mode = env.PERSISTENCE?.trim().toLowerCase() || "sqlite";
-  if (mode !== "sqlite" && mode !== "off")
-    problems.push(`PERSISTENCE must be sqlite or off (got "${env.PERSISTENCE}")`);
+  const mode = env.PERSISTENCE?.trim().toLowerCase() || "file";
+  if (mode !== "file" && mode !== "sqlite" && mode !== "off")
+    problems.push(`PERSISTENCE must be file or off (got "${env.PERSISTENCE}")`);
   if (mode === "off" && production) {
     problems.push("PERSISTENCE=off keeps nothing across restarts and is for benchmarks only: remove it in production");
   }
@@ -480,7 +483,7 @@ function persistenceSettings(env: Env, production: boolean, problems: string[]):
       problems.push(`DATA_MAX_MB must be a positive number of megabytes (got "${raw}")`);
     else maxBytes = Math.round(mb * 1024 * 1024);
   }
-  return { mode: mode === "off" ? "off" : "sqlite", maxBytes };
+  return { mode: mode === "off" ? "off" : "file", maxBytes };
 }
 
 const LABEL = "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?";

@@ -76,6 +76,21 @@ async function main() {
     );
   }
   const keys = deriveKeyRing(config.secretKeyBase, config.secretKeyBasePrevious);
+  const dev = process.argv.includes("--dev") ? await startVite() : undefined;
+  // A built app runs React's production build in every mode, as remix-serve does: its development
+  // build checks props on every render (a large share of a page's CPU). NODE_ENV set the mode above.
+  if (!dev) process.env.NODE_ENV = "production";
+  // the built app is loaded before the node joins its cluster: evaluating it holds the event loop
+  // for a while, which must not happen while peers stream rows to this node
+  let built: ServerBuild | undefined;
+  if (!dev) {
+    try {
+      built = await loadBuild();
+    } catch (error) {
+      boot.error("the app could not be loaded: run `npm run build` (npm start does it for you)", { error });
+      process.exit(1);
+    }
+  }
 
   const cluster = await startCluster(
     {
@@ -92,9 +107,15 @@ async function main() {
       meta: { httpUrl: config.appUrl.origin },
     },
     boot,
-    // declared before the node connects, so records pulled at once merge by the right rule
+    // declared before the node connects, so records pulled at once merge by the right rule, and
+    // the app's indexes are kept while rows are restored or pulled (not built in one go after)
     {
-      tables: { emails: { merge: "first-writer-wins" } },
+      tables: {
+        emails: { merge: "first-writer-wins" },
+        users: { indexes: ["email"] },
+        sessions: { indexes: ["uid"] },
+        passkeys: { indexes: ["uid"] },
+      },
       persistence: persistenceFor(config),
       tombstoneTtlMs: config.tombstoneHorizonMs,
       timings: {
@@ -124,13 +145,9 @@ async function main() {
         : undefined,
   });
   const appContext: AppContext = { config, keys, cluster, log: metrics.countingAudit(log) };
-  const dev = process.argv.includes("--dev") ? await startVite() : undefined;
-  // A built app runs React's production build in every mode, as remix-serve does: its development
-  // build checks props on every render (a large share of a page's CPU). NODE_ENV set the mode above.
-  if (!dev) process.env.NODE_ENV = "production";
   let build: ServerBuild;
   try {
-    build = dev ? await dev.load() : await loadBuild();
+    build = built ?? (await dev!.load());
   } catch (error) {
     log.error("the app could not be loaded: run `npm run build` (npm start does it for you)", { error });
     await cluster.stop();

@@ -1,14 +1,11 @@
-/** Which persistence the gossip node starts: the tables file in DATA_DIR, or none (benchmarks). */
-import path from "node:path";
+/** Which persistence the gossip node starts: the tables files in DATA_DIR, or none (benchmarks). */
 import { filePersistence, type Persistence } from "#cluster";
 import type { Config } from "./config";
-
-export const TABLES_FILE = "tables.db";
 
 export function persistenceFor(config: Config): Persistence | undefined {
   if (config.persistence.mode === "off") return undefined;
   return filePersistence({
-    file: path.join(config.dataDir, TABLES_FILE),
+    dir: config.dataDir,
     clusterName: config.cluster.name,
     maxBytes: config.persistence.maxBytes,
     // old tombstones leave the file at least twice per horizon

@@ -184,8 +184,8 @@ function createServices(ctx: AppContext): Services {
     },
     // every check has passed but the one use, which the issuing node decides
     async ({ email, redirectTo, link }) => {
-      await linkUses.consume(email, link);
-      return { email, redirectTo };
+      const release = await linkUses.consume(email, link);
+      return { email, redirectTo, release };
     },
   );
   const emailLink = createEmailLinkAuthenticator(linkCookie, links);

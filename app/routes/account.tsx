@@ -105,18 +105,20 @@ export default function Account() {
   const { methods, passkeys, sessions, confirm, pendingAddress, addressChanged, apps } = useLoaderData<typeof loader>();
   const refused = useActionData<{ error: Said }>();
   const [me, setMe] = useState<Me | MeProblem | null>(null);
-  const [passkeyName, setPasskeyName] = useState("");
   const [passkeyProblem, setPasskeyProblem] = useState<MessageId | null>(null);
   const [adding, setAdding] = useState(false);
   const revalidator = useRevalidator();
   const busy = useNavigation().state !== "idle";
 
-  async function add() {
+  // the name is read from the form when it is sent: uncontrolled, so what a person typed before
+  // the page came alive (hydration) is kept, not reset
+  async function add(form: HTMLFormElement) {
     setPasskeyProblem(null);
     setAdding(true);
     try {
-      await addPasskey(passkeyName.trim() || t("account.passkeys.defaultName"));
-      setPasskeyName("");
+      const typed = String(new FormData(form).get("name") ?? "").trim();
+      await addPasskey(typed || t("account.passkeys.defaultName"));
+      form.reset();
       revalidator.revalidate();
     } catch (error) {
       setPasskeyProblem(error instanceof PasskeyProblem ? error.id : "passkey.addFailed");
@@ -250,18 +252,18 @@ export default function Account() {
           className="add-passkey"
           onSubmit={(event) => {
             event.preventDefault();
-            void add();
+            void add(event.currentTarget);
           }}
         >
           <label htmlFor="passkey-name">{t("account.passkeys.nameLabel")}</label>
           <div className="row tight">
             <input
               id="passkey-name"
+              name="name"
               type="text"
-              value={passkeyName}
+              defaultValue=""
               maxLength={64}
               placeholder={t("account.passkeys.namePlaceholder")}
-              onChange={(event) => setPasskeyName(event.target.value)}
             />
             <button type="submit" disabled={adding}>
               {adding ? t("account.passkeys.adding") : t("account.passkeys.add")}

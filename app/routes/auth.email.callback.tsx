@@ -119,7 +119,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
       services.audit.record("code-shown", { email: payload.e, ip: context.clientIp });
       return json<LinkPage>({ problem: null, email: payload.e, code: payload.k }, { headers: LINK_PAGE_HEADERS });
     }
-    const { email, redirectTo } = await services.emailLink.authenticate("email-link", request);
+    const { email, redirectTo, release } = await services.emailLink.authenticate("email-link", request);
     const headers = new Headers(LINK_PAGE_HEADERS);
     headers.append("Set-Cookie", await services.linkCookie.destroySession(await services.linkCookie.getSession()));
     return await finishSignIn(services.finish, request, {
@@ -128,6 +128,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
       ip: context.clientIp,
       answer: { to: "page", redirectTo },
       headers,
+      release,
     });
   } catch (error) {
     if (isLinkError(error)) {

@@ -1,6 +1,7 @@
 /**
- * The tables file: every SQLite call the cluster makes, in one module, so another engine with the
- * same synchronous shape (better-sqlite3) can replace `node:sqlite` here and nowhere else.
+ * The tables file of format 1 (before decision 015): one SQLite file, a row per (table, key) with
+ * its value as JSON. Read once, on a copy, to migrate it (migrate.ts); the writer is kept so
+ * tests can make such files as that release did.
  */
 import { accessSync, constants, existsSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -9,8 +10,8 @@ import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { RecordEnvelope } from "../store";
 import { PersistenceError } from "./types";
 
-/** Bumped when the layout changes; a file with a greater number is refused, never rewritten. */
-export const FORMAT_VERSION = 1;
+/** The SQLite layout's format number; a file with a greater one is refused, never rewritten. */
+export const SQLITE_FORMAT_VERSION = 1;
 
 // Node 22 prints "SQLite is an experimental feature" when node:sqlite loads. Only that warning is
 // dropped; every other warning still reaches the default handler. The module is loaded here, after
@@ -40,6 +41,8 @@ export interface OpenOptions {
   maxBytes?: number;
   /** who is opening it, for the refusal lines: e.g. "DATA_DIR" */
   label?: string;
+  /** the path to name in refusal lines, when `file` is a copy of it */
+  shownAs?: string;
 }
 
 const SCHEMA = `
@@ -92,7 +95,8 @@ export class TablesFile {
    */
   static open(file: string, options: OpenOptions): TablesFile {
     sqlite ??= loadSqlite();
-    const where = options.label ? `${options.label} file ${file}` : file;
+    const shown = options.shownAs ?? file;
+    const where = options.label ? `${options.label} file ${shown}` : shown;
     const existed = existsSync(file) && statSync(file).size > 0;
     try {
       accessSync(path.dirname(file), constants.R_OK | constants.W_OK | constants.X_OK);
@@ -120,7 +124,7 @@ export class TablesFile {
         const pageSize = Number(db.prepare("PRAGMA page_size").get()?.page_size ?? 4096);
         db.exec(`PRAGMA max_page_count = ${Math.max(1, Math.floor(options.maxBytes / pageSize))}`);
       }
-      return new TablesFile(db, file, existed);
+      return new TablesFile(db, shown, existed);
     } catch (error) {
       db.close();
       if (error instanceof PersistenceError) throw error;
@@ -155,10 +159,10 @@ export class TablesFile {
         `${where} has no valid format version: it is damaged; restore a backup (see README, Backup and restore) or move it away to start this node empty and let it catch up from its peers`,
       );
     }
-    if (format > FORMAT_VERSION) {
+    if (format > SQLITE_FORMAT_VERSION) {
       throw new PersistenceError(
         "newer-format",
-        `${where} has format ${format}, newer than this version reads (${FORMAT_VERSION}): run the newer version of PwdlessGs, or restore a backup made by this one`,
+        `${where} has format ${format}, newer than this version reads (${SQLITE_FORMAT_VERSION}): run the newer version of PwdlessGs, or restore a backup made by this one`,
       );
     }
     const owner = meta.get("cluster");
@@ -179,7 +183,7 @@ export class TablesFile {
     db.exec("BEGIN");
     db.exec(SCHEMA);
     const meta = db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)");
-    meta.run("format", String(FORMAT_VERSION));
+    meta.run("format", String(SQLITE_FORMAT_VERSION));
     meta.run("cluster", clusterName);
     meta.run("createdAt", new Date().toISOString());
     db.exec("COMMIT");
@@ -372,22 +376,3 @@ export function writeTablesFile(file: string, clusterName: string, slices: Itera
 
 /** The `meta` key holding when the node was last in step with its cluster (ms since the epoch). */
 export const LAST_CONTACT_KEY = "lastContactAt";
-
-/**
- * `npm run cluster -- accept-file`: an operator vouches for a file older than the tombstone
- * horizon (the whole cluster was stopped that long, so nothing was forgotten meanwhile).
- */
-export function acceptTablesFile(file: string, now: number): void {
-  sqlite ??= loadSqlite();
-  if (!existsSync(file)) throw new PersistenceError("unreadable", `there is no tables file at ${file}`);
-  const db = new sqlite.DatabaseSync(file);
-  try {
-    db.prepare(
-      "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-    ).run(LAST_CONTACT_KEY, String(now));
-  } catch (error) {
-    throw corruptOrUnreadable(error, file);
-  } finally {
-    db.close();
-  }
-}

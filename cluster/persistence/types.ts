@@ -12,6 +12,8 @@ export interface RestoreResult {
   ms: number;
   /** CPU time the process spent meanwhile (user + system): on a busy machine, the cost without the waiting */
   cpuMs: number;
+  /** the longest the event loop was held meanwhile (reading is done in slices), when measured */
+  stallMs?: number;
   /** when this node last ran in step with its cluster (`noteContact`), ms; null when never noted */
   lastContactAt: number | null;
 }
@@ -33,14 +35,27 @@ export interface Persistence {
   durable(): Promise<void>;
   /** commits what is pending and closes the file */
   stop(): Promise<void>;
+  /** a small value kept with the rows (e.g. when this node last heard from its cluster) */
+  readMeta?(key: string): string | undefined;
+  /** set (or, with undefined, remove) a kept value: written with the next commit (await `durable()`) */
+  writeMeta?(key: string, value: string | undefined): void;
   /**
    * Keep "this node was in step with its cluster at `at` (ms)" across restarts (one value, e.g. a
-   * meta key): `start` refuses a file whose last contact is older than the tombstone horizon.
+   * meta key): `start` refuses files whose last contact is older than the tombstone horizon.
    */
   noteContact(at: number): void;
 }
 
-export type PersistenceProblem = "corrupt" | "newer-format" | "other-cluster" | "foreign" | "unreadable" | "stale";
+export type PersistenceProblem =
+  | "corrupt"
+  | "newer-format"
+  | "other-cluster"
+  | "foreign"
+  | "unreadable"
+  /** a change log the snapshot (or the log before it) names is gone: acknowledged changes with it */
+  | "missing-log"
+  /** last in step with its cluster longer ago than the tombstone horizon (see staleFileProblem) */
+  | "stale";
 
 /**
  * The tombstone horizon's rule (Cassandra's gc_grace_seconds): a deletion is kept as a tombstone
@@ -57,7 +72,7 @@ export function staleFileProblem(
   const away = Math.round((now - lastContactAt) / 1000);
   return new PersistenceError(
     "stale",
-    `${where} was last in step with its cluster ${away} s ago (${new Date(lastContactAt).toISOString()}), longer than the tombstone horizon (TOMBSTONE_HORIZON_SECONDS=${Math.round(tombstoneTtlMs / 1000)}): it may bring back erased rows. Move the file away to catch up from the peers, or, if the whole cluster was stopped that long, accept it with \`npm run cluster -- accept-file --data-dir DIR\``,
+    `${where} was last in step with its cluster ${away} s ago (${new Date(lastContactAt).toISOString()}), longer than the tombstone horizon (TOMBSTONE_HORIZON_SECONDS=${Math.round(tombstoneTtlMs / 1000)}): it may bring back erased rows. Move the tables files away (tables.snap, tables-*.log; tables.db before format 2) to catch up from the peers, or, if the whole cluster was stopped that long, accept them with \`npm run cluster -- accept-file --data-dir DIR\``,
   );
 }
 

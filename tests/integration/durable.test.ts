@@ -2,8 +2,7 @@
 // DATA_DIRs, and nobody is signed out; a file the node must not use is refused, untouched.
 import { execFile, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, copyFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { chmodSync, copyFileSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
@@ -14,11 +13,30 @@ import { serverCommand, startNode, stopAllNodes, tempDir, ROOT, type NodeProcess
 import { TestSmtpServer } from "../support/smtp";
 import { waitFor } from "../support/wait";
 
-const sqlite = createRequire(import.meta.url)("node:sqlite") as typeof import("node:sqlite");
 type Me = { id: string; email: string };
 
-const tablesFile = (node: NodeProcess) => path.join(node.dataDir, "tables.db");
-const sha = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex");
+const tablesFile = (node: NodeProcess) => path.join(node.dataDir, "tables.snap");
+const changeLog = (node: NodeProcess) =>
+  path.join(
+    node.dataDir,
+    readdirSync(node.dataDir)
+      .filter((f) => /^tables-\d+\.log$/.test(f))
+      .sort()
+      .pop()!,
+  );
+/** sha256 of every tables file of a DATA_DIR: "untouched" means all of them */
+const shas = (dir: string) =>
+  Object.fromEntries(
+    readdirSync(dir)
+      .filter((f) => f.startsWith("tables"))
+      .sort()
+      .map((f) => [
+        f,
+        createHash("sha256")
+          .update(readFileSync(path.join(dir, f)))
+          .digest("hex"),
+      ]),
+  );
 
 async function meWith(node: NodeProcess, jar: CookieJar): Promise<Me | number> {
   const res = await browse(node, jar.clone(), "/auth/refresh", { method: "POST" });
@@ -133,7 +151,7 @@ describe("one node alone", () => {
 
     // a disk lost: the node's folder is empty but for its key; the backup goes back in place
     await node.stop("SIGKILL");
-    for (const suffix of ["", "-wal", "-shm"]) rmSync(`${tablesFile(node)}${suffix}`, { force: true });
+    for (const f of readdirSync(node.dataDir)) if (f.startsWith("tables")) rmSync(path.join(node.dataDir, f));
     copyFileSync(target, tablesFile(node));
     const back = await restart(node);
     expect(await meWith(back, jar)).toEqual(before);
@@ -173,11 +191,11 @@ describe("one node alone", () => {
   });
 });
 
-describe("a tables file the node must not use", () => {
+describe("tables files the node must not use, after a crash (its change log holding commits)", () => {
   afterEach(stopAllNodes);
 
   async function refusedStart(node: NodeProcess, env: Record<string, string> = {}) {
-    const before = sha(tablesFile(node));
+    const before = shas(node.dataDir);
     const proc = await startNode({
       env: { ...node.env, ...env },
       port: node.port,
@@ -187,19 +205,21 @@ describe("a tables file the node must not use", () => {
     expect(await proc.waitForExit()).toBe(1);
     const lines = proc.output.filter((l) => l.startsWith("tables file:"));
     expect(lines, proc.log).toHaveLength(1);
-    expect(sha(tablesFile(node))).toBe(before);
+    expect(shas(node.dataDir)).toEqual(before);
     return lines[0]!;
   }
 
-  async function stoppedNodeWithData(): Promise<NodeProcess> {
+  /** A node that signed someone in and was killed at once: its log holds the commit, nothing was closed. */
+  async function killedNodeWithData(): Promise<NodeProcess> {
     const node = await startNode();
     await signIn(node, "someone@example.com");
-    await node.stop("SIGTERM");
+    await node.stop("SIGKILL");
+    expect(readFileSync(changeLog(node)).includes(Buffer.from("someone@example.com"))).toBe(true);
     return node;
   }
 
   it("refuses a corrupt file, saying how to recover", async () => {
-    const node = await stoppedNodeWithData();
+    const node = await killedNodeWithData();
     const bytes = readFileSync(tablesFile(node));
     bytes.fill(0x5a, 0, 100); // the header is gone
     writeFileSync(tablesFile(node), bytes);
@@ -209,26 +229,48 @@ describe("a tables file the node must not use", () => {
   });
 
   it("refuses a file of another cluster, and one of a newer format", async () => {
-    const node = await stoppedNodeWithData();
+    const node = await killedNodeWithData();
     expect(await refusedStart(node, { CLUSTER_NAME: "some-other-cluster" })).toContain(
       `CLUSTER_NAME=${node.env.CLUSTER_NAME}`,
     );
-    const db = new sqlite.DatabaseSync(tablesFile(node));
-    db.exec("UPDATE meta SET value = '7' WHERE key = 'format'");
-    db.close();
+    const bytes = readFileSync(tablesFile(node));
+    bytes.writeUInt32LE(7, 8); // the format number, read before anything else
+    writeFileSync(tablesFile(node), bytes);
     expect(await refusedStart(node)).toMatch(/format 7, newer than this version reads/);
   });
 
-  it("refuses a file it may not read", async () => {
-    const node = await stoppedNodeWithData();
+  it("refuses to start when its change log was deleted, which would lose what it acknowledged", async () => {
+    const node = await killedNodeWithData();
+    const log = changeLog(node);
+    rmSync(log);
+    const line = await refusedStart(node);
+    expect(line).toContain(log);
+    expect(line).toMatch(/is missing .*acknowledged.*restore a backup/);
+  });
+
+  it("refuses flipped bytes inside a stored value, which SQLite's own check would not see", async () => {
+    const node = await killedNodeWithData();
+    const log = changeLog(node);
+    const bytes = readFileSync(log);
+    const at = bytes.indexOf(Buffer.from("someone@example.com"));
+    for (let i = 0; i < 64 && at + i < bytes.length; i++) bytes[at + i]! ^= 0x01;
+    writeFileSync(log, bytes);
+    const line = await refusedStart(node);
+    expect(line).toContain(log);
+    expect(line).toMatch(/damaged \(the block at byte \d+ fails its checksum\)/);
+  });
+
+  it("refuses a file it may not read, and says that, not that it is damaged", async () => {
+    const node = await killedNodeWithData();
     chmodSync(tablesFile(node), 0o000);
     // root reads anything: as root, the node runs without the capabilities that bypass file
     // permissions (so the checkout, wherever CI cloned it, stays readable to it as its owner)
     const line = process.getuid?.() === 0 ? await refusedStartWithoutDacOverride(node) : await refusedStart(node);
-    expect(line).toMatch(/cannot read and write .*tables\.db \(EACCES\)/);
+    expect(line).toMatch(/cannot read and write .*tables\.snap \(EACCES\)/);
   });
 
   async function refusedStartWithoutDacOverride(node: NodeProcess) {
+    const before = shas(node.dataDir);
     const { command, args } = serverCommand();
     const drop = "-dac_override,-dac_read_search";
     const run = spawnSync("setpriv", [`--inh-caps=${drop}`, `--bounding-set=${drop}`, "--", command, ...args], {
@@ -240,6 +282,7 @@ describe("a tables file the node must not use", () => {
     expect(run.status, run.stderr).toBe(1);
     const lines = run.stderr.split("\n").filter((l) => l.startsWith("tables file:"));
     expect(lines, run.stderr).toHaveLength(1);
+    expect(shas(node.dataDir)).toEqual(before);
     return lines[0]!;
   }
 });

@@ -21,7 +21,7 @@ function issuer(now: () => number) {
 
 const payload = (e: string, k: string, i: string, c: number): LinkPayload => ({ e, k, i, c, n: "node-a" });
 
-async function refusal(p: Promise<void>): Promise<string> {
+async function refusal(p: Promise<unknown>): Promise<string> {
   try {
     await p;
     return "ok";

@@ -26,7 +26,7 @@ export class PasskeyStore {
     private readonly now: () => number,
   ) {
     this.table = cluster.store.table("passkeys", { schema: passkeySchema });
-    this.byUser = indexTable(this.table, (_id, row) => row.uid);
+    this.byUser = indexTable(this.table, "uid");
   }
 
   get(id: string): Passkey | undefined {

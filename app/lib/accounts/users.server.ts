@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
-import type { Table } from "#cluster";
+import { indexTable, type Table, type TableIndex } from "#cluster";
 import type { ClusterPort } from "#app/lib/context.server.ts";
+import { tableSchema } from "#app/lib/table-schema.server.ts";
 
 export const identitySchema = z.object({
   provider: z.string().min(1).max(64),
@@ -40,72 +41,24 @@ const emailClaimSchema = z.object({
 });
 export type EmailClaim = z.infer<typeof emailClaimSchema>;
 
-/**
- * The user ids that have an email without owning its claim (the losers of a concurrent sign-up,
- * and for a moment ids whose claim has not arrived), kept from both tables' changes. Only these
- * exceptions are indexed: an entry per user would cost ~40 bytes a user for a rare race.
- */
-class UnclaimedIds {
-  private readonly byEmail = new Map<string, Set<string>>();
-
-  constructor(users: Table<User>, emails: Table<EmailClaim>) {
-    const classify = (id: string, email: string) => {
-      if (emails.get(email)?.uid === id) this.remove(email, id);
-      else this.add(email, id);
-    };
-    for (const [id, user] of users.scan()) classify(id, user.email);
-    users.onChange(({ key, value, previous }) => {
-      if (previous && previous.email !== value?.email) this.remove(previous.email, key);
-      if (value) classify(key, value.email);
-    });
-    emails.onChange(({ key: email, value, previous }) => {
-      if (value) this.remove(email, value.uid);
-      // a claim that changed hands (a remote earlier claim won): the former owner is now a loser
-      if (previous && previous.uid !== value?.uid && users.get(previous.uid)?.email === email) {
-        this.add(email, previous.uid);
-      }
-    });
-  }
-
-  of(email: string): Iterable<string> {
-    return this.byEmail.get(email) ?? [];
-  }
-
-  private add(email: string, id: string): void {
-    const ids = this.byEmail.get(email);
-    if (ids) ids.add(id);
-    else this.byEmail.set(email, new Set([id]));
-  }
-
-  private remove(email: string, id: string): void {
-    const ids = this.byEmail.get(email);
-    if (!ids) return;
-    ids.delete(id);
-    if (ids.size === 0) this.byEmail.delete(email);
-  }
-}
-
 export class UserStore {
   private readonly users: Table<User>;
   private readonly emails: Table<EmailClaim>;
-  /** email → the other user ids created for it (only after a concurrent sign-up) */
-  private readonly unclaimed: UnclaimedIds;
+  /** email → the user ids created for it (more than one only after a concurrent sign-up) */
+  private readonly byEmail: TableIndex;
 
   constructor(
     cluster: ClusterPort,
     private readonly now: () => number,
   ) {
-    // strings held once across rows and tables: what keeps a user at a few hundred bytes
+    // a small vocabulary (node ids, providers) held once for all rows
     this.users = cluster.store.table("users", {
-      schema: userSchema,
-      strings: { email: { keyOf: "emails" }, createdOn: "shared" },
+      schema: tableSchema(userSchema),
+      strings: { createdOn: "shared", provider: "shared" },
     });
-    this.emails = cluster.store.table("emails", {
-      schema: emailClaimSchema,
-      merge: "first-writer-wins",
-      strings: { uid: { keyOf: "users" } },
-    });
-    this.unclaimed = new UnclaimedIds(this.users, this.emails);
+    this.emails = cluster.store.table("emails", { schema: tableSchema(emailClaimSchema), merge: "first-writer-wins" });
+    // ~12 bytes a user, built from the rows' bytes at start
+    this.byEmail = indexTable(this.users, "email");
     this.nodeId = cluster.nodeId;
   }
 
@@ -130,21 +83,20 @@ export class UserStore {
 
   /** The user of a verified email, created on first sign-in. */
   findOrCreateByEmail(email: string, identity?: Omit<Identity, "linkedAt">): User {
-    let user = this.findByEmail(email);
-    if (!user) {
-      // with its first identity in the same row: one write, one user.created (no user.updated after it)
-      user = {
-        id: randomUUID(),
-        email,
-        createdAt: this.now(),
-        createdOn: this.nodeId,
-        identities: identity ? [{ ...identity, linkedAt: this.now() }] : [],
-      };
-      this.users.set(user.id, user);
-      this.emails.set(email, { uid: user.id });
-    }
-    if (identity) user = this.linkIdentity(user, identity);
-    return user;
+    const user = this.findByEmail(email);
+    if (user) return identity ? this.linkIdentity(user, identity) : user;
+    const now = this.now();
+    // one write: a new user is created with the identity it signed in with
+    const created: User = {
+      id: randomUUID(),
+      email,
+      createdAt: now,
+      createdOn: this.nodeId,
+      identities: identity ? [{ ...identity, linkedAt: now }] : [],
+    };
+    this.users.set(created.id, created);
+    this.emails.set(email, { uid: created.id });
+    return created;
   }
 
   linkIdentity(user: User, identity: Omit<Identity, "linkedAt">): User {
@@ -197,7 +149,7 @@ export class UserStore {
 
   /** Every id that resolves to this user (its own and any that lost a concurrent sign-up). */
   idsOf(user: User): Set<string> {
-    return new Set([user.id, ...this.unclaimed.of(user.email)]);
+    return new Set([user.id, ...this.byEmail.keys(user.email)]);
   }
 
   get size(): number {

@@ -3,6 +3,7 @@ import { z } from "zod";
 import { indexTable, type Table, type TableIndex } from "#cluster";
 import type { ClusterPort } from "#app/lib/context.server.ts";
 import { uuid } from "#app/lib/accounts/users.server.ts";
+import { tableSchema } from "#app/lib/table-schema.server.ts";
 
 export const sessionSchema = z
   .object({
@@ -52,11 +53,11 @@ export class SessionStore {
     private readonly maxDays = 90,
   ) {
     this.sessions = cluster.store.table("sessions", {
-      schema: sessionSchema,
-      strings: { uid: { keyOf: "users" }, createdOn: "shared", method: "shared", userAgent: "shared" },
+      schema: tableSchema(sessionSchema),
+      strings: { createdOn: "shared", method: "shared", userAgent: "shared" },
     });
     this.revocations = cluster.store.table("revocations", { schema: revocationSchema });
-    this.sidsByUser = indexTable(this.sessions, (_sid, row) => row.uid);
+    this.sidsByUser = indexTable(this.sessions, "uid");
   }
 
   createSession(uid: string, details: { method: string; userAgent: string }): SessionRow {

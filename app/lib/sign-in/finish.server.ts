@@ -32,6 +32,11 @@ export interface Finish {
   answer: { to: "page"; redirectTo: unknown } | { to: "api" } | { to: "script"; redirectTo: unknown };
   /** more headers for the answer (clearing a method's state cookie, Cache-Control) */
   headers?: HeadersInit;
+  /**
+   * What the method spent (a link's or a code's one use), taken back when the sign-in cannot be
+   * stored: the 503 says "try again", and trying again must work.
+   */
+  release?: () => Promise<void>;
 }
 
 /** Why a proven address or passkey still does not sign in: the page `/login?refused=` explains it. */
@@ -65,7 +70,9 @@ export async function finishSignIn(deps: FinishDeps, request: Request, finish: F
   try {
     await deps.durable();
   } catch {
-    // not kept, so not acknowledged: a 503 the person or client can retry, never "signed in"
+    // not kept, so not acknowledged: a 503 the person or client can retry, never "signed in"; and
+    // what the method spent is given back, or the retry would find the link used
+    await finish.release?.().catch(() => {});
     const message = "The sign-in could not be stored just now. Please try again in a minute.";
     if (finish.answer.to !== "page") return apiError(503, "unavailable", message, { "Retry-After": "60" });
     throw new Response(message, { status: 503, headers: { "Retry-After": "60", "Cache-Control": "no-store" } });

@@ -3,7 +3,7 @@ import { createHmac, randomInt, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
 import { indexTable, type ClusterAtomics, type Table, type TableIndex } from "#cluster";
 import type { ClusterPort, Logger } from "#app/lib/context.server.ts";
-import type { LinkUses } from "#app/lib/sign-in/email-link/link-uses.server.ts";
+import type { LinkUses, Release } from "#app/lib/sign-in/email-link/link-uses.server.ts";
 import {
   CODE_PATTERN,
   isLinkError,
@@ -18,6 +18,9 @@ export const WRONG_PER_CODE = 5;
 export const WRONG_PER_ADDRESS = 10;
 export const WRONG_WINDOW_MS = 60 * 60 * 1000;
 export const CHECK_METHOD = "code.check";
+export const RELEASE_METHOD = "code.release";
+/** a code's use can be taken back this long after (its sign-in could not be stored) */
+const RELEASE_WINDOW_MS = 60_000;
 const ASK_ISSUER_TIMEOUT_MS = 3000;
 
 export type CodeProblem =
@@ -86,6 +89,7 @@ const checkRequestSchema = z.object({
   code: z.string().regex(CODE_PATTERN),
   usedOn: z.string().min(1).max(128),
 });
+const releaseRequestSchema = z.object({ email: z.string().min(3).max(254) });
 const checkAnswerSchema = z.object({
   outcome: z.enum(["ok", "wrong", "burnt", "used", "superseded", "expired", "none", "budget"]),
   retryAfterSeconds: z.number().int().optional(),
@@ -128,6 +132,8 @@ export class EmailCodes {
   private readonly tries: Table<Tries>;
   private readonly triesByAddress: TableIndex;
   private readonly nodeId: string;
+  /** codes used here lately, by address hash: the pending row, to put back if the sign-in is not stored */
+  private readonly spent = new Map<string, { pending: Pending; usedOn: string; at: number }>();
 
   constructor(
     private readonly deps: CodeDeps,
@@ -140,11 +146,24 @@ export class EmailCodes {
     deps.cluster.handle(CHECK_METHOD, async (body, from) => {
       const parsed = checkRequestSchema.safeParse(body);
       if (!parsed.success) throw new Error(`malformed ${CHECK_METHOD} request from ${from}`);
-      const answer = this.decide(parsed.data.email, parsed.data.code, parsed.data.usedOn);
-      // the asking node signs the person in on this answer: the use (and the wrong tries) must
-      // survive this node's crash, as link.consume's do
-      await deps.cluster.durable();
+      const { email, code, usedOn } = parsed.data;
+      const answer = this.decide(email, code, usedOn);
+      // the asking node signs the person in on this answer: the use (or the wrong try) must be
+      // stored first; a use that cannot be is taken back, and the asker says "try again"
+      try {
+        await deps.cluster.durable();
+      } catch (error) {
+        if (answer.outcome === "ok") this.release(this.deps.hashEmail(email), usedOn);
+        throw error;
+      }
       return answer;
+    });
+    deps.cluster.handle(RELEASE_METHOD, async (body, from) => {
+      const parsed = releaseRequestSchema.safeParse(body);
+      if (!parsed.success) throw new Error(`malformed ${RELEASE_METHOD} request from ${from}`);
+      // only the node that used it takes a code's use back
+      this.release(this.deps.hashEmail(parsed.data.email), from);
+      return {};
     });
   }
 
@@ -158,20 +177,27 @@ export class EmailCodes {
     });
   }
 
-  /** Check a typed code; resolves only when it was right and its link is now used. */
-  async use(email: string, code: string): Promise<void> {
+  /**
+   * Check a typed code; resolves only when it was right and its link is now used, with how to take
+   * that use back when the sign-in cannot be stored (finishSignIn calls it).
+   */
+  async use(email: string, code: string): Promise<Release> {
     if (!CODE_PATTERN.test(code)) throw new CodeError("malformed", "not-six-digits");
     const hash = this.deps.hashEmail(email);
     const over = this.overBudget(hash);
     if (over) throw new CodeError("budget", "wrong-per-address", over);
     const pending = this.pending.get(hash);
     const atomics = this.deps.cluster.atomics;
-    if (atomics?.scope === "cluster") return this.useShared(atomics, email, code, hash, pending);
-    const answer =
-      !pending || pending.n === this.nodeId
-        ? this.decide(email, code, this.nodeId)
-        : await this.askIssuer(pending.n, email, code);
-    if (answer.outcome === "ok") return;
+    if (atomics?.scope === "cluster") {
+      // Redis holds the use: see LinkUses.consume
+      await this.useShared(atomics, email, code, hash, pending);
+      return async () => {};
+    }
+    const here = !pending || pending.n === this.nodeId;
+    const answer = here ? this.decide(email, code, this.nodeId) : await this.askIssuer(pending.n, email, code);
+    if (answer.outcome === "ok") {
+      return here ? async () => this.release(hash, this.nodeId) : () => this.askRelease(pending.n, email);
+    }
     if (answer.outcome === "budget") throw new CodeError("budget", "wrong-per-address", answer.retryAfterSeconds);
     if (answer.outcome === "wrong") throw new CodeError("wrong", "wrong-code", undefined, answer.triesLeft);
     throw new CodeError(PROBLEM_OF[answer.outcome], `code-${answer.outcome}`);
@@ -217,7 +243,41 @@ export class EmailCodes {
     const outcome = this.deps.linkUses.decide(email, ref, usedOn);
     if (outcome !== "ok") return { outcome };
     this.pending.delete(hash);
+    this.remember(hash, { pending, usedOn, at: this.options.now() });
     return { outcome: "ok" };
+  }
+
+  private remember(hash: string, spent: { pending: Pending; usedOn: string; at: number }): void {
+    const horizon = this.options.now() - RELEASE_WINDOW_MS;
+    for (const [k, s] of this.spent) {
+      if (s.at >= horizon) break;
+      this.spent.delete(k);
+    }
+    this.spent.set(hash, spent);
+  }
+
+  /**
+   * Take back a code's use decided here lately by `usedOn` (on the issuing node): its link is
+   * unused again and the code pending again, unless a newer code came meanwhile.
+   */
+  private release(hash: string, usedOn: string): void {
+    const spent = this.spent.get(hash);
+    this.spent.delete(hash);
+    if (!spent || spent.usedOn !== usedOn || spent.at + RELEASE_WINDOW_MS < this.options.now()) return;
+    this.deps.linkUses.release(`${spent.pending.n}/${spent.pending.i}`, usedOn);
+    if (!this.pending.has(hash)) this.pending.set(hash, spent.pending);
+  }
+
+  /** Ask the issuing node to take back our use of its code (best effort). */
+  private async askRelease(issuer: string, email: string): Promise<void> {
+    try {
+      await this.deps.cluster.request(issuer, RELEASE_METHOD, { email }, ASK_ISSUER_TIMEOUT_MS);
+    } catch (error) {
+      this.deps.log.warn("could not give a code's use back to the node that issued it", {
+        issuer,
+        reason: error instanceof Error ? error.message : String(error),
+      });
+    }
   }
 
   /**

@@ -85,13 +85,14 @@ export async function signInWithCode(deps: CodeSignInDeps, request: Request, att
   }
   const code = typeof attempt.code === "string" ? attempt.code.replace(/[\s-]/g, "") : "";
   try {
-    await deps.codes.use(attempt.email, code);
+    const release = await deps.codes.use(attempt.email, code);
     return await finishSignIn(deps.finish, request, {
       method: deps.methods.get("code"),
       who: { email: attempt.email },
       ip,
       answer: attempt.answer.to === "page" ? { to: "page", redirectTo: attempt.answer.redirectTo } : { to: "api" },
       headers: attempt.answer.to === "page" ? attempt.answer.headers : {},
+      release,
     });
   } catch (caught) {
     if (!isRefusal(caught)) throw caught;

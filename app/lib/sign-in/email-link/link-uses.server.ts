@@ -12,9 +12,24 @@ const consumeAnswerSchema = z.object({ outcome: z.enum(["ok", "used", "supersede
 type Outcome = z.infer<typeof consumeAnswerSchema>["outcome"];
 
 export const CONSUME_METHOD = "link.consume";
+export const RELEASE_METHOD = "link.release";
 /** the `usedOn` of a link blocked after too many wrong codes: it was never used */
 const BURNT = "burnt";
 const ASK_ISSUER_TIMEOUT_MS = 3000;
+/** a use can be taken back this long after it was decided (its sign-in could not be stored) */
+const RELEASE_WINDOW_MS = 60_000;
+
+/** Undo a use whose sign-in could not be stored: the person can use the link (or code) again. */
+export type Release = () => Promise<void>;
+
+/** What a use changed, to put it back. */
+interface Spent {
+  email: string;
+  usedOn: string;
+  usedAt: number;
+  issuedAt: number;
+  previousNewest: z.infer<typeof newestSchema> | undefined;
+}
 
 /**
  * One use per link, cluster-wide. Gossip mode: the node that issued a link is the only one that
@@ -25,6 +40,8 @@ const ASK_ISSUER_TIMEOUT_MS = 3000;
 export class LinkUses {
   private readonly uses: Table<z.infer<typeof useSchema>>;
   private readonly newest: Table<z.infer<typeof newestSchema>>;
+  /** uses decided here lately, by link key, so the node that used one can take it back */
+  private readonly spent = new Map<string, Spent>();
 
   constructor(
     private readonly cluster: ClusterPort,
@@ -40,18 +57,66 @@ export class LinkUses {
       const { email, usedOn, ...ref } = parsed.data;
       if (ref.n !== cluster.nodeId) throw new Error(`link was not issued here (asked by ${from})`);
       const outcome = this.decide(email, ref, usedOn);
-      // the asking node signs the person in on this answer: the use must survive this node's crash
-      await cluster.durable();
+      // the asking node signs the person in on this answer: the use must survive this node's crash;
+      // when it cannot be stored, it is taken back, and the asker says "try again"
+      try {
+        await cluster.durable();
+      } catch (error) {
+        if (outcome === "ok") this.release(`${ref.n}/${ref.i}`, usedOn);
+        throw error;
+      }
       return { outcome };
+    });
+    cluster.handle(RELEASE_METHOD, async (body, from) => {
+      const parsed = consumeRequestSchema.safeParse(body);
+      if (!parsed.success) throw new Error("malformed link.release request");
+      // only the node that used it takes a use back
+      this.release(`${parsed.data.n}/${parsed.data.i}`, from);
+      return {};
     });
   }
 
-  async consume(email: string, ref: LinkRef): Promise<void> {
+  /**
+   * Use a link, once cluster-wide; resolves with how to take the use back when the sign-in it is
+   * for cannot be stored (a full disk: "try again" must not find the link used).
+   */
+  async consume(email: string, ref: LinkRef): Promise<Release> {
     const atomics = this.cluster.atomics;
-    if (atomics?.scope === "cluster") return this.consumeShared(atomics, email, ref);
-    const outcome =
-      ref.n === this.cluster.nodeId ? this.decide(email, ref, this.cluster.nodeId) : await this.askIssuer(email, ref);
+    if (atomics?.scope === "cluster") {
+      // Redis decided the use, and Redis holds it: a Redis-mode 503 is Redis being away, and the
+      // claim stays (the person asks for a new link)
+      await this.consumeShared(atomics, email, ref);
+      return async () => {};
+    }
+    const key = `${ref.n}/${ref.i}`;
+    const me = this.cluster.nodeId;
+    if (ref.n === me) {
+      const outcome = this.decide(email, ref, me);
+      if (outcome !== "ok") throw new LinkError(outcome, email);
+      return async () => this.release(key, me);
+    }
+    const outcome = await this.askIssuer(email, ref);
     if (outcome !== "ok") throw new LinkError(outcome, email);
+    return () => this.askRelease(email, ref);
+  }
+
+  /**
+   * Take back a use decided here lately by `usedOn`, if nothing came after it: its sign-in was
+   * not stored. Called on the issuing node.
+   */
+  release(key: string, usedOn: string): void {
+    const spent = this.spent.get(key);
+    this.spent.delete(key);
+    if (!spent || spent.usedOn !== usedOn || spent.usedAt + RELEASE_WINDOW_MS < this.now()) return;
+    const use = this.uses.get(key);
+    if (!use || use.usedOn !== usedOn || use.usedAt !== spent.usedAt) return;
+    this.uses.delete(key);
+    // "the newest used link" goes back to what it was, unless a newer link was used since
+    if (this.newest.get(spent.email)?.issuedAt === spent.issuedAt) {
+      if (spent.previousNewest) this.newest.set(spent.email, spent.previousNewest);
+      else this.newest.delete(spent.email);
+    }
+    this.log.info("a link's use was taken back: its sign-in could not be stored", { usedOn });
   }
 
   private async consumeShared(atomics: ClusterAtomics, email: string, ref: LinkRef): Promise<void> {
@@ -148,9 +213,38 @@ export class LinkUses {
     if (use) return use.usedOn === BURNT ? "burnt" : "used";
     const newest = this.newest.get(email);
     if (newest && newest.issuedAt >= ref.c) return "superseded";
-    this.uses.set(key, { email, usedAt: this.now(), usedOn });
+    const usedAt = this.now();
+    this.uses.set(key, { email, usedAt, usedOn });
     this.newest.set(email, { issuedAt: ref.c });
+    this.remember(key, { email, usedOn, usedAt, issuedAt: ref.c, previousNewest: newest });
     return "ok";
+  }
+
+  private remember(key: string, spent: Spent): void {
+    const horizon = this.now() - RELEASE_WINDOW_MS;
+    // a map of the last minute's uses: old ones go as new ones come
+    for (const [k, s] of this.spent) {
+      if (s.usedAt >= horizon) break;
+      this.spent.delete(k);
+    }
+    this.spent.set(key, spent);
+  }
+
+  /** Ask the issuing node to take back our use of its link (best effort: at worst the link stays used). */
+  private async askRelease(email: string, ref: LinkRef): Promise<void> {
+    try {
+      await this.cluster.request(
+        ref.n,
+        RELEASE_METHOD,
+        { ...ref, email, usedOn: this.cluster.nodeId },
+        ASK_ISSUER_TIMEOUT_MS,
+      );
+    } catch (error) {
+      this.log.warn("could not give a link's use back to the node that issued it", {
+        issuer: ref.n,
+        reason: error instanceof Error ? error.message : String(error),
+      });
+    }
   }
 
   private async askIssuer(email: string, ref: LinkRef): Promise<Outcome> {

@@ -65,6 +65,8 @@ const MAX_TOKEN_LENGTH = 4096;
 export interface SignIn {
   email: string;
   redirectTo: string;
+  /** takes the link's use back when the sign-in cannot be stored (finishSignIn calls it) */
+  release?: () => Promise<void>;
 }
 
 /** What the verify callback gets once a link has passed every check but its one use. */
