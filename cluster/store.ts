@@ -1467,6 +1467,8 @@ export class ClusterStore {
   }
 
   private view<V>(state: TableState): Table<V> {
+    // the view's methods (plain functions of an object literal) reach the store through this name
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
     const store = this;
     const dict = this.dictionary;
     const valueAt = (slot: number, key: string): V | undefined => {

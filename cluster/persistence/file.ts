@@ -577,7 +577,10 @@ export class FilePersistence implements Persistence {
   }
 
   private settle(waiters: Waiter[], error?: Error): void {
-    for (const w of waiters) error ? w.reject(error) : w.resolve();
+    for (const w of waiters) {
+      if (error) w.reject(error);
+      else w.resolve();
+    }
   }
 
   private failed(error: Error, waiters: Waiter[]): void {

@@ -57,7 +57,7 @@ describe("emailed codes", () => {
   });
 
   it("burns on the fifth wrong try even when all five are in flight at once", async () => {
-    let t = 1_700_000_000_000;
+    const t = 1_700_000_000_000;
     const { codes } = issuer(() => t);
     codes.issued(payload("b@example.com", "654321", "link-id-0002", t));
     const answers = await Promise.all(
