@@ -141,11 +141,21 @@ export function logoutPage(
   );
 }
 
-export type Problem = "expired" | "refused" | "not-found" | "not-allowed" | "unavailable" | "failed";
+export type Problem =
+  | "expired"
+  | "refused"
+  | "unknown-app"
+  | "unregistered-redirect"
+  | "not-found"
+  | "not-allowed"
+  | "unavailable"
+  | "failed";
 
 const PROBLEMS: Record<Problem, [MessageId, MessageId]> = {
   expired: ["provider.expired.title", "provider.expired.body"],
   refused: ["provider.refused.title", "provider.refused.body"],
+  "unknown-app": ["provider.refused.title", "provider.refused.unknownApp"],
+  "unregistered-redirect": ["provider.refused.title", "provider.refused.unregisteredRedirect"],
   "not-found": ["error.404.title", "error.404.body"],
   "not-allowed": ["error.4xx.title", "error.4xx.body"],
   unavailable: ["provider.unavailable.title", "provider.unavailable.body"],
