@@ -90,6 +90,13 @@ function authorizeUrl(params: Record<string, string>): string {
   })}`;
 }
 
+/** The switcher in a provider page's header: choose a language, press the button, the page comes back in it. */
+async function switchLanguage(page: Page, t: ReturnType<typeof translator>, language: string): Promise<void> {
+  await page.getByLabel(t("language.label")).selectOption({ label: language });
+  await page.getByRole("button", { name: t("language.change") }).click();
+  await page.waitForLoadState("load");
+}
+
 for (const screen of SCREENS) {
   test(`every provider page fits a ${screen.width} px screen, passes axe and speaks ${screen.locale} (${screen.name})`, async ({
     browser,
@@ -106,7 +113,7 @@ for (const screen of SCREENS) {
       if (request.isNavigationRequest()) visited.push(request.url());
     });
     const walk = async (state: string, on: Page = page) => {
-      await check(on, state, problems);
+      await check(on, state, problems, { every: true });
       if (screen.locale === "de") await checkGerman(on, state, problems);
     };
 
@@ -130,10 +137,22 @@ for (const screen of SCREENS) {
       t("provider.scope.offline_access"),
     ]);
     await walk("consent");
-    await page.getByRole("button", { name: t("provider.consent.allow") }).click();
+    // a person who reads English better (or German) changes the page's language, and carries on in it
+    const other = screen.locale === "en" ? "de" : "en";
+    const switched = translator(other);
+    await switchLanguage(page, t, switched("language.name"));
+    await expect(page.locator("html")).toHaveAttribute("lang", other);
+    await expect(
+      page.getByRole("heading", { name: switched("provider.consent.title", { app: "Partner App" }) }),
+    ).toBeVisible();
+    if (other === "de") await checkGerman(page, "consent, switched to German", problems);
+    await page.getByRole("button", { name: switched("provider.consent.allow") }).click();
     await expect(page).toHaveURL(new RegExp(`^${appUrl}/callback\\?code=`));
 
-    // the app is listed on /account, with what it may do
+    // the app is listed on /account, with what it may do (back in the walk's language first)
+    await page.goto(`${node.url}/device`);
+    await switchLanguage(page, switched, t("language.name"));
+    await expect(page.locator("html")).toHaveAttribute("lang", screen.locale);
     await page.goto(`${node.url}/account`);
     await expect(page.getByTestId("app-row")).toHaveCount(1);
     await expect(page.getByTestId("app-row")).toContainText("Partner App");

@@ -44,8 +44,16 @@ export async function newContext(browser: Browser, screen: Screen): Promise<Brow
   });
 }
 
-/** The three checks, on whatever the page shows now; `state` names it in a failure. */
-export async function check(page: Page, state: string, problems: string[]): Promise<void> {
+/**
+ * The three checks, on whatever the page shows now; `state` names it in a failure. axe-core's
+ * serious and critical findings fail it, or with `every` its moderate and minor ones too.
+ */
+export async function check(
+  page: Page,
+  state: string,
+  problems: string[],
+  { every = false }: { every?: boolean } = {},
+): Promise<void> {
   await page.waitForLoadState("networkidle");
   const { scrollWidth, innerWidth } = await page.evaluate(() => ({
     scrollWidth: document.documentElement.scrollWidth,
@@ -54,9 +62,11 @@ export async function check(page: Page, state: string, problems: string[]): Prom
   if (scrollWidth > innerWidth) problems.push(`${state}: ${scrollWidth} px wide on a ${innerWidth} px screen`);
   const title = await page.title();
   if (!title) problems.push(`${state}: no <title>`);
-  const results = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
+  const results = await new AxeBuilder({ page })
+    .withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", ...(every ? ["best-practice"] : [])])
+    .analyze();
   for (const v of results.violations) {
-    if (v.impact === "serious" || v.impact === "critical") {
+    if (every || v.impact === "serious" || v.impact === "critical") {
       problems.push(
         `${state}: ${v.impact} ${v.id} (${v.help}) at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`,
       );
