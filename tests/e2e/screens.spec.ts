@@ -4,10 +4,10 @@
  * serious or critical violation. One node, one walk per screen; sign-ins are reused across states
  * (the walk's person is also one of ADMIN_EMAILS, for the /admin pages).
  */
-import AxeBuilder from "@axe-core/playwright";
-import { expect, test, type Browser, type BrowserContext, type Page } from "@playwright/test";
+import { expect, test, type BrowserContext, type Page } from "@playwright/test";
 import { startNode, stopAllNodes, type NodeProcess } from "../support/node";
 import { freePort } from "../support/ports";
+import { check, newContext, type Screen } from "../support/screens";
 import { waitFor } from "../support/wait";
 
 let node: NodeProcess;
@@ -50,13 +50,6 @@ test.beforeAll(async ({ browser }) => {
     lateRequests.set(screen.name, { context, page, mail, at: Date.now() });
   }
 });
-
-interface Screen {
-  name: string;
-  width: number;
-  locale: "en" | "de";
-  colorScheme: "light" | "dark";
-}
 
 const SCREENS: Screen[] = [
   { name: "phone", width: 390, locale: "en", colorScheme: "light" },
@@ -186,35 +179,6 @@ async function newCodeMail(email: string, seen: Mail[]): Promise<Mail> {
 const linkOf = (mail: Mail) => /http:\/\/\S+/.exec(mail.text)![0];
 const codeOf = (mail: Mail) => /^\s+([0-9]{6})$/m.exec(mail.text)![1]!;
 const wrongOf = (code: string, n = 1) => String((Number(code) + n) % 1_000_000).padStart(6, "0");
-
-/** The two checks, on whatever the page shows now; `state` names it in a failure. */
-async function check(page: Page, state: string, problems: string[]): Promise<void> {
-  await page.waitForLoadState("networkidle");
-  const { scrollWidth, innerWidth } = await page.evaluate(() => ({
-    scrollWidth: document.documentElement.scrollWidth,
-    innerWidth: window.innerWidth,
-  }));
-  if (scrollWidth > innerWidth) problems.push(`${state}: ${scrollWidth} px wide on a ${innerWidth} px screen`);
-  const title = await page.title();
-  if (!title) problems.push(`${state}: no <title>`);
-  const results = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
-  for (const v of results.violations) {
-    if (v.impact === "serious" || v.impact === "critical") {
-      problems.push(
-        `${state}: ${v.impact} ${v.id} (${v.help}) at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`,
-      );
-    }
-  }
-}
-
-async function newContext(browser: Browser, screen: Screen): Promise<BrowserContext> {
-  return browser.newContext({
-    viewport: { width: screen.width, height: 800 },
-    locale: screen.locale === "de" ? "de-DE" : "en-US",
-    extraHTTPHeaders: { "Accept-Language": screen.locale === "de" ? "de-DE,de;q=0.9" : "en-US,en;q=0.9" },
-    colorScheme: screen.colorScheme,
-  });
-}
 
 async function askForEmail(page: Page, words: Words, email: string): Promise<Mail> {
   const before = (

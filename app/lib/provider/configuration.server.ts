@@ -15,6 +15,12 @@ import { ROUTES } from "./paths.server";
 
 const DAY_SECONDS = 24 * 60 * 60;
 
+/** Refusals a person can be told more precisely than "this sign-in cannot go on". */
+const REFUSALS: Partial<Record<string, pages.Problem>> = {
+  invalid_client: "unknown-app",
+  invalid_redirect_uri: "unregistered-redirect",
+};
+
 function ttl(settings: ProviderSettings, sessionTtlDays: number): Configuration["ttl"] {
   return {
     AccessToken: settings.accessTokenTtlSeconds,
@@ -178,9 +184,15 @@ export async function buildProvider(deps: ProviderDeps): Promise<Provider> {
     loadExistingGrant: (ctx) => grantFor(deps, ctx),
     async renderError(ctx, out) {
       const error = String(out.error ?? "server_error");
-      const expired = error === "invalid_request" && /expired|not found|session/i.test(String(out.error_description));
-      const detail = `${error}${out.error_description ? `: ${String(out.error_description)}` : ""}`;
-      html(ctx, pages.problemPage(pages.pageContext(ctx.req, config), expired ? "expired" : "refused", detail));
+      const description = out.error_description ? String(out.error_description) : undefined;
+      const expired = error === "invalid_request" && /expired|not found|session/i.test(String(description));
+      const problem = expired ? "expired" : (REFUSALS[error] ?? "refused");
+      log.info("the OpenID provider refused a request with a page", { path: ctx.path, error, description });
+      const page = pages.pageContext(ctx.req, config);
+      // the error code, for the app's developer; oidc-provider's description is English only, so
+      // it is shown on English pages and is in the log line above for every page
+      const detail = description && page.locale === "en" ? `${error}: ${description}` : error;
+      html(ctx, pages.problemPage(page, problem, detail));
     },
     // backchannel logout goes to URIs from the operator's own clients file, which may be on a private network
     fetch: (url, options) => fetch(url, { ...options, dispatcher: undefined } as RequestInit),

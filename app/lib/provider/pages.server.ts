@@ -9,34 +9,52 @@ import type { AppConfig } from "#app/lib/context.server.ts";
 import { brandStylesheet } from "#app/lib/brand.ts";
 import type { MessageId } from "#app/lib/i18n/catalogs.ts";
 import { translator, type Translate } from "#app/lib/i18n/intl.ts";
-import { localeOf } from "#app/lib/i18n/locales.ts";
+import { languageName, localeOf, LOCALES } from "#app/lib/i18n/locales.ts";
 import styles from "../../styles.css?url";
 import { headersOf } from "./grants.server";
+import { ROUTES } from "./paths.server";
 
-/** Who a page is for: its language's words and the operator's brand. */
+/** Who a page is for: its language's words and the operator's brand, and where the page is. */
 export interface PageContext {
   t: Translate;
   locale: string;
   brand: { name: string; logoUrl?: string; stylesheet?: string };
+  /** where the language switcher comes back to: this page, or /device for the device page's answers */
+  here: string;
 }
 
 export function pageContext(req: IncomingMessage, config: Pick<AppConfig, "brand">): PageContext {
   const locale = localeOf(headersOf(req));
   const { brand } = config;
+  const url = req.url ?? "/";
+  const path = url.split("?")[0];
+  // a page answering a POST cannot be asked for again: the switcher goes back to where its form was
+  const here = req.method === "GET" ? url : path === ROUTES.code_verification ? path : "/";
   return {
     t: translator(locale),
     locale,
     brand: { name: brand.name, logoUrl: brand.logoUrl, stylesheet: brandStylesheet(brand)?.href },
+    here,
   };
 }
 
 const escape = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
+/** The language switcher of every page (root.tsx's), without script: a select and a button. */
+function switcher(page: PageContext): string {
+  const { t } = page;
+  const options = LOCALES.map(
+    (l) =>
+      `<option value="${l}" lang="${l}"${l === page.locale ? " selected" : ""}>${escape(languageName(l))}</option>`,
+  ).join("");
+  return `<form method="post" action="/locale" class="switcher"><input type="hidden" name="back" value="${escape(page.here)}"><label for="locale-select" class="visually-hidden">${escape(t("language.label"))}</label><select id="locale-select" name="locale">${options}</select><button type="submit" class="secondary small">${escape(t("language.change"))}</button></form>`;
+}
+
 function layout(page: PageContext, title: string, body: string): string {
   const { t, brand } = page;
   const logo = brand.logoUrl ? `<img src="${escape(brand.logoUrl)}" alt="" class="logo">` : "";
   const brandCss = brand.stylesheet ? `<link rel="stylesheet" href="${escape(brand.stylesheet)}">` : "";
-  return `<!DOCTYPE html><html lang="${escape(page.locale)}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="color-scheme" content="light dark"><title>${escape(title)} · ${escape(brand.name)}</title><link rel="stylesheet" href="${escape(styles)}">${brandCss}<link rel="icon" href="/favicon.svg" type="image/svg+xml"></head><body><header class="top"><a href="/" class="brand">${logo}<span>${escape(brand.name)}</span></a><nav aria-label="${escape(t("nav.main"))}"><a href="/account">${escape(t("nav.account"))}</a></nav></header><main>${body}</main></body></html>`;
+  return `<!DOCTYPE html><html lang="${escape(page.locale)}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="color-scheme" content="light dark"><title>${escape(title)} · ${escape(brand.name)}</title><link rel="stylesheet" href="${escape(styles)}">${brandCss}<link rel="icon" href="/favicon.svg" type="image/svg+xml"></head><body><header class="top"><a href="/" class="brand">${logo}<span>${escape(brand.name)}</span></a><nav aria-label="${escape(t("nav.main"))}"><a href="/account">${escape(t("nav.account"))}</a>${switcher(page)}</nav></header><main>${body}</main></body></html>`;
 }
 
 const SCOPES: Record<string, MessageId> = {
@@ -141,11 +159,21 @@ export function logoutPage(
   );
 }
 
-export type Problem = "expired" | "refused" | "not-found" | "not-allowed" | "unavailable" | "failed";
+export type Problem =
+  | "expired"
+  | "refused"
+  | "unknown-app"
+  | "unregistered-redirect"
+  | "not-found"
+  | "not-allowed"
+  | "unavailable"
+  | "failed";
 
 const PROBLEMS: Record<Problem, [MessageId, MessageId]> = {
   expired: ["provider.expired.title", "provider.expired.body"],
   refused: ["provider.refused.title", "provider.refused.body"],
+  "unknown-app": ["provider.refused.title", "provider.refused.unknownApp"],
+  "unregistered-redirect": ["provider.refused.title", "provider.refused.unregisteredRedirect"],
   "not-found": ["error.404.title", "error.404.body"],
   "not-allowed": ["error.4xx.title", "error.4xx.body"],
   unavailable: ["provider.unavailable.title", "provider.unavailable.body"],
