@@ -197,7 +197,7 @@ async function main() {
     report = [
       `# Admin search benchmark, ${startedAt.toISOString()}`,
       "",
-      `Machine: ${os.cpus().length} cores, Node ${process.version}, loopback only; one server process (\`build/node/index.js\`, PERSISTENCE=sqlite).`,
+      `Machine: ${os.cpus().length} cores, Node ${process.version}, loopback only; one server process (\`build/node/index.js\`, tables files on).`,
       `Load average (1, 5, 15 min) at the start: ${load(loadAtStart)}; at the end: ${load(loadAtEnd)} — the machine is shared; compare each figure with the anchor.`,
       "",
       `The node's tables file held ${USERS} users (${rows} rows: user with its email identity, address claim, one session each; ${fileMb} MB), written with the product's writer before the start. Spawn → serving ${round(serveMs / 1000)} s; serving → address index built ${round(indexMs / 1000)} s; RSS after the run ${rss} MB.`,

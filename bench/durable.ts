@@ -1,7 +1,7 @@
 /**
  * npm run bench:durable — what durability costs and how fast a node comes back, on this machine:
  *  1. sign-ins per second and confirm latency (p50/p99) on one real server, with its tables file
- *     (PERSISTENCE=sqlite) beside the same run without one (PERSISTENCE=off, the anchor);
+ *     (PERSISTENCE=file) beside the same run without one (PERSISTENCE=off, the anchor);
  *  2. restart from a tables file of 100k and 1M users (user + email claim + session each): spawn →
  *     serving, beside the start of the same server on an empty DATA_DIR (the anchor).
  * Bounded: fixed counts, every wait with a deadline. Writes bench/results/durable-<time>.{md,json}.

@@ -91,7 +91,7 @@ async function main() {
     lines.push(
       `# bench:forward-auth ${at}`,
       "",
-      `One node (built server, tables file on), loopback, wrk -t1 -c${CONNECTIONS} -d${SECONDS}s per run, ${ROUNDS} rounds interleaved with /healthz (mean req/s and CPU, worst p50/p99). Load average at start ${loadAtStart}; after each round ${loads.join(" · ")}.`,
+      `One node (built server, tables files on), loopback, wrk -t1 -c${CONNECTIONS} -d${SECONDS}s per run, ${ROUNDS} rounds interleaved with /healthz (mean req/s and CPU, worst p50/p99). Load average at start ${loadAtStart}; after each round ${loads.join(" · ")}.`,
       "",
       "| measure | figure | anchor (same run) |",
       "| --- | --- | --- |",

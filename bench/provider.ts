@@ -200,7 +200,7 @@ async function main() {
     lines.push(
       `# bench:provider ${at}`,
       "",
-      `Real server processes (built server, SQLite persistence on), loopback, a Node fetch client with ${CONCURRENCY} requests in flight, /healthz measured the same way in the same run. Load average at start: ${loadAtStart}; at the end: ${loadavg()}.`,
+      `Real server processes (built server, tables files on), loopback, a Node fetch client with ${CONCURRENCY} requests in flight, /healthz measured the same way in the same run. Load average at start: ${loadAtStart}; at the end: ${loadavg()}.`,
       "",
       "| measure | figure | anchor: `GET /healthz`, same node, same client |",
       "| --- | --- | --- |",

@@ -143,7 +143,7 @@ async function main() {
   const report = [
     `# Webhooks benchmark, ${startedAt.toISOString()}`,
     "",
-    `Machine: ${os.cpus().length} cores, Node ${process.version}, loopback only; one server process (\`build/node/index.js\`, PERSISTENCE=sqlite) per round, a receiver process checking every signature, SMTP in the bench process.`,
+    `Machine: ${os.cpus().length} cores, Node ${process.version}, loopback only; one server process (\`build/node/index.js\`, tables files on) per round, a receiver process checking every signature, SMTP in the bench process.`,
     `Load average (1, 5, 15 min) at the start: ${load(loadAtStart)}; at the end: ${load(loadAtEnd)} — the machine is shared: compare inside this run.`,
     "",
     `## Sign-ins (${SIGN_INS} link confirmations per round, ${CONCURRENCY} at a time; each writes user, address claim, session, link use, and with webhooks on two events)`,
