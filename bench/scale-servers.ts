@@ -84,7 +84,7 @@ function idleProcess(): { stop(): Promise<number> } {
 }
 
 /** One real server process, with the inspector on a loopback port. */
-class Server {
+export class Server {
   readonly lines: string[] = [];
   exitCode: number | null | undefined;
   private constructor(
@@ -102,11 +102,11 @@ class Server {
     proc.on("exit", (code) => (this.exitCode = code));
   }
 
-  static async start(env: Record<string, string>, dataDir: string): Promise<Server> {
+  static async start(env: Record<string, string>, dataDir: string, nodeArgs: string[] = []): Promise<Server> {
     const port = await freePort();
     const inspectPort = await freePort();
     const spawnedAt = performance.now();
-    const proc = spawn(process.execPath, [`--inspect=127.0.0.1:${inspectPort}`, "build/node/index.js"], {
+    const proc = spawn(process.execPath, [`--inspect=127.0.0.1:${inspectPort}`, ...nodeArgs, "build/node/index.js"], {
       cwd: ROOT,
       env: {
         PATH: process.env.PATH,
@@ -196,8 +196,8 @@ export function killServers(): void {
   running.clear();
 }
 
-async function started(env: Record<string, string>, dataDir: string): Promise<Server> {
-  const server = await Server.start(env, dataDir);
+export async function started(env: Record<string, string>, dataDir: string, nodeArgs: string[] = []): Promise<Server> {
+  const server = await Server.start(env, dataDir, nodeArgs);
   running.add(server);
   server.proc.once("exit", () => running.delete(server));
   return server;

@@ -65,6 +65,8 @@ const PNET_HANDSHAKE_TIMEOUT_MS = 1_000;
 /** and every inbound connection its whole upgrade (pnet, noise, yamux) within this. */
 const INBOUND_UPGRADE_TIMEOUT_MS = 3_000;
 
+const STREAM_WINDOW_BYTES = 512 * 1024;
+
 /** Create (not start) the libp2p node. */
 export async function createClusterLibp2p(options: NodeOptions): Promise<ClusterLibp2p> {
   const { config, privateKey, names } = options;
@@ -79,7 +81,11 @@ export async function createClusterLibp2p(options: NodeOptions): Promise<Cluster
     }),
     connectionGater: options.gate?.gater(),
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    // a stream's window bounds what a peer sends ahead of what we read: yamux grows it up to
+    // 16 MiB when its measured round trip is long (a loaded host), and every byte that arrives
+    // is decrypted (pnet, noise) at once, in the turn that reads it; a catch-up at that window
+    // decrypted megabytes per turn (40 ms) on both ends. 512 KiB keeps a turn's share a few ms.
+    streamMuxers: [yamux({ maxStreamWindowSize: STREAM_WINDOW_BYTES })],
     peerDiscovery: config.discovery === "mdns" ? [mdns({ interval: 10_000 })] : [],
     connectionManager: {
       dialTimeout: 5_000,

@@ -19,6 +19,7 @@ import { createApp } from "./http";
 import { clusterKeyFor, deriveKeyRing } from "./keys";
 import { createLogger } from "./log";
 import { persistenceFor } from "./persistence";
+import { preloadModules } from "./preload";
 import { createMetrics } from "./metrics";
 import { RouteLabels } from "./route-labels";
 
@@ -91,6 +92,10 @@ async function main() {
       process.exit(1);
     }
   }
+
+  // oidc-provider loads while the node starts (a restore reads the files on a worker meanwhile),
+  // not later, when peers may be streaming rows to or from it
+  void preloadModules({ oidcProvider: config.oauth.dev !== undefined || config.provider !== undefined });
 
   const cluster = await startCluster(
     {
