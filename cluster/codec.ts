@@ -11,24 +11,24 @@
  * at a fixed place; the stamp as varints, the writer as an index into the dictionary.
  */
 
-// value tags; 0x40..0x7f are the integers 0..63 in one byte
-const T_NULL = 0x00;
-const T_FALSE = 0x01;
-const T_TRUE = 0x02;
-const T_UINT = 0x03;
-const T_NEGINT = 0x04;
-const T_F64 = 0x05;
-const T_LATIN1 = 0x06;
-const T_UTF8 = 0x07;
-const T_UUID = 0x08;
-const T_POOLED = 0x09;
-const T_KEY = 0x0a;
-const T_BACKREF = 0x0b;
-const T_ARRAY = 0x0c;
-const T_OBJECT = 0x0d;
+// value tags (value-check.ts reads them too); 0x40..0x7f are the integers 0..63 in one byte
+export const T_NULL = 0x00;
+export const T_FALSE = 0x01;
+export const T_TRUE = 0x02;
+export const T_UINT = 0x03;
+export const T_NEGINT = 0x04;
+export const T_F64 = 0x05;
+export const T_LATIN1 = 0x06;
+export const T_UTF8 = 0x07;
+export const T_UUID = 0x08;
+export const T_POOLED = 0x09;
+export const T_KEY = 0x0a;
+export const T_BACKREF = 0x0b;
+export const T_ARRAY = 0x0c;
+export const T_OBJECT = 0x0d;
 /** an object whose shape is not in the dictionary (too many shapes): field names inline */
-const T_OBJECT_INLINE = 0x0e;
-const T_SMALL = 0x40;
+export const T_OBJECT_INLINE = 0x0e;
+export const T_SMALL = 0x40;
 const SMALL_MAX = 63;
 
 /** the most shapes and pooled strings a dictionary holds; beyond, values carry them inline */

@@ -7,7 +7,29 @@
  * is (no default to fill in, no unknown field to drop); false sends the row the slow way (built,
  * parsed by the schema, encoded again), so a check that is too strict costs time, never rows.
  */
-import { CodecError, cursor, readString, readVarint, skipValue, type Dictionary } from "./codec";
+import {
+  CodecError,
+  cursor,
+  readString,
+  readVarint,
+  skipValue,
+  T_ARRAY,
+  T_BACKREF,
+  T_F64,
+  T_FALSE,
+  T_KEY,
+  T_LATIN1,
+  T_NEGINT,
+  T_NULL,
+  T_OBJECT,
+  T_POOLED,
+  T_SMALL,
+  T_TRUE,
+  T_UINT,
+  T_UTF8,
+  T_UUID,
+  type Dictionary,
+} from "./codec";
 
 /** What a table accepts, as data: the parts of zod the app's tables use. */
 export type ValueSpec =
@@ -27,23 +49,6 @@ export type ValueSpec =
  * key is the encoded string at `keyAt` of `keyIn` (read only by a check that needs its characters).
  */
 export type BytesCheck = (b: Buffer, dict: Dictionary, keyIn: Buffer, keyAt: number) => boolean;
-
-// the codec's tags (codec.ts)
-const T_NULL = 0x00;
-const T_FALSE = 0x01;
-const T_TRUE = 0x02;
-const T_UINT = 0x03;
-const T_NEGINT = 0x04;
-const T_F64 = 0x05;
-const T_LATIN1 = 0x06;
-const T_UTF8 = 0x07;
-const T_UUID = 0x08;
-const T_POOLED = 0x09;
-const T_KEY = 0x0a;
-const T_BACKREF = 0x0b;
-const T_ARRAY = 0x0c;
-const T_OBJECT = 0x0d;
-const T_SMALL = 0x40;
 
 /** The pattern the app checks UUIDs with: every 16-byte UUID in a record passes it. */
 const UUID_SOURCE = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
