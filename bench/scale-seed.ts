@@ -10,6 +10,7 @@
 import { UserStore } from "#app/lib/accounts/users.server.ts";
 import { SessionStore } from "#app/lib/session/sessions.server.ts";
 import { filePersistence, startCluster } from "#cluster";
+import { wireJsonFloor } from "./wire-floor";
 
 /** a real browser's user agent: sessions carry one */
 export const USER_AGENT =
@@ -77,24 +78,7 @@ async function main() {
   await new Promise((r) => setTimeout(r, 2_000));
   const after = held();
   // the floor: the same rows as plain wire JSON ({table,key,value,stamp}), and JSON.parse of it
-  let wireBytes = 0;
-  let parseMs = 0;
-  let chunk: string[] = [];
-  const flush = () => {
-    const text = `[${chunk.join(",")}]`;
-    wireBytes += Buffer.byteLength(text);
-    const p0 = performance.now();
-    JSON.parse(text);
-    parseMs += performance.now() - p0;
-    chunk = [];
-  };
-  for (const table of ["users", "emails", "sessions"]) {
-    for (const record of cluster.store.records(table)) {
-      chunk.push(JSON.stringify(record));
-      if (chunk.length === 2_000) flush();
-    }
-  }
-  if (chunk.length > 0) flush();
+  const { wireBytes, parseMs } = wireJsonFloor(cluster.store);
   const sizes = cluster.store.sizes();
   const fileBytes = persistence.bytes();
   await cluster.stop();

@@ -10,6 +10,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { SessionStore } from "#app/lib/session/sessions.server.ts";
 import { UserStore } from "#app/lib/accounts/users.server.ts";
 import { startCluster } from "#cluster";
+import { wireJsonFloor } from "./wire-floor";
 import { z } from "zod";
 
 const commandSchema = z.discriminatedUnion("cmd", [
@@ -125,24 +126,7 @@ async function main() {
       send({ event: "heap", heapUsed: mem.heapUsed, baseHeap, rss: mem.rss, ...counts() });
     } else if (m.cmd === "anchor") {
       // the floor: the same rows as plain wire JSON ({table,key,value,stamp}), and JSON.parse of it
-      let bytes = 0;
-      let parseMs = 0;
-      let chunk: string[] = [];
-      const flush = () => {
-        const text = `[${chunk.join(",")}]`;
-        bytes += Buffer.byteLength(text);
-        const t0 = performance.now();
-        JSON.parse(text);
-        parseMs += performance.now() - t0;
-        chunk = [];
-      };
-      for (const table of ["users", "emails", "sessions"]) {
-        for (const record of cluster.store.records(table)) {
-          chunk.push(JSON.stringify(record));
-          if (chunk.length === 2_000) flush();
-        }
-      }
-      if (chunk.length > 0) flush();
+      const { wireBytes: bytes, parseMs } = wireJsonFloor(cluster.store);
       send({ event: "anchor", wireBytes: bytes, parseMs, users: counts().users });
     } else if (m.cmd === "delay-reset") {
       delay.reset();
