@@ -814,3 +814,27 @@ export function sameBytes(a: Uint8Array, ap: number, b: Uint8Array, bp: number, 
   for (let i = 0; i < n; i += 1) if (a[ap + i] !== b[bp + i]) return false;
   return true;
 }
+
+/**
+ * Entries of `dict` from the given counts on: shapes, then pooled strings, then writers (a
+ * catch-up's frames and the tables files' dictionary entries both carry them).
+ */
+export function writeDictionaryEntries(
+  w: ByteWriter,
+  dict: Dictionary,
+  from: { shapes: number; strings: number; writers: number },
+): void {
+  w.varint(from.shapes);
+  w.varint(dict.shapes.length - from.shapes);
+  for (let i = from.shapes; i < dict.shapes.length; i += 1) {
+    const fields = dict.shapes[i]!;
+    w.varint(fields.length);
+    for (const f of fields) w.string(f);
+  }
+  w.varint(from.strings);
+  w.varint(dict.strings.length - from.strings);
+  for (let i = from.strings; i < dict.strings.length; i += 1) w.string(dict.strings[i]!);
+  w.varint(from.writers);
+  w.varint(dict.writers.length - from.writers);
+  for (let i = from.writers; i < dict.writers.length; i += 1) w.string(dict.writers[i]!);
+}

@@ -10,7 +10,15 @@
  */
 import type { Stream } from "@libp2p/interface";
 import { lpStream, type LengthPrefixedStream } from "it-length-prefixed-stream";
-import { ByteWriter, CodecError, cursor, readString, readVarint, type Dictionary } from "./codec";
+import {
+  ByteWriter,
+  CodecError,
+  cursor,
+  readString,
+  readVarint,
+  writeDictionaryEntries,
+  type Dictionary,
+} from "./codec";
 import { decodeBuckets, differingBuckets, encodeBuckets } from "./digest";
 import { DictionaryMapping, TABLE_NAME, type ClusterStore } from "./store";
 import type { Logger } from "./types";
@@ -92,27 +100,6 @@ class DictionaryCursor {
     this.writers = writers.length;
     return w.take();
   }
-}
-
-/** Entries of `dict` from the given counts on: shapes, then pooled strings, then writers. */
-export function writeDictionaryEntries(
-  w: ByteWriter,
-  dict: Dictionary,
-  from: { shapes: number; strings: number; writers: number },
-): void {
-  w.varint(from.shapes);
-  w.varint(dict.shapes.length - from.shapes);
-  for (let i = from.shapes; i < dict.shapes.length; i += 1) {
-    const fields = dict.shapes[i]!;
-    w.varint(fields.length);
-    for (const f of fields) w.string(f);
-  }
-  w.varint(from.strings);
-  w.varint(dict.strings.length - from.strings);
-  for (let i = from.strings; i < dict.strings.length; i += 1) w.string(dict.strings[i]!);
-  w.varint(from.writers);
-  w.varint(dict.writers.length - from.writers);
-  for (let i = from.writers; i < dict.writers.length; i += 1) w.string(dict.writers[i]!);
 }
 
 /** Read entries written by `writeDictionaryEntries` into a mapping; they must follow the ones it has. */

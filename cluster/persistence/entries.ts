@@ -3,7 +3,15 @@
  * records, byte for byte) and meta values. Written into a ByteWriter by the commit, the snapshot
  * and the backup; read back by `readEntries`, which hands each to the store.
  */
-import { ByteWriter, CodecError, cursor, readString, readVarint, type Dictionary } from "../codec";
+import {
+  ByteWriter,
+  CodecError,
+  cursor,
+  readString,
+  readVarint,
+  writeDictionaryEntries,
+  type Dictionary,
+} from "../codec";
 import { type ClusterStore, type DictionaryMapping } from "../store";
 import { EntryKind } from "./blocks";
 
@@ -26,19 +34,7 @@ export function writeDictionary(w: ByteWriter, dict: Dictionary, mark: Dictionar
     return;
   }
   w.u8(EntryKind.Dictionary);
-  w.varint(mark.shapes);
-  w.varint(dict.shapes.length - mark.shapes);
-  for (let i = mark.shapes; i < dict.shapes.length; i += 1) {
-    const fields = dict.shapes[i]!;
-    w.varint(fields.length);
-    for (const f of fields) w.string(f);
-  }
-  w.varint(mark.strings);
-  w.varint(dict.strings.length - mark.strings);
-  for (let i = mark.strings; i < dict.strings.length; i += 1) w.string(dict.strings[i]!);
-  w.varint(mark.writers);
-  w.varint(dict.writers.length - mark.writers);
-  for (let i = mark.writers; i < dict.writers.length; i += 1) w.string(dict.writers[i]!);
+  writeDictionaryEntries(w, dict, mark);
   mark.shapes = dict.shapes.length;
   mark.strings = dict.strings.length;
   mark.writers = dict.writers.length;
