@@ -10,22 +10,15 @@
  * Bounded: fixed counts, every wait has a deadline. Writes bench/results/admin-<time>.{md,json}.
  */
 import { randomBytes } from "node:crypto";
-import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { rmSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import {
-  ROOT,
-  startNode,
-  stopAllNodes,
-  tempDir,
-  testSecret,
-  uniqueName,
-  type NodeProcess,
-} from "../tests/support/node";
+import { startNode, stopAllNodes, tempDir, testSecret, uniqueName, type NodeProcess } from "../tests/support/node";
 import { waitFor } from "../tests/support/wait";
 import { rssMb } from "./proc";
 import { seededEmail, seedTablesFile } from "./seed";
 import { pct, round } from "./sign-ins";
+import { writeResults } from "./results";
 
 const USERS = Number(process.env.BENCH_ADMIN_USERS ?? 1_000_000);
 /** timed answers per kind */
@@ -217,12 +210,7 @@ async function main() {
     rmSync(dataDir, { recursive: true, force: true });
   }
   console.log(`\n${report}`);
-  const dir = path.join(ROOT, "bench/results");
-  mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `admin-${startedAt.toISOString().slice(0, 19).replace(/[:T]/g, "-")}.md`);
-  writeFileSync(file, report);
-  writeFileSync(file.replace(/\.md$/, ".json"), `${JSON.stringify(figures, null, 2)}\n`);
-  console.log(`written to ${path.relative(ROOT, file)}`);
+  writeResults("admin", startedAt, report, figures);
 }
 
 main().catch(async (error) => {

@@ -8,13 +8,14 @@
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { clusterEnv, startClusterNodes, waitForMesh } from "../tests/support/cluster";
 import { accessToken, browse, signIn } from "../tests/support/flows";
 import { stopAllNodes } from "../tests/support/node";
 import { waitFor } from "../tests/support/wait";
+import { writeResults } from "./results";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const WRITES = Number(process.env.BENCH_WRITES ?? 200);
@@ -239,15 +240,7 @@ async function main() {
   ];
   const table = lines.join("\n");
   console.log(`\n${table}`);
-  mkdirSync(path.join(ROOT, "bench/results"), { recursive: true });
-  const file = path.join(
-    ROOT,
-    "bench/results",
-    `cluster-${started.toISOString().slice(0, 19).replace(/[:T]/g, "-")}.md`,
-  );
-  writeFileSync(file, table);
-  writeFileSync(file.replace(/\.md$/, ".json"), JSON.stringify({ started, latency, catchups, signouts }, null, 2));
-  console.log(`written to ${path.relative(ROOT, file)}`);
+  writeResults("cluster", started, table, { started, latency, catchups, signouts });
 }
 
 main()

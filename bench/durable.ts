@@ -7,7 +7,7 @@
  * Bounded: fixed counts, every wait with a deadline. Writes bench/results/durable-<time>.{md,json}.
  */
 import { randomUUID } from "node:crypto";
-import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { readdirSync, rmSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { ClusterStore } from "#cluster";
@@ -18,8 +18,8 @@ import { TestSmtpServer } from "../tests/support/smtp";
 import { waitFor } from "../tests/support/wait";
 import { rssMb } from "./proc";
 import { confirmSignIns, round, signInBenchEnv } from "./sign-ins";
+import { writeResults } from "./results";
 
-const ROOT = path.resolve(import.meta.dirname, "..");
 const SIGN_INS = Number(process.env.BENCH_SIGN_INS ?? 300);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
@@ -250,18 +250,7 @@ async function main() {
   ];
   const table = lines.join("\n");
   console.log(`\n${table}`);
-  mkdirSync(path.join(ROOT, "bench/results"), { recursive: true });
-  const file = path.join(
-    ROOT,
-    "bench/results",
-    `durable-${startedAt.toISOString().replace(/[:.]/g, "-").slice(0, 19)}.md`,
-  );
-  writeFileSync(file, table);
-  writeFileSync(
-    file.replace(/\.md$/, ".json"),
-    JSON.stringify({ startedAt, sign_ins: SIGN_INS, concurrency: CONCURRENCY, ...results }, null, 2),
-  );
-  console.log(`written to ${path.relative(ROOT, file)}`);
+  writeResults("durable", startedAt, table, { startedAt, sign_ins: SIGN_INS, concurrency: CONCURRENCY, ...results });
 }
 
 main().catch((error) => {

@@ -14,7 +14,7 @@
  * Parts: BENCH_PARTS=acks,liveness,flood,catchup (default all).
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import os from "node:os";
 import path from "node:path";
@@ -28,7 +28,8 @@ import { startNode, stopAllNodes, testSecret, uniqueName, type NodeProcess } fro
 import { freePort } from "../tests/support/ports";
 import { TestSmtpServer } from "../tests/support/smtp";
 import { waitFor } from "../tests/support/wait";
-import { killAllWorkers, ROOT, spawnWorker, type Msg } from "./ipc";
+import { killAllWorkers, spawnWorker, type Msg } from "./ipc";
+import { writeResults } from "./results";
 
 const PARTS = new Set((process.env.BENCH_PARTS ?? "acks,liveness,flood,catchup").split(","));
 const SIGN_INS = Number(process.env.BENCH_SIGN_INS ?? 60);
@@ -433,18 +434,7 @@ async function main() {
   }
   const table = lines.join("\n");
   console.log(`\n${table}`);
-  mkdirSync(path.join(ROOT, "bench/results"), { recursive: true });
-  const file = path.join(
-    ROOT,
-    "bench/results",
-    `faults-${startedAt.toISOString().replace(/[:.]/g, "-").slice(0, 19)}.md`,
-  );
-  writeFileSync(file, table);
-  writeFileSync(
-    file.replace(/\.md$/, ".json"),
-    JSON.stringify({ startedAt, loads, acks, liveness, floods, catchup }, null, 2),
-  );
-  console.log(`written to ${path.relative(ROOT, file)}`);
+  writeResults("faults", startedAt, table, { startedAt, loads, acks, liveness, floods, catchup });
 }
 
 main()

@@ -6,12 +6,12 @@
  * wrk durations and rounds. Run it under `flock /tmp/pwdless-bench.lock`. Prints a table and
  * writes it to bench/results/.
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import path from "node:path";
+import { readFileSync } from "node:fs";
 import { signIn } from "../tests/support/flows";
-import { ROOT, startNode, stopAllNodes, uniqueName } from "../tests/support/node";
+import { startNode, stopAllNodes, uniqueName } from "../tests/support/node";
 import { TestSmtpServer } from "../tests/support/smtp";
 import { meanOf, runWrk, type WrkResult } from "./wrk";
+import { writeResults } from "./results";
 
 const SECONDS = Number(process.env.BENCH_WRK_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_WRK_CONNECTIONS ?? 8);
@@ -122,12 +122,7 @@ async function main() {
   }
   const report = lines.join("\n");
   process.stdout.write(report);
-  const dir = path.join(ROOT, "bench/results");
-  mkdirSync(dir, { recursive: true });
-  const stamp = at.replace(/[:T]/g, "-").replace(/\..*$/, "");
-  writeFileSync(path.join(dir, `forward-auth-${stamp}.md`), report);
-  writeFileSync(path.join(dir, `forward-auth-${stamp}.json`), JSON.stringify(figures, null, 2) + "\n");
-  process.stdout.write(`\nwritten to bench/results/forward-auth-${stamp}.md\n`);
+  writeResults("forward-auth", at, report, figures);
 }
 
 main().catch(async (error) => {

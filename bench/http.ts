@@ -8,7 +8,7 @@
  * Prints a table and writes it to bench/results/.
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { CookieJar } from "../tests/support/cookie-jar";
 import { accessToken, browse, form, pathOf, signIn } from "../tests/support/flows";
@@ -17,6 +17,7 @@ import { freePort } from "../tests/support/ports";
 import { linkIn, TestSmtpServer } from "../tests/support/smtp";
 import { waitFor } from "../tests/support/wait";
 import { cpuMs, meanOf, runWrk, type WrkResult } from "./wrk";
+import { writeResults } from "./results";
 
 const WRK_SECONDS = Number(process.env.BENCH_WRK_SECONDS ?? 5);
 const WRK_CONNECTIONS = Number(process.env.BENCH_WRK_CONNECTIONS ?? 8);
@@ -195,12 +196,7 @@ async function main() {
   }
   const report = lines.join("\n");
   process.stdout.write(report);
-  const dir = path.join(ROOT, "bench/results");
-  mkdirSync(dir, { recursive: true });
-  const stamp = (figures.at as string).replace(/[:T]/g, "-").replace(/\..*$/, "");
-  writeFileSync(path.join(dir, `http-${stamp}.md`), report);
-  writeFileSync(path.join(dir, `http-${stamp}.json`), JSON.stringify(figures, null, 2) + "\n");
-  process.stdout.write(`\nwritten to bench/results/http-${stamp}.md\n`);
+  writeResults("http", figures.at as string, report, figures);
 }
 
 main().catch(async (error) => {

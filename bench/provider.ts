@@ -10,16 +10,16 @@
  * Bounded: fixed counts and durations, every wait with a deadline. Writes bench/results/provider-*.
  * Run it under `flock /tmp/pwdless-bench.lock npm run bench:provider` on a shared machine.
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import path from "node:path";
+import { readFileSync } from "node:fs";
 import { Balancer } from "../tests/support/balancer";
 import { clusterEnv } from "../tests/support/cluster";
 import { CookieJar } from "../tests/support/cookie-jar";
 import { cpuMs } from "./proc";
-import { ROOT, startNode, stopAllNodes, type NodeProcess } from "../tests/support/node";
+import { startNode, stopAllNodes, type NodeProcess } from "../tests/support/node";
 import { clientsFile, codeFlow, standardClients, token, type Site } from "../tests/support/oidc";
 import { TestSmtpServer } from "../tests/support/smtp";
 import { waitFor } from "../tests/support/wait";
+import { writeResults } from "./results";
 
 const CODES = Number(process.env.BENCH_CODES ?? 120);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -218,12 +218,7 @@ async function main() {
   }
   const report = lines.join("\n");
   process.stdout.write(report);
-  const dir = path.join(ROOT, "bench/results");
-  mkdirSync(dir, { recursive: true });
-  const stamp = at.replace(/[:T]/g, "-").replace(/\..*$/, "");
-  writeFileSync(path.join(dir, `provider-${stamp}.md`), report);
-  writeFileSync(path.join(dir, `provider-${stamp}.json`), JSON.stringify(figures, null, 2) + "\n");
-  process.stdout.write(`\nwritten to bench/results/provider-${stamp}.md\n`);
+  writeResults("provider", at, report, figures);
 }
 
 main().catch(async (error) => {

@@ -14,7 +14,7 @@
  * writes it to bench/results/.
  */
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import os, { tmpdir } from "node:os";
 import path from "node:path";
 import { createClient } from "redis";
@@ -32,8 +32,8 @@ import {
   type RedisStatusJson,
 } from "../tests/support/redis";
 import { waitFor } from "../tests/support/wait";
+import { writeResults } from "./results";
 
-const ROOT = path.resolve(import.meta.dirname, "..");
 const WRITES = Number(process.env.BENCH_WRITES ?? 300);
 const SIGNINS = Number(process.env.BENCH_SIGNINS ?? 40);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 4);
@@ -365,49 +365,38 @@ async function main() {
       "",
     ].join("\n");
     console.log(`\n${md}`);
-    const dir = path.join(ROOT, "bench", "results");
-    mkdirSync(dir, { recursive: true });
-    const stamp = at.toISOString().replace(/[:T]/g, "-").replace(/\..*/, "");
-    writeFileSync(path.join(dir, `redis-${stamp}.md`), md);
-    writeFileSync(
-      path.join(dir, `redis-${stamp}.json`),
-      JSON.stringify(
-        {
-          at: at.toISOString(),
-          writes: WRITES,
-          writeToVisibleMs: {
-            gossip: { p50: percentile(gossip, 50), p99: percentile(gossip, 99) },
-            redis: { p50: percentile(redis, 50), p99: percentile(redis, 99) },
-            redisPing: { p50: percentile(ping, 50), p99: percentile(ping, 99) },
-          },
-          signInsPerSecond: {
-            gossip: gossipRate.rate,
-            redis: redisRate.rate,
-            rounds: rounds.map((r) => ({ alone: r.alone.rate, noWait: r.noWait.rate, wait: r.wait.rate })),
-            signIns: SIGNINS,
-            concurrency: CONCURRENCY,
-          },
-          confirmationP99Ms: {
-            gossip: percentile(gossipRate.confirmMs, 99),
-            redis: percentile(redisRate.confirmMs, 99),
-            rounds: rounds.map((r) => ({
-              alone: percentile(r.alone.confirmMs, 99),
-              noWait: percentile(r.noWait.confirmMs, 99),
-              wait: percentile(r.wait.confirmMs, 99),
-            })),
-          },
-          writeToAcknowledgedMs: acks.map((r) => ({
-            alone: { p50: percentile(r.alone, 50), p99: percentile(r.alone, 99) },
-            noWait: { p50: percentile(r.noWait, 50), p99: percentile(r.noWait, 99) },
-            wait: { p50: percentile(r.wait, 50), p99: percentile(r.wait, 99) },
-          })),
-          failover: failed,
-          loadAverage: os.loadavg(),
-        },
-        null,
-        2,
-      ),
-    );
+    writeResults("redis", at, md, {
+      at: at.toISOString(),
+      writes: WRITES,
+      writeToVisibleMs: {
+        gossip: { p50: percentile(gossip, 50), p99: percentile(gossip, 99) },
+        redis: { p50: percentile(redis, 50), p99: percentile(redis, 99) },
+        redisPing: { p50: percentile(ping, 50), p99: percentile(ping, 99) },
+      },
+      signInsPerSecond: {
+        gossip: gossipRate.rate,
+        redis: redisRate.rate,
+        rounds: rounds.map((r) => ({ alone: r.alone.rate, noWait: r.noWait.rate, wait: r.wait.rate })),
+        signIns: SIGNINS,
+        concurrency: CONCURRENCY,
+      },
+      confirmationP99Ms: {
+        gossip: percentile(gossipRate.confirmMs, 99),
+        redis: percentile(redisRate.confirmMs, 99),
+        rounds: rounds.map((r) => ({
+          alone: percentile(r.alone.confirmMs, 99),
+          noWait: percentile(r.noWait.confirmMs, 99),
+          wait: percentile(r.wait.confirmMs, 99),
+        })),
+      },
+      writeToAcknowledgedMs: acks.map((r) => ({
+        alone: { p50: percentile(r.alone, 50), p99: percentile(r.alone, 99) },
+        noWait: { p50: percentile(r.noWait, 50), p99: percentile(r.noWait, 99) },
+        wait: { p50: percentile(r.wait, 50), p99: percentile(r.wait, 99) },
+      })),
+      failover: failed,
+      loadAverage: os.loadavg(),
+    });
   } finally {
     await stopAllNodes();
     await stopRedisServers();

@@ -9,15 +9,15 @@
  * Bounded: fixed counts, every wait has a deadline. Writes bench/results/webhooks-<time>.{md,json}.
  */
 import { randomBytes } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
+import {} from "node:fs";
 import os from "node:os";
-import path from "node:path";
-import { ROOT, startNode, stopAllNodes } from "../tests/support/node";
+import { startNode, stopAllNodes } from "../tests/support/node";
 import { TestSmtpServer } from "../tests/support/smtp";
 import { waitFor } from "../tests/support/wait";
 import { killAllWorkers, spawnWorker, type Msg } from "./ipc";
 import { cpuMs } from "./proc";
 import { confirmSignIns, pct, round, signInBenchEnv } from "./sign-ins";
+import { writeResults } from "./results";
 
 const SIGN_INS = Number(process.env.BENCH_SIGN_INS ?? 300);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
@@ -163,15 +163,14 @@ async function main() {
     "",
   ].join("\n");
   console.log(`\n${report}`);
-  const dir = path.join(ROOT, "bench/results");
-  mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `webhooks-${startedAt.toISOString().slice(0, 19).replace(/[:T]/g, "-")}.md`);
-  writeFileSync(file, report);
-  writeFileSync(
-    file.replace(/\.md$/, ".json"),
-    `${JSON.stringify({ startedAt, signIns: SIGN_INS, concurrency: CONCURRENCY, loadAtStart, loadAtEnd, results }, null, 2)}\n`,
-  );
-  console.log(`written to ${path.relative(ROOT, file)}`);
+  writeResults("webhooks", startedAt, report, {
+    startedAt,
+    signIns: SIGN_INS,
+    concurrency: CONCURRENCY,
+    loadAtStart,
+    loadAtEnd,
+    results,
+  });
 }
 
 main()
