@@ -2,6 +2,7 @@ import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remi
 import { json, redirect } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData, useNavigation, useRevalidator } from "@remix-run/react";
 import { useEffect, useState } from "react";
+import { PasskeyText } from "#app/components/passkey-text.tsx";
 import { RelativeTime } from "#app/components/relative-time.tsx";
 import { deviceName, deviceOf, methodName } from "#app/lib/device.ts";
 import { pageTitle, rootOf, useRich, useT, type MessageId, type Said } from "#app/lib/i18n/intl.ts";
@@ -211,16 +212,7 @@ export default function Account() {
           <ul className="items">
             {passkeys.map((p) => (
               <li key={p.id} data-testid="passkey-row" className="item">
-                <div className="item-text">
-                  <strong>{p.name}</strong>
-                  <span className="muted">
-                    {rich("account.passkeys.added", { when: <RelativeTime at={p.createdAt} /> })}
-                    {" · "}
-                    {p.lastUsedAt
-                      ? rich("account.passkeys.lastUsed", { when: <RelativeTime at={p.lastUsedAt} /> })
-                      : t("account.passkeys.neverUsed")}
-                  </span>
-                </div>
+                <PasskeyText name={p.name} createdAt={p.createdAt} lastUsedAt={p.lastUsedAt} />
                 {confirm.passkey?.id === p.id ? null : (
                   <Link
                     className="button secondary small"

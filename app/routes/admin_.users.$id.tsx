@@ -1,6 +1,7 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json, redirect } from "@remix-run/node";
 import { Form, Link, useLoaderData, useNavigation, useSearchParams } from "@remix-run/react";
+import { PasskeyText } from "#app/components/passkey-text.tsx";
 import { RelativeTime } from "#app/components/relative-time.tsx";
 import { deviceName, deviceOf, methodName } from "#app/lib/device.ts";
 import { pageTitle, rootOf, useRich, useT, type MessageId, type Said } from "#app/lib/i18n/intl.ts";
@@ -218,16 +219,7 @@ export default function AdminUser() {
           <ul className="items">
             {user.passkeys.map((p) => (
               <li key={p.id} className="item">
-                <div className="item-text">
-                  <strong>{p.name}</strong>
-                  <span className="muted">
-                    {rich("account.passkeys.added", { when: <RelativeTime at={p.createdAt} /> })}
-                    {" · "}
-                    {p.lastUsedAt
-                      ? rich("account.passkeys.lastUsed", { when: <RelativeTime at={p.lastUsedAt} /> })
-                      : t("account.passkeys.neverUsed")}
-                  </span>
-                </div>
+                <PasskeyText name={p.name} createdAt={p.createdAt} lastUsedAt={p.lastUsedAt} />
               </li>
             ))}
           </ul>
