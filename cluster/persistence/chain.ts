@@ -6,7 +6,7 @@
  * problem becomes a PersistenceError whose message is one line saying what and how to recover.
  */
 import { constants, existsSync } from "node:fs";
-import { access, readdir } from "node:fs/promises";
+import { access, readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { cursor, readVarint } from "../codec";
 import {
@@ -262,6 +262,9 @@ export async function readChain(
 
 /** Does a change log hold any commit (beyond its header)? Unreadable or damaged logs count as holding some. */
 export async function logHasCommits(file: string): Promise<boolean> {
+  // a rotation killed between creating the next log and writing its header leaves it empty: no
+  // commit can have gone into it (commits follow the header's fdatasync and the NEXT block)
+  if ((await stat(file).catch(() => undefined))?.size === 0) return false;
   try {
     const reader = await BlockReader.open(file, [FileKind.Log]);
     try {

@@ -391,6 +391,31 @@ describe("tables files the node must not use", () => {
     expect((await readBack(dir)).some((r) => r.key === "after")).toBe(true);
   });
 
+  it("starts after a kill between creating the next change log and writing its header (an empty log)", async () => {
+    const dir = await written();
+    const before = await readBack(dir);
+    // what a rotation killed right after open(…, "w+") leaves: the next generation, empty
+    const last = lastLog(dir);
+    const generation = Number(/tables-(\d+)\.log$/.exec(last)![1]);
+    const empty = path.join(dir, logFileName(generation + 1));
+    writeFileSync(empty, Buffer.alloc(0));
+    const store = new ClusterStore({ nodeId: "reader", clock: () => 5_000 });
+    const { persistence } = await open(dir, store);
+    expect(sorted(store)).toEqual(before);
+    store.table("users").set("after", { email: "after@example.com" });
+    await persistence.durable();
+    await close(persistence);
+    expect((await readBack(dir)).some((r) => r.key === "after")).toBe(true);
+  });
+
+  it("still refuses a change log beside the chain that is not empty and not a log", async () => {
+    const dir = await written();
+    const generation = Number(/tables-(\d+)\.log$/.exec(lastLog(dir))![1]);
+    writeFileSync(path.join(dir, logFileName(generation + 1)), Buffer.from("not a change log at all"));
+    const error = await refusal(dir);
+    expect(error.message).toMatch(/is not part of the files/);
+  });
+
   it("refuses a file of a newer format, one of another cluster, and an SQLite file in its place", async () => {
     const dir = await written();
     const bytes = readFileSync(snap(dir));
