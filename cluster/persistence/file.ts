@@ -244,7 +244,7 @@ export class FilePersistence implements Persistence {
     }
     store.startJournal();
     const every = this.options.maintenanceMs ?? 10 * 60_000;
-    this.maintenance = setInterval(() => this.snapshotIfDue(), every);
+    this.maintenance = setInterval(() => this.snapshotIfDue(true), every);
     this.maintenance.unref();
     if (refused > 0) log.warn("cluster: some rows of the tables files were refused by the store", { refused });
     const used = process.cpuUsage(cpu);
@@ -609,14 +609,19 @@ export class FilePersistence implements Persistence {
     }
   }
 
-  private snapshotIfDue(): void {
+  /**
+   * A snapshot once the logs outgrow the last one (checked after commits and by the maintenance
+   * pass), or, on the maintenance pass only (`pass`), when values were deleted or tombstones
+   * collected since the last: so deletions cost at most one snapshot per pass, not one per commit.
+   */
+  private snapshotIfDue(pass = false): void {
     if (this.snapshotting || this.stopping || !this.log) return;
     // not while rows pour in (a catch-up, a bulk load): a snapshot then would be outdated at once,
     // and competes with them for the CPU and the disk; the first commit after them starts it
     if (performance.now() - this.lastFullCommitAt < BUSY_MS) return;
     const logs = this.olderLogBytes + this.log.size;
     // deleted values (an erased user) and collected tombstones leave the files with a snapshot
-    const forgotten = (this.context?.store.forgotten ?? 0) !== this.forgottenAtSnapshot;
+    const forgotten = pass && (this.context?.store.forgotten ?? 0) !== this.forgottenAtSnapshot;
     if (forgotten || logs > Math.max(this.options.snapshotAfterBytes ?? 64 << 20, this.snapshotBytes)) {
       this.snapshot().catch((error: unknown) => {
         this.context?.log.warn("cluster: writing a snapshot of the tables failed; the log goes on", {
