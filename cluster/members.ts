@@ -84,6 +84,12 @@ export class Members {
   private readonly dialStates = new Map<string, DialState>();
   /** what each peer said about itself on the members topic */
   readonly announced = new Map<string, AnnouncedPeer>();
+  /**
+   * Peers that held a connection with us (so they hold the key), and when they last connected or
+   * left: one that dies before its announcement reached us is still shown, as down, for the member
+   * TTL, and counts as a member this node is not alone with.
+   */
+  private readonly lastConnected = new Map<string, number>();
   private readonly controller = new AbortController();
   private inFlight = 0;
 
@@ -147,6 +153,7 @@ export class Members {
 
   /** A connection to the peer opened: dial it promptly again should it drop. */
   connected(peerId: string): void {
+    this.lastConnected.set(peerId, this.deps.now());
     const state = this.dialStates.get(`peer:${peerId}`);
     if (state) {
       state.backoffMs = this.deps.minBackoffMs;
@@ -155,6 +162,11 @@ export class Members {
     }
     const target = this.peers.get(peerId);
     if (target) for (const source of target.sources.keys()) target.sources.set(source, this.deps.now());
+  }
+
+  /** The connection to the peer closed. */
+  disconnected(peerId: string): void {
+    if (this.lastConnected.has(peerId)) this.lastConnected.set(peerId, this.deps.now());
   }
 
   /** Addresses to announce for a connected peer: what it said of itself, else what we dial it by. */
@@ -175,7 +187,7 @@ export class Members {
   }
 
   knownPeerIds(): string[] {
-    return [...this.peers.keys()];
+    return [...new Set([...this.peers.keys(), ...this.lastConnected.keys()])];
   }
 
   /** One turn of the redial loop: forget expired members, dial those due. */
@@ -219,6 +231,9 @@ export class Members {
     }
     for (const [peerId, announced] of this.announced) {
       if (now - announced.at > this.deps.memberTtlMs && !this.deps.isConnected(peerId)) this.announced.delete(peerId);
+    }
+    for (const [peerId, at] of this.lastConnected) {
+      if (now - at > this.deps.memberTtlMs && !this.deps.isConnected(peerId)) this.lastConnected.delete(peerId);
     }
   }
 

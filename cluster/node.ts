@@ -632,6 +632,7 @@ class ClusterNode implements Cluster {
     const peerId = event.detail.toString();
     this.liveness.forget(peerId);
     this.copyStreams.forget(peerId);
+    this.members.disconnected(peerId);
   };
 
   /**
